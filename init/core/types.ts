@@ -1,0 +1,104 @@
+// The supervisor's data model: what a loaded, validated configuration resolves to. config/ produces
+// these; core/ (pure) and runtime/ consume them. Times are milliseconds everywhere in core/.
+
+/** How readiness of a started server is recognised. */
+export type ReadinessProbe =
+  | { kind: "none" } // ready as soon as exec succeeded
+  | { kind: "log"; pattern: string; regex: boolean; stream: "stdout" | "stderr" | "both" }
+  | { kind: "notify"; fd: number } // s6/dinit: a newline written on fd N
+  | { kind: "sd_notify" } // READY=1 datagram on $NOTIFY_SOCKET
+  | { kind: "tcp"; host: string; port: number; intervalMs: number }
+  | { kind: "file"; path: string; intervalMs: number }
+  | { kind: "exec"; argv: string[]; intervalMs: number; timeoutMs: number };
+
+export interface RestartPolicy {
+  /** "on-failure": restart after a non-zero exit or a signal death; "always": after any exit; "never". */
+  mode: "on-failure" | "always" | "never";
+  initialDelayMs: number;
+  factor: number;
+  maxDelayMs: number;
+  /** More than burstCount starts within burstWindowMs → the server is failed (others unaffected). */
+  burstCount: number;
+  burstWindowMs: number;
+  /** The backoff delay resets to initialDelayMs once the server has stayed ready this long. */
+  resetAfterMs: number;
+  /** Starter's AutoRestartDuration (0 = off): when > 0, restart only servers that ran longer than this. */
+  minUptimeForRestartMs: number;
+}
+
+export interface LogSettings {
+  /** Per-server log file path, or null for no file. */
+  file: string | null;
+  maxBytes: number;
+  keep: number;
+  /** Mirror each line to the console with a "Server/instance" prefix. */
+  console: boolean;
+  /** Lines longer than this are cut with a marker. */
+  maxLineBytes: number;
+}
+
+export interface RlimitSetting {
+  resource: string;
+  soft: number; // -1 = unlimited
+  hard: number;
+}
+
+export interface ServerSpec {
+  /** "Server/instance" (Tango) or a plain name; unique. */
+  name: string;
+  /** Absolute path of the binary (resolved through the search path by config/). */
+  file: string;
+  /** Full argv, argv[0] included: [binary, instance?, ...extra args]. */
+  argv: string[];
+  /** Complete environment, merged global + per server. */
+  env: Record<string, string>;
+  cwd: string | null;
+  uid: number | null;
+  gid: number | null;
+  umask: number | null;
+  rlimits: RlimitSetting[];
+  /** Startup level, 1-based. Level 0 = known but not started automatically (Starter semantics). */
+  level: number;
+  /** Names this server must wait for (ready) before it starts; also stopped after it. */
+  requires: string[];
+  /** Ordering only: if these are also being started, start after they are ready. */
+  after: string[];
+  /** Starts alone: no other server is starting while it starts. */
+  exclusive: boolean;
+  readiness: ReadinessProbe;
+  startTimeoutMs: number;
+  restart: RestartPolicy;
+  /** Signal number sent to the process group to stop it. */
+  stopSignal: number;
+  stopTimeoutMs: number;
+  /** Optional commands run before start / after stop (argv form). */
+  preStart: string[] | null;
+  postStop: string[] | null;
+  log: LogSettings;
+  /** Whether it starts at boot (Starter's StartServersAtStartup, or per server `autostart`). */
+  autostart: boolean;
+}
+
+export interface Settings {
+  /** "parallel" (default) or Starter-compatible "sequential". */
+  startMode: "parallel" | "sequential";
+  /** Pause between two forks within a level (InterStartupServerWait; sequential default 500). */
+  interServerWaitMs: number;
+  /** Pause after a level is done before the next starts (InterStartupLevelWait). */
+  interLevelWaitMs: number;
+  /** Highest level started at boot (NbStartupLevels). */
+  maxLevel: number;
+  /** Global shutdown deadline; fits inside docker stop's 10 s by default. */
+  shutdownTimeoutMs: number;
+  /** Control socket path. */
+  controlSocket: string;
+  /** Directory for Starter-compatible log names (LogFileHome), or null. */
+  logHome: string | null;
+}
+
+export interface SupervisorConfig {
+  settings: Settings;
+  servers: ServerSpec[];
+  /** The file this came from (for messages). */
+  source: string;
+}

@@ -1,0 +1,76 @@
+// Stage 1: the duties of an init before it runs anything (s6-linux-init's stage 1).
+// Every step warns and goes on when it fails: a VM's PID 1 must not die here.
+
+import fs from "node:fs";
+import { native } from "../native";
+import type { Logger } from "../log/logger";
+import { detectRole, kernelWords, type Role } from "./environment";
+import { mountEarlyFilesystems } from "./mounts";
+
+export interface Stage1Options {
+  /** Mount the early filesystems when PID 1 (`--no-mount` turns it off). */
+  mount: boolean;
+}
+
+export interface Stage1Result {
+  role: Role;
+  /** `starter.*` words of the kernel command line (VM only; empty elsewhere). */
+  kernel: Map<string, string>;
+}
+
+function attempt(log: Logger, what: string, step: () => void, level: "warn" | "debug" = "warn"): boolean {
+  try {
+    step();
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    log[level]({ code }, `${what} failed (${code}); going on`);
+    return false;
+  }
+}
+
+/** Puts /dev/console on fds 0–2: the kernel gives PID 1 no stdio when the root lacks /dev/console. */
+function attachConsole(log: Logger): void {
+  attempt(log, "opening /dev/console", () => {
+    const fd = fs.openSync("/dev/console", fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+    for (const target of [0, 1, 2]) native().dup2(fd, target);
+    if (fd > 2) fs.closeSync(fd);
+  });
+}
+
+function hostnameFor(kernel: Map<string, string>): string | null {
+  const fromKernel = kernel.get("hostname");
+  if (fromKernel) return fromKernel;
+  try {
+    const name = fs.readFileSync("/etc/hostname", "utf8").trim();
+    return name || null;
+  } catch {
+    return null;
+  }
+}
+
+export function stage1(log: Logger, options: Stage1Options): Stage1Result {
+  const isPid1 = process.pid === 1;
+  if (isPid1 && options.mount) mountEarlyFilesystems(log);
+  const role = detectRole();
+  const kernel = role === "vm" ? kernelWords() : new Map<string, string>();
+
+  if (role === "vm") {
+    attachConsole(log);
+    // Ctrl-alt-del then arrives as SIGINT instead of an immediate reboot by the kernel.
+    attempt(log, "disabling ctrl-alt-del", () => native().reboot("cad-off"));
+    const hostname = hostnameFor(kernel);
+    if (hostname) attempt(log, `setting the host name to ${hostname}`, () => native().sethostname(hostname));
+    // Tango servers and their clients talk over 127.0.0.1: without lo up, "network unreachable".
+    attempt(log, "bringing lo up", () => native().linkUp("lo"));
+  }
+  if (isPid1) {
+    // The init must be the last process the OOM killer picks.
+    attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"));
+  } else {
+    // Orphans of our descendants come to us rather than to the real PID 1, so we can reap and stop them.
+    attempt(log, "becoming child subreaper", () => native().setChildSubreaper());
+  }
+  log.debug({ role, pid: process.pid }, "stage 1 done");
+  return { role, kernel };
+}

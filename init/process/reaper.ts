@@ -1,0 +1,101 @@
+// The one reaper that owns every exit (design §3).
+//
+// The addon's SIGCHLD handler reaps with waitpid and writes an 8-byte record {int32 pid, int32
+// status} per child into a self-pipe; here the pipe's read end is a net.Socket on the event loop.
+// Children we spawned are matched by pid and their waiter is called; everything else is an orphan
+// that has simply been reaped and is counted. Nothing in the init may use node:child_process:
+// libuv would reap its own children by pid and race this reaper for their statuses.
+
+import net from "node:net";
+import { native } from "../native";
+import { decodeStatus, type ExitRecord } from "./exit";
+
+const RECORD_BYTES = 8;
+
+export type ExitListener = (exit: ExitRecord) => void;
+
+export class Reaper {
+  private readonly waiters = new Map<number, ExitListener>();
+  /** Pids whose exec failed: their exit is expected and carries no news. */
+  private readonly discarded = new Set<number>();
+  private readonly orphanListeners: ExitListener[] = [];
+  private pending = Buffer.alloc(0);
+  private socket: net.Socket | null = null;
+  /** Orphans reaped since start (processes we did not spawn). */
+  orphansReaped = 0;
+  /** Children reaped that we spawned. */
+  childrenReaped = 0;
+
+  start(): void {
+    if (this.socket) return;
+    const fd = native().reaperStart();
+    // The socket stays ref'd on purpose: PID 1 lives as long as the reaper does.
+    this.socket = new net.Socket({ fd, readable: true, writable: false });
+    this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    this.socket.on("error", () => {
+      // A read error on the self-pipe cannot happen short of a bug; drain by hand from now on.
+      native().reaperKick();
+    });
+    // Children that exited before the handler was installed are still zombies: collect them now.
+    native().reaperKick();
+  }
+
+  /** Calls listener with the exit of pid (spawned by us). Register right after spawn returns. */
+  watch(pid: number, listener: ExitListener): void {
+    this.waiters.set(pid, listener);
+  }
+
+  /** The exit of pid carries no news (its exec failed and was reported already). */
+  discard(pid: number): void {
+    this.discarded.add(pid);
+  }
+
+  /** Called for every reaped process that nobody watched. */
+  onOrphan(listener: ExitListener): void {
+    this.orphanListeners.push(listener);
+  }
+
+  /** Number of spawned children still running (watched and not yet reaped). */
+  get watchedCount(): number {
+    return this.waiters.size;
+  }
+
+  private onData(chunk: Buffer): void {
+    const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const whole = data.length - (data.length % RECORD_BYTES);
+    for (let offset = 0; offset < whole; offset += RECORD_BYTES) {
+      this.dispatch(data.readInt32LE(offset), data.readInt32LE(offset + 4));
+    }
+    this.pending = Buffer.from(data.subarray(whole));
+    // Zombies left behind while the pipe was full are reaped now that it has room again.
+    native().reaperKick();
+  }
+
+  private dispatch(pid: number, status: number): void {
+    const exit = decodeStatus(pid, status);
+    const waiter = this.waiters.get(pid);
+    if (waiter) {
+      this.waiters.delete(pid);
+      this.childrenReaped++;
+      notify(waiter, exit);
+      return;
+    }
+    if (this.discarded.delete(pid)) return;
+    this.orphansReaped++;
+    for (const listener of this.orphanListeners) notify(listener, exit);
+  }
+}
+
+/** A listener's exception must not stop the other records of the batch from being dispatched. */
+function notify(listener: ExitListener, exit: ExitRecord): void {
+  try {
+    listener(exit);
+  } catch (err) {
+    setImmediate(() => {
+      throw err;
+    });
+  }
+}
+
+/** The process-wide reaper. */
+export const reaper = new Reaper();

@@ -1,0 +1,158 @@
+// The typed boundary of the native addon (native/src/*.cc). Only init/native.ts loads it.
+//
+// Rules every call follows: one syscall, or one fork/exec; an options object (or plain numbers) in,
+// numbers / fds / plain objects out; no policy. On failure a call throws an Error whose `code` is the
+// errno name (e.g. "ENOENT", "EPERM") and whose `syscall` names the failing syscall; `errno` holds
+// the positive errno number.
+
+export interface NativeError extends Error {
+  code: string;
+  syscall: string;
+  errno: number;
+}
+
+/** Where a child's standard stream comes from / goes to. */
+export type StdioSpec =
+  | "inherit" // keep the parent's fd 0/1/2 (dup2'ed onto itself, close-on-exec cleared)
+  | "null" // /dev/null
+  | "pipe" // a new pipe; the parent's end is returned (non-blocking, close-on-exec)
+  | number; // an fd of the parent, dup2'ed into place
+
+export interface RlimitSpec {
+  /** Lower-case name without the RLIMIT_ prefix: "nofile", "core", "nproc", "memlock", "stack", "as", "cpu", "fsize", "data", "rss", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime". */
+  resource: string;
+  /** -1 means RLIM_INFINITY. */
+  soft: number;
+  hard: number;
+}
+
+export interface SpawnOptions {
+  /** Path handed to execve(2) as is: no PATH search happens in the addon. */
+  file: string;
+  /** argv, argv[0] included. */
+  argv: string[];
+  /** The complete environment as "KEY=value" strings. */
+  env: string[];
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  /** Supplementary groups; set (setgroups) before gid/uid when given. */
+  groups?: number[];
+  umask?: number;
+  rlimits?: RlimitSpec[];
+  /** setsid() in the child: a new session and process group (pgid = pid). */
+  setsid?: boolean;
+  /** setpgid(0, 0) in the child (ignored when setsid is true). */
+  setpgid?: boolean;
+  /** With setpgid and a terminal on stdin: make the child's group the terminal's foreground group. */
+  foreground?: boolean;
+  stdin?: StdioSpec; // default "inherit"
+  stdout?: StdioSpec; // default "inherit"
+  /** "stdout" sends stderr to the same place as stdout (same pipe when stdout is "pipe"). */
+  stderr?: StdioSpec | "stdout"; // default "inherit"
+  /** When set: a pipe whose write end is placed at this fd number in the child (s6/dinit readiness notification); its read end is returned as notifyFd. */
+  notifyFd?: number;
+}
+
+export interface SpawnResult {
+  pid: number;
+  /** Parent ends of the pipes asked for; -1 when not asked for. Non-blocking, close-on-exec. */
+  stdoutFd: number;
+  stderrFd: number;
+  notifyFd: number;
+}
+
+/**
+ * Thrown by spawn() when the child could not reach execve or execve failed (reported through the
+ * exec-stage error pipe). `syscall` names the failing stage ("execve", "chdir", "setuid", …).
+ * The child has already exited (status 127): its exit will still arrive through the reaper, so
+ * `pid` is given for the caller to recognise and discard it.
+ */
+export interface SpawnError extends NativeError {
+  pid: number;
+}
+
+export interface MountOptions {
+  source: string;
+  target: string;
+  /** Filesystem type ("proc", "sysfs", "devtmpfs", "devpts", "tmpfs", …); "" for remount / bind. */
+  type: string;
+  /** Names of MS_* flags, lower case without the prefix: "rdonly", "nosuid", "nodev", "noexec", "remount", "bind", "rec", "private", "relatime", "noatime". Unknown names throw a TypeError. */
+  flags?: string[];
+  /** Filesystem-specific data, e.g. "mode=0755". */
+  data?: string;
+}
+
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface NativeAddon {
+  // ---- process creation and the reaper -------------------------------------------------------
+  /** fork + exec with everything between them done in C++ (see SpawnOptions). */
+  spawn(options: SpawnOptions): SpawnResult;
+
+  /**
+   * Installs the SIGCHLD handler (SA_RESTART | SA_NOCLDSTOP) and creates the self-pipe; returns the
+   * pipe's read end (non-blocking, close-on-exec). Idempotent: a second call returns the same fd.
+   * The handler reaps with waitpid and writes one 8-byte record per reaped child into the pipe:
+   * int32 pid, int32 raw wait status, host byte order. It never reaps a child whose record it cannot
+   * write (pipe full): that child stays a zombie until reaperKick() is called after the pipe has
+   * been drained.
+   */
+  reaperStart(): number;
+  /** Runs the same reap-into-pipe loop from normal context (with SIGCHLD blocked in this thread). */
+  reaperKick(): void;
+
+  // ---- stage 1 / stage 3 syscalls -----------------------------------------------------------
+  mount(options: MountOptions): void;
+  /** umount2(target, flags); flags: "force", "detach", "expire". */
+  umount(target: string, flags?: string[]): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1). */
+  setChildSubreaper(): void;
+  /** reboot(2): "poweroff" | "restart" | "halt" | "cad-off" (ctrl-alt-del sends SIGINT to PID 1) | "cad-on". */
+  reboot(command: "poweroff" | "restart" | "halt" | "cad-off" | "cad-on"): void;
+  /** sync(2). */
+  sync(): void;
+  sethostname(name: string): void;
+  /** Sets IFF_UP on a network interface (SIOCGIFFLAGS + SIOCSIFFLAGS). */
+  linkUp(ifname: string): void;
+  /** dup2(oldfd, newfd) — used to put /dev/console on fds 0–2 of a VM's PID 1. */
+  dup2(oldfd: number, newfd: number): void;
+  /** setsid() for the init itself (VM console ownership). Returns the new session id. */
+  setsid(): number;
+  /** ioctl(fd, TIOCSCTTY, force) — make the terminal on fd the controlling terminal. */
+  setControllingTerminal(fd: number, force: boolean): void;
+
+  // ---- sockets and descriptors ---------------------------------------------------------------
+  /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED). */
+  peerCred(fd: number): PeerCred;
+  /** pidfd_open(pid, 0); close-on-exec. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(pidfd, signal, NULL, 0). */
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  /** socket(AF_UNIX, SOCK_DGRAM | NONBLOCK | CLOEXEC) bound to path (an existing file at path is unlinked first). */
+  unixDgramBind(path: string): number;
+  /** recv() of one datagram; null when none is waiting (EAGAIN). */
+  recvDgram(fd: number): Buffer | null;
+  /** close(2). */
+  close(fd: number): void;
+}
+
+/**
+ * Watches an fd for readability on the libuv loop (uv_poll_t): for fds that net.Socket cannot wrap
+ * (pidfds, datagram sockets). The callback runs on the main thread each time the fd is readable.
+ * close() stops watching (it does not close the fd). An unref'd watcher does not keep the loop alive.
+ */
+export declare class FdWatcher {
+  constructor(fd: number, onReadable: () => void);
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeModule extends NativeAddon {
+  FdWatcher: typeof FdWatcher;
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Assembles a minimal root filesystem directory around the init: the one feed of the Docker image
+# and of the VM initramfs.
+#
+#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--hostname NAME]
+#
+# What goes in: the binary as /sbin/starter-init (and /init for an initramfs), exactly the shared
+# libraries `ldd` lists for it and for every payload binary, the dynamic loader, /etc basics
+# (passwd, group, nsswitch.conf, hosts naming the host — a Tango server hangs at start when its
+# host name does not resolve), the empty mount points stage 1 fills, and optional payloads:
+#   busybox  a static shell and tools (/bin/sh, cat, ps, kill, …)
+#   tango    TangoTest from Debian's tango-test with its libraries
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+out=""
+binary="$top/dist/starter-init"
+config=""
+hostname="starter"
+payloads=()
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=$2; shift 2 ;;
+    --binary) binary=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    --with) payloads+=("$2"); shift 2 ;;
+    --hostname) hostname=$2; shift 2 ;;
+    *) echo "assemble: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$out" ] || { echo "assemble: --out DIR is required" >&2; exit 2; }
+[ -x "$binary" ] || { echo "assemble: $binary is missing; run npm run build" >&2; exit 1; }
+
+rm -rf "$out"
+mkdir -p "$out"/{sbin,bin,etc,proc,sys,dev,run,tmp,var/tmp,var/log,root,usr/lib}
+chmod 1777 "$out/tmp" "$out/var/tmp"
+
+# Copies a file to the same path under the root, following symlinks but keeping the link name too.
+copy_path() {
+  local source=$1
+  local target="$out$source"
+  [ -e "$target" ] && return 0
+  mkdir -p "$(dirname "$target")"
+  if [ -L "$source" ]; then
+    local resolved
+    resolved=$(readlink -f "$source")
+    copy_path "$resolved"
+    ln -sf "$resolved" "$target"
+  else
+    cp -a "$source" "$target"
+  fi
+}
+
+# Copies a binary and every library ldd lists for it (the loader included).
+copy_with_libraries() {
+  local file=$1
+  copy_path "$file"
+  ldd "$file" 2>/dev/null | grep -oE '/[^ )]+' | while read -r library; do
+    copy_path "$library"
+  done
+}
+
+install -m 0755 "$binary" "$out/sbin/starter-init"
+copy_with_libraries "$binary"
+ln -sf sbin/starter-init "$out/init"
+ln -sf starter-init "$out/sbin/init"
+
+cat >"$out/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+tango:x:1000:1000:tango:/var/tmp:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+EOF
+cat >"$out/etc/group" <<'EOF'
+root:x:0:
+tty:x:5:
+tango:x:1000:
+nogroup:x:65534:
+EOF
+cat >"$out/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group: files
+hosts: files dns
+EOF
+echo "$hostname" >"$out/etc/hostname"
+cat >"$out/etc/hosts" <<EOF
+127.0.0.1 localhost
+127.0.1.1 $hostname
+::1 localhost ip6-localhost ip6-loopback
+EOF
+
+for payload in "${payloads[@]}"; do
+  case "$payload" in
+    busybox)
+      [ -x /bin/busybox ] || { echo "assemble: /bin/busybox missing (apt-get install busybox-static)" >&2; exit 1; }
+      cp /bin/busybox "$out/bin/busybox"
+      for tool in $("$out/bin/busybox" --list); do
+        [ -e "$out/bin/$tool" ] || ln -s busybox "$out/bin/$tool"
+      done
+      ;;
+    tango)
+      [ -x /usr/lib/tango/TangoTest ] || { echo "assemble: /usr/lib/tango/TangoTest missing (apt-get install tango-test)" >&2; exit 1; }
+      copy_with_libraries /usr/lib/tango/TangoTest
+      # omniORB reads its config if present; an empty one keeps it from complaining.
+      mkdir -p "$out/etc/omniORB" && : >"$out/etc/omniORB.cfg"
+      ;;
+    *) echo "assemble: unknown payload $payload" >&2; exit 2 ;;
+  esac
+done
+
+if [ -n "$config" ]; then
+  mkdir -p "$out/etc/starter-init"
+  cp "$config" "$out/etc/starter-init/config.yaml"
+fi
+echo "assemble: $out ($(du -sh "$out" | cut -f1))"
