@@ -2,6 +2,7 @@
 
 import { parseArgs, UsageError, type Invocation } from "./cli/args";
 import { createLogger, isLogLevel, writeStderr, type LogLevel, type Logger } from "./log/logger";
+import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     invocation = await parseArgs(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    if (process.pid === 1) {
+    if (detectRole() === "vm") {
       // A VM's kernel passes stray command-line words to init: never refuse to boot over them.
       writeStderr(`starter-init: ${err.message}; ignoring the arguments\n`);
       invocation = await parseArgs([]);

