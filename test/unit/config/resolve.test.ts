@@ -1,0 +1,144 @@
+// Resolution details: environment, accounts, probes and commands, restart policies, YAML specifics.
+
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../../init/config/loader";
+import { fakeSystem } from "./fake-system";
+
+const load = (lines: string[], overrides = {}) => parseConfig(lines.join("\n"), "etc/starter.yaml", fakeSystem(overrides));
+const onlyServer = (lines: string[], overrides = {}) => load(["settings: {searchPath: [/usr/lib/tango]}", "servers:", ...lines], overrides).servers[0];
+
+describe("environment", () => {
+  it("layers: built-in, the init's own (without NODE_*), settings.env, server env; empty removes", () => {
+    const config = load(
+      [
+        "settings:",
+        "  searchPath: [/usr/lib/tango]",
+        "  env: {TANGO_HOST: 'db:10000', HOME: , LEVEL: 3, DEBUG: true}",
+        "servers:",
+        "  - name: TangoTest/t1",
+        "    env: {PYTHONUNBUFFERED: '0', TANGO_HOST: 'other:10000'}",
+      ],
+      { env: { PATH: "/usr/bin", HOME: "/root", NODE_OPTIONS: "--inspect", NODE_PATH: "/x", LANG: "C.UTF-8" } },
+    );
+    expect(config.servers[0].env).toEqual({
+      PYTHONUNBUFFERED: "0",
+      PATH: "/usr/bin",
+      LANG: "C.UTF-8",
+      TANGO_HOST: "other:10000",
+      LEVEL: "3",
+      DEBUG: "true",
+    });
+  });
+
+  it("an init started without PATH gives servers the standard one", () => {
+    expect(onlyServer(["  - name: TangoTest/t1"], { env: {} }).env).toEqual({
+      PYTHONUNBUFFERED: "1",
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    });
+  });
+});
+
+describe("accounts", () => {
+  it("a user name brings its primary group; a group may be given by name or number", () => {
+    const config = load([
+      "settings: {searchPath: [/usr/lib/tango]}",
+      "servers:",
+      "  - {name: TangoTest/a, user: tango}",
+      "  - {name: TangoTest/b, user: tango, group: dialout}",
+      "  - {name: TangoTest/c, user: '0', group: 5}",
+      "  - {name: TangoTest/d, group: tango}",
+    ]);
+    expect(config.servers.map(({ uid, gid }) => [uid, gid])).toEqual([
+      [1000, 1001],
+      [1000, 20],
+      [0, 5],
+      [null, 1001],
+    ]);
+  });
+
+  it("/etc/passwd and /etc/group are read only when needed", () => {
+    const unreadable = () => {
+      throw new Error("must not be read");
+    };
+    expect(onlyServer(["  - name: TangoTest/t1"], { readPasswd: unreadable, readGroup: unreadable })).toMatchObject({ uid: null, gid: null });
+  });
+});
+
+describe("probes, commands and policies", () => {
+  it("readiness mappings, and helper commands looked up in searchPath then PATH", () => {
+    const config = load([
+      "settings: {searchPath: [/usr/lib/tango]}",
+      "servers:",
+      "  - name: TangoTest/a",
+      "    readiness: {exec: curl -fs http://127.0.0.1/, interval: 1s, timeout: 2s}",
+      "    postStop: [/bin/mkdir, /tmp/x]",
+      "  - name: TangoTest/b",
+      "    readiness: {notify: 4}",
+      "  - name: TangoTest/c",
+      "    readiness: {file: /run/c.ready, interval: 50}",
+      "  - name: TangoTest/d",
+      "    readiness: {sd_notify: true}",
+      "  - name: TangoTest/e",
+      "    readiness: {log: '/Ready/', regex: false, stream: stderr}",
+      "  - name: TangoTest/f",
+      "    readiness: {tcp: 10000}",
+    ]);
+    expect(config.servers.map((server) => server.readiness)).toEqual([
+      { kind: "exec", argv: ["/usr/bin/curl", "-fs", "http://127.0.0.1/"], intervalMs: 1000, timeoutMs: 2000 },
+      { kind: "notify", fd: 4 },
+      { kind: "file", path: "/run/c.ready", intervalMs: 50 },
+      { kind: "sd_notify" },
+      { kind: "log", pattern: "/Ready/", regex: false, stream: "stderr" },
+      { kind: "tcp", host: "127.0.0.1", port: 10000, intervalMs: 100 },
+    ]);
+    expect(config.servers[0].postStop).toEqual(["/bin/mkdir", "/tmp/x"]);
+  });
+
+  it("a missing helper command names where it was searched", () => {
+    expect(() => load(["settings: {searchPath: [/usr/lib/tango]}", "servers:", "  - name: TangoTest/a", "    preStart: setup-db --init"])).toThrow(
+      "etc/starter.yaml:4:5: servers[0].preStart: setup-db not found in /usr/lib/tango:/usr/bin:/bin",
+    );
+  });
+
+  it("restart: a mode alone keeps the other fields; a mapping overrides field by field", () => {
+    const config = load([
+      "settings:",
+      "  searchPath: [/usr/lib/tango]",
+      "  defaults: {restart: {maxDelay: 10s, burst: {count: 2}}}",
+      "servers:",
+      "  - {name: TangoTest/a, restart: never}",
+      "  - {name: TangoTest/b, restart: {factor: 1.5, burst: {window: 30s}, minUptime: 1m}}",
+    ]);
+    expect(config.servers.map((server) => server.restart)).toEqual([
+      { mode: "never", initialDelayMs: 500, factor: 2, maxDelayMs: 10_000, burstCount: 2, burstWindowMs: 60_000, resetAfterMs: 60_000, minUptimeForRestartMs: 0 },
+      { mode: "on-failure", initialDelayMs: 500, factor: 1.5, maxDelayMs: 10_000, burstCount: 2, burstWindowMs: 30_000, resetAfterMs: 60_000, minUptimeForRestartMs: 60_000 },
+    ]);
+  });
+
+  it("an unquoted leading-zero umask is octal, as in YAML 1.1; quoted strings and 0o numbers too", () => {
+    const config = load([
+      "settings: {searchPath: [/usr/lib/tango]}",
+      "servers:",
+      "  - {name: TangoTest/a, umask: 022}",
+      "  - {name: TangoTest/b, umask: '0027'}",
+      "  - {name: TangoTest/c, umask: 0o077}",
+      "  - {name: TangoTest/d, umask: 0}",
+    ]);
+    expect(config.servers.map((server) => server.umask)).toEqual([0o022, 0o027, 0o077, 0]);
+  });
+
+  it("a plain name: binary defaults to the name, argv has no instance, readiness none, log file without instance", () => {
+    const config = load(["settings: {logHome: /var/log/tango}", "servers:", "  - name: python3", "    args: [-m, http.server, 8000]"]);
+    expect(config.servers[0]).toMatchObject({
+      file: "/usr/bin/python3",
+      argv: ["/usr/bin/python3", "-m", "http.server", "8000"],
+      readiness: { kind: "none" },
+      log: { file: "/var/log/tango/ds.log/python3.log" },
+    });
+  });
+
+  it("defaults.readiness applies to every server that gives none", () => {
+    const config = load(["settings: {searchPath: [/usr/lib/tango], defaults: {readiness: 'notify:3'}}", "servers:", "  - name: TangoTest/a"]);
+    expect(config.servers[0].readiness).toEqual({ kind: "notify", fd: 3 });
+  });
+});
