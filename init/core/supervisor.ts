@@ -1,0 +1,569 @@
+// The whole supervisor as one pure machine: step(sup, event) -> { sup, effects, ignored }.
+//
+// It owns the per-server machines (server.ts) and decides *when* each is asked to start or stop:
+// - a launch run starts a set of servers (boot, start-all, servers added by a reload) in the order
+//   graph.ts gives: level barriers plus interLevelWaitMs, explicit dependencies, exclusive servers,
+//   interServerWaitMs spacing, and in sequential mode one server at a time;
+// - a stop run stops a set (stop-all, shutdown) in the reverse order: a server is signalled once
+//   everything that must stop before it has no process left, so a level is signalled all at once.
+// Events for one server (requests, and what the runtime observed) are routed to its machine by name.
+
+import type { ServerSpec, Settings } from "./types";
+import {
+  createServer,
+  hasNoProcess,
+  step as stepServer,
+  type LogLevel,
+  type Server,
+  type ServerEffect,
+  type ServerEvent,
+} from "./server";
+import { bootSet, planStages, startOrder, startRules, stopOrder, stopRules, type StartRule } from "./graph";
+
+export type SupervisorPhase = "stopped" | "booting" | "running" | "shutting-down";
+export type SupervisorTimer = "inter-server" | "inter-level" | "shutdown-deadline";
+
+export interface LaunchRun {
+  /** Servers waiting for their turn, in start order. */
+  queue: string[];
+  /** Every server taking part in the run: the start rules are computed over them. */
+  members: Set<string>;
+  /** Started in this run and not settled yet: the first attempt is neither ready nor over. */
+  unsettled: Set<string>;
+  /** For each level whose barrier has been passed: when its servers may start. */
+  levelOpensAt: Map<number, number>;
+  /** No fork before this: interServerWaitMs spacing (sequential: counted from the previous settling). */
+  nextForkAt: number;
+}
+
+export interface StopRun {
+  /** Servers not signalled yet, in stop order. */
+  queue: string[];
+  members: Set<string>;
+  /** Stops that a pin does not refuse (shutdown). */
+  force: boolean;
+}
+
+export interface Supervisor {
+  phase: SupervisorPhase;
+  settings: Settings;
+  /** In config order; a server removed by a reload stays (at the end) until it has stopped. */
+  servers: Map<string, Server>;
+  removing: Set<string>;
+  launch: LaunchRun;
+  stop: StopRun;
+  timers: Partial<Record<SupervisorTimer, { id: number; at: number }>>;
+  nextTimerId: number;
+}
+
+export type SupervisorEvent =
+  /** Start what starts at boot: autostart servers of levels 1..maxLevel (default settings.maxLevel). */
+  | { type: "boot"; now: number; maxLevel?: number }
+  /** The Starter's DevStartAll: every server of a level, or of every level >= 1 (autostart not considered). */
+  | { type: "start-all"; now: number; level?: number }
+  /** The Starter's DevStopAll: every server of a level, or all; pinned-started servers are left alone. */
+  | { type: "stop-all"; now: number; level?: number }
+  | { type: "shutdown"; now: number }
+  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings }
+  | { type: "timer"; now: number; timer: SupervisorTimer; id: number }
+  | { type: "server"; name: string; event: ServerEvent };
+
+export type SupervisorLogKind =
+  | "boot"
+  | "boot-complete"
+  | "start-all"
+  | "stop-all"
+  | "shutdown"
+  | "shutdown-deadline"
+  | "shutdown-complete"
+  | "config-reloaded"
+  | "removed"
+  | "pinned";
+
+/** Server effects pass through unchanged; supervisor timers and log lines have `server: null`. */
+export type SupervisorEffect =
+  | ServerEffect
+  | { type: "arm-timer"; server: null; timer: SupervisorTimer; id: number; at: number }
+  | { type: "cancel-timer"; server: null; timer: SupervisorTimer; id: number }
+  | { type: "log"; server: null; level: LogLevel; kind: SupervisorLogKind; message: string }
+  /** Every server has stopped after a shutdown request: stage 3 may go on. */
+  | { type: "shutdown-complete" };
+
+export interface SupervisorStep {
+  sup: Supervisor;
+  effects: SupervisorEffect[];
+  /** Set when the event changed nothing: why it was ignored. */
+  ignored: string | null;
+}
+
+export interface ConfigDiff {
+  added: ServerSpec[];
+  removed: ServerSpec[];
+  /** The new specs of servers whose spec differs. */
+  changed: ServerSpec[];
+  unchanged: ServerSpec[];
+}
+
+export function createSupervisor(config: { settings: Settings; servers: readonly ServerSpec[] }, now = 0): Supervisor {
+  return {
+    phase: "stopped",
+    settings: config.settings,
+    servers: new Map(config.servers.map((spec) => [spec.name, createServer(spec, now)])),
+    removing: new Set(),
+    launch: emptyLaunch(Number.NEGATIVE_INFINITY),
+    stop: { queue: [], members: new Set(), force: false },
+    timers: {},
+    nextTimerId: 1,
+  };
+}
+
+/** The boot plan (what `plan` prints): stages of servers forked together. */
+export function bootPlan(specs: readonly ServerSpec[], settings: Settings, maxLevel = settings.maxLevel): string[][] {
+  return planStages(specs, bootSet(specs, maxLevel), settings.startMode);
+}
+
+export function diffConfig(before: readonly ServerSpec[], after: readonly ServerSpec[]): ConfigDiff {
+  const old = new Map(before.map((spec) => [spec.name, spec]));
+  const names = new Set(after.map((spec) => spec.name));
+  const diff: ConfigDiff = { added: [], removed: before.filter((spec) => !names.has(spec.name)), changed: [], unchanged: [] };
+  for (const spec of after) {
+    const previous = old.get(spec.name);
+    if (previous === undefined) diff.added.push(spec);
+    else if (sameValue(previous, spec)) diff.unchanged.push(spec);
+    else diff.changed.push(spec);
+  }
+  return diff;
+}
+
+export function step(sup: Supervisor, event: SupervisorEvent): SupervisorStep {
+  const draft = new Draft(copy(sup), event.type === "server" ? event.event.now : event.now);
+  const ignored = draft.handle(event);
+  if (ignored !== null) return { sup, effects: [], ignored };
+  draft.settle();
+  return { sup: draft.sup, effects: draft.effects, ignored: null };
+}
+
+// ---- the draft of one step --------------------------------------------------------------------
+
+class Draft {
+  readonly effects: SupervisorEffect[] = [];
+
+  constructor(
+    readonly sup: Supervisor,
+    readonly now: number,
+  ) {}
+
+  /** Applies one event; returns why it was ignored, or null. */
+  handle(event: SupervisorEvent): string | null {
+    const { sup } = this;
+    if (sup.phase === "shutting-down" && event.type !== "timer" && event.type !== "server") return "shutting down";
+    switch (event.type) {
+      case "boot": {
+        const maxLevel = event.maxLevel ?? sup.settings.maxLevel;
+        sup.phase = "booting";
+        this.log("info", "boot", `boot: levels 1..${maxLevel}`);
+        this.launch(this.startable([...bootSet(this.specs(), maxLevel)]));
+        return null;
+      }
+      case "start-all": {
+        const level = event.level;
+        const names = this.startable(this.namesAt(level).filter((name) => sup.servers.get(name)!.spec.level >= 1));
+        if (names.length === 0) return "nothing to start";
+        this.log("info", "start-all", `start-all ${level ?? "levels"}: ${names.length} servers`);
+        this.launch(names);
+        return null;
+      }
+      case "stop-all": {
+        const names = this.namesAt(event.level);
+        const queued = sup.launch.queue.filter((name) => names.includes(name));
+        const running = names.filter((name) => {
+          const server = sup.servers.get(name)!;
+          return server.state !== "stopped" && server.state !== "failed" && server.pin !== "started";
+        });
+        if (running.length === 0 && queued.length === 0) return "nothing to stop";
+        this.log("info", "stop-all", `stop-all ${event.level ?? "levels"}: ${running.length} servers`);
+        for (const name of queued) this.dropFromLaunch(name);
+        this.stopInOrder(running, false);
+        return null;
+      }
+      case "shutdown":
+        this.shutdown();
+        return null;
+      case "config-reloaded":
+        this.reload(event.servers, event.settings);
+        return null;
+      case "timer":
+        return this.timer(event.timer, event.id);
+      case "server": {
+        if (!sup.servers.has(event.name)) return `unknown server ${event.name}`;
+        const kind = event.event.type;
+        const starts = kind === "start" || kind === "restart" || (event.event.type === "pin" && event.event.pin === "started");
+        if (sup.phase === "shutting-down" && starts) return "shutting down";
+        return this.route(event.name, event.event);
+      }
+    }
+  }
+
+  /** After the event: start and stop what may go now, then move the phase on. */
+  settle(): void {
+    let wake: Wake = {};
+    for (;;) {
+      const launched = this.launchPass();
+      const stopped = this.stopPass();
+      wake = launched.wake;
+      if (!launched.changed && !stopped) break;
+    }
+    this.syncTimer("inter-server", wake.fork);
+    this.syncTimer("inter-level", wake.level);
+    this.finishRuns();
+  }
+
+  // ---- starting ----------------------------------------------------------------------------
+
+  private launch(names: string[]): void {
+    const run = this.sup.launch;
+    for (const name of names) {
+      run.members.add(name);
+      this.dropFromStop(name);
+    }
+    const queued = new Set([...run.queue, ...names]);
+    run.queue = startOrder(this.specs(), run.members).filter((name) => queued.has(name));
+  }
+
+  /** One pass over the launch queue: starts every server whose turn it is. */
+  private launchPass(): { changed: boolean; wake: Wake } {
+    const { sup, now } = this;
+    const run = sup.launch;
+    const wake: Wake = {};
+    if (run.queue.length === 0) return { changed: false, wake };
+    const sequential = sup.settings.startMode === "sequential";
+    const rules = startRules(this.specs(), run.members);
+    this.openLevels(rules);
+    let changed = false;
+    for (const name of [...run.queue]) {
+      const server = sup.servers.get(name);
+      if (server === undefined || !hasNoProcess(server)) {
+        // Removed, or started by a request meanwhile (observe() tracks that one as unsettled).
+        this.dropFromLaunch(name);
+        changed = true;
+        continue;
+      }
+      const rule = rules.get(name)!;
+      const required = this.requirements(rule);
+      if (required.failed !== undefined) {
+        this.dropFromLaunch(name);
+        this.route(name, { type: "dependency-failed", now, dependency: required.failed });
+        changed = true;
+        continue;
+      }
+      if (required.waiting || !rule.after.every((n) => this.settledInRun(n))) continue;
+      if (rule.levelBarrier !== null) {
+        const opensAt = run.levelOpensAt.get(server.spec.level);
+        if (opensAt === undefined) continue;
+        if (now < opensAt) {
+          wake.level = Math.min(wake.level ?? opensAt, opensAt);
+          continue;
+        }
+      }
+      // Its turn has come; the gates below hold it and the rest of the queue back, in order.
+      if (this.exclusiveBlocks(server)) break;
+      if (sequential && run.unsettled.size > 0) break;
+      if (now < run.nextForkAt) {
+        wake.fork = run.nextForkAt;
+        break;
+      }
+      this.dropFromLaunch(name);
+      run.unsettled.add(name);
+      // Sequential mode counts the wait from the moment this one settles (see observe()).
+      if (!sequential) run.nextForkAt = now + sup.settings.interServerWaitMs;
+      this.route(name, { type: "start", now });
+      changed = true;
+    }
+    return { changed, wake };
+  }
+
+  /** Records when each level's barrier is passed: its servers may start interLevelWaitMs later. */
+  private openLevels(rules: Map<string, StartRule>): void {
+    const run = this.sup.launch;
+    for (const name of run.queue) {
+      const barrier = rules.get(name)?.levelBarrier;
+      const level = this.sup.servers.get(name)?.spec.level;
+      if (barrier == null || level === undefined || run.levelOpensAt.has(level)) continue;
+      if (!barrier.every((n) => this.settledInRun(n))) continue;
+      // The lowest level waits for nothing, so it does not wait interLevelWaitMs either.
+      run.levelOpensAt.set(level, this.now + (barrier.length > 0 ? this.sup.settings.interLevelWaitMs : 0));
+    }
+  }
+
+  /** A required server must be ready; it is waited for while it may still get there. */
+  private requirements(rule: StartRule): { failed?: string; waiting: boolean } {
+    let waiting = false;
+    for (const name of [...rule.requires, ...rule.externalRequires]) {
+      const dependency = this.sup.servers.get(name);
+      if (dependency?.state === "ready") continue;
+      const mayGetThere =
+        dependency !== undefined &&
+        (this.sup.launch.queue.includes(name) ||
+          dependency.state === "starting" ||
+          dependency.state === "backoff" ||
+          (dependency.state === "stopping" && dependency.desired === "up"));
+      if (!mayGetThere) return { failed: name, waiting };
+      waiting = true;
+    }
+    return { waiting };
+  }
+
+  /** Ordering (after, level barriers) waits until a member is neither queued nor on its first attempt. */
+  private settledInRun(name: string): boolean {
+    return !this.sup.launch.queue.includes(name) && !this.sup.launch.unsettled.has(name);
+  }
+
+  /** Nothing else starts while an exclusive server starts, and an exclusive one starts alone. */
+  private exclusiveBlocks(server: Server): boolean {
+    const starting = [...this.sup.servers.values()].filter((s) => s.state === "starting");
+    return starting.some((s) => s.spec.exclusive) || (server.spec.exclusive && starting.length > 0);
+  }
+
+  private dropFromLaunch(name: string): void {
+    this.sup.launch.queue = this.sup.launch.queue.filter((n) => n !== name);
+  }
+
+  /** Servers a start request can act on: no process now and not pinned stopped. */
+  private startable(names: string[]): string[] {
+    return names.filter((name) => {
+      const server = this.sup.servers.get(name);
+      return server !== undefined && hasNoProcess(server) && server.pin !== "stopped" && !this.sup.removing.has(name);
+    });
+  }
+
+  // ---- stopping ----------------------------------------------------------------------------
+
+  private stopInOrder(names: string[], force: boolean): void {
+    const run = this.sup.stop;
+    for (const name of names) run.members.add(name);
+    run.force ||= force;
+    const queued = new Set([...run.queue, ...names]);
+    run.queue = stopOrder(this.specs(), run.members).filter((name) => queued.has(name));
+  }
+
+  /** One pass over the stop queue: signals every server whose dependents have no process left. */
+  private stopPass(): boolean {
+    const run = this.sup.stop;
+    if (run.queue.length === 0) return false;
+    const stopFirst = stopRules(this.specs(), run.members);
+    let changed = false;
+    for (const name of [...run.queue]) {
+      const waiting = (stopFirst.get(name) ?? []).some((n) => {
+        const other = this.sup.servers.get(n);
+        return other !== undefined && !hasNoProcess(other);
+      });
+      if (waiting) continue;
+      this.dropFromStop(name);
+      if (this.sup.servers.has(name)) this.route(name, { type: "stop", now: this.now, force: run.force });
+      changed = true;
+    }
+    return changed;
+  }
+
+  private dropFromStop(name: string): void {
+    this.sup.stop.queue = this.sup.stop.queue.filter((n) => n !== name);
+  }
+
+  private shutdown(): void {
+    const { sup, now } = this;
+    sup.phase = "shutting-down";
+    sup.launch = emptyLaunch(sup.launch.nextForkAt);
+    // Desired down everywhere first, so that nothing restarts while it waits for its turn to stop.
+    for (const name of sup.servers.keys()) this.route(name, { type: "stop-queued", now });
+    const running = [...sup.servers.keys()].filter((name) => !isDown(sup.servers.get(name)!));
+    this.log("info", "shutdown", `shutdown: stopping ${running.length} servers`);
+    this.stopInOrder(running, true);
+    if (running.length > 0) this.syncTimer("shutdown-deadline", now + sup.settings.shutdownTimeoutMs);
+  }
+
+  // ---- timers, reload ----------------------------------------------------------------------
+
+  private timer(timer: SupervisorTimer, id: number): string | null {
+    const { sup, now } = this;
+    if (sup.timers[timer]?.id !== id) return `stale ${timer} timer`;
+    delete sup.timers[timer];
+    if (timer === "shutdown-deadline") {
+      const left = [...sup.servers.values()].filter((server) => !hasNoProcess(server));
+      this.log("warn", "shutdown-deadline", `shutdown deadline reached: SIGKILL to ${left.length} servers`);
+      sup.stop.queue = [];
+      for (const server of left) this.route(server.spec.name, { type: "kill", now });
+    }
+    // The inter-server and inter-level timers only wake the launch pass that settle() runs.
+    return null;
+  }
+
+  private reload(specs: ServerSpec[], settings: Settings | undefined): void {
+    const { sup, now } = this;
+    const diff = diffConfig(this.specs(), specs);
+    if (settings !== undefined) sup.settings = settings;
+    const previous = sup.servers;
+    sup.servers = new Map(specs.map((spec) => {
+      const server = previous.get(spec.name);
+      return [spec.name, server === undefined ? createServer(spec, now) : { ...server, spec }];
+    }));
+    for (const spec of specs) sup.removing.delete(spec.name);
+    this.log(
+      "info",
+      "config-reloaded",
+      `config reloaded: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed`,
+    );
+
+    for (const spec of diff.removed) {
+      const server = previous.get(spec.name)!;
+      this.dropFromLaunch(spec.name);
+      this.sup.launch.members.delete(spec.name);
+      this.dropFromStop(spec.name);
+      this.sup.stop.members.delete(spec.name);
+      if (isDown(server)) continue; // nothing to stop: it is simply gone
+      sup.servers.set(spec.name, server);
+      sup.removing.add(spec.name);
+      this.route(spec.name, { type: "stop", now, force: true });
+    }
+    for (const spec of diff.changed) {
+      const server = sup.servers.get(spec.name)!;
+      if (server.state !== "starting" && server.state !== "ready") continue; // the next start uses the new spec
+      if (server.pin !== null) {
+        this.log("info", "pinned", `${spec.name} changed but is pinned: not restarted`);
+        continue;
+      }
+      this.route(spec.name, { type: "restart", now });
+    }
+    if (sup.phase === "booting" || sup.phase === "running") {
+      const wanted = bootSet(diff.added, sup.settings.maxLevel);
+      this.launch(this.startable(diff.added.map((spec) => spec.name).filter((name) => wanted.has(name))));
+    }
+  }
+
+  // ---- shared ------------------------------------------------------------------------------
+
+  /** Steps one server's machine and keeps the runs' bookkeeping in line with its new state. */
+  private route(name: string, event: ServerEvent): string | null {
+    const result = stepServer(this.sup.servers.get(name)!, event);
+    this.sup.servers.set(name, result.server);
+    this.effects.push(...result.effects);
+    this.observe(name, result.server);
+    return result.ignored;
+  }
+
+  private observe(name: string, server: Server): void {
+    const { sup, now } = this;
+    const run = sup.launch;
+    if (run.queue.includes(name) && server.state === "starting") {
+      this.dropFromLaunch(name);
+      run.unsettled.add(name);
+    }
+    if (run.unsettled.has(name) && server.state !== "starting") {
+      // Its first attempt is over (ready, or failed one way or another): ordering may move on.
+      run.unsettled.delete(name);
+      if (sup.settings.startMode === "sequential") run.nextForkAt = now + sup.settings.interServerWaitMs;
+    }
+    if (sup.removing.has(name) && isDown(server)) {
+      sup.servers.delete(name);
+      sup.removing.delete(name);
+      this.log("info", "removed", `${name} removed from the configuration`);
+    }
+  }
+
+  private finishRuns(): void {
+    const { sup } = this;
+    const launch = sup.launch;
+    if (launch.queue.length === 0 && launch.unsettled.size === 0) {
+      if (launch.members.size > 0) sup.launch = emptyLaunch(launch.nextForkAt);
+      if (sup.phase === "booting") {
+        sup.phase = "running";
+        this.log("info", "boot-complete", "boot complete");
+      }
+    }
+    const stop = sup.stop;
+    const stopDone = stop.queue.length === 0 && [...stop.members].every((n) => {
+      const server = sup.servers.get(n);
+      return server === undefined || hasNoProcess(server);
+    });
+    if (stopDone && stop.members.size > 0) sup.stop = { queue: [], members: new Set(), force: false };
+    if (sup.phase === "shutting-down" && stopDone && [...sup.servers.values()].every(isDown)) {
+      this.syncTimer("shutdown-deadline", undefined);
+      sup.phase = "stopped";
+      this.log("info", "shutdown-complete", "every server has stopped");
+      this.effects.push({ type: "shutdown-complete" });
+    }
+  }
+
+  /** Keeps a supervisor timer armed at `at`, or cancelled when `at` is undefined. */
+  private syncTimer(timer: SupervisorTimer, at: number | undefined): void {
+    const armed = this.sup.timers[timer];
+    if (armed !== undefined && armed.at === at) return;
+    if (armed !== undefined) {
+      delete this.sup.timers[timer];
+      this.effects.push({ type: "cancel-timer", server: null, timer, id: armed.id });
+    }
+    if (at === undefined) return;
+    const id = this.sup.nextTimerId++;
+    this.sup.timers[timer] = { id, at };
+    this.effects.push({ type: "arm-timer", server: null, timer, id, at });
+  }
+
+  private log(level: LogLevel, kind: SupervisorLogKind, message: string): void {
+    this.effects.push({ type: "log", server: null, level, kind, message });
+  }
+
+  private specs(): ServerSpec[] {
+    return [...this.sup.servers.values()].map((server) => server.spec);
+  }
+
+  private namesAt(level: number | undefined): string[] {
+    return [...this.sup.servers.values()]
+      .filter((server) => level === undefined || server.spec.level === level)
+      .filter((server) => !this.sup.removing.has(server.spec.name))
+      .map((server) => server.spec.name);
+  }
+}
+
+interface Wake {
+  fork?: number;
+  level?: number;
+}
+
+/** Stopped or failed: no process and no restart coming. */
+function isDown(server: Server): boolean {
+  return server.state === "stopped" || server.state === "failed";
+}
+
+function emptyLaunch(nextForkAt: number): LaunchRun {
+  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt };
+}
+
+/** A copy deep enough that the draft can change it without touching the caller's value. */
+function copy(sup: Supervisor): Supervisor {
+  return {
+    ...sup,
+    servers: new Map(sup.servers),
+    removing: new Set(sup.removing),
+    launch: {
+      ...sup.launch,
+      queue: [...sup.launch.queue],
+      members: new Set(sup.launch.members),
+      unsettled: new Set(sup.launch.unsettled),
+      levelOpensAt: new Map(sup.launch.levelOpensAt),
+    },
+    stop: { ...sup.stop, queue: [...sup.stop.queue], members: new Set(sup.stop.members) },
+    timers: { ...sup.timers },
+  };
+}
+
+/** Structural equality of plain data (specs are JSON-like: no dates, maps or functions). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keysA = Object.keys(a);
+  const keysB = Object.keys(b);
+  if (keysA.length !== keysB.length) return false;
+  return keysA.every(
+    (key) => Object.hasOwn(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+  );
+}

@@ -1,0 +1,86 @@
+// Builders for specs and settings, and a compact text form of effects for exact assertions.
+
+import type { RestartPolicy, ServerSpec, Settings } from "../../../init/core/types";
+import type { ServerEffect } from "../../../init/core/server";
+import type { SupervisorEffect } from "../../../init/core/supervisor";
+
+export const policy: RestartPolicy = {
+  mode: "on-failure",
+  initialDelayMs: 1000,
+  factor: 2,
+  maxDelayMs: 60_000,
+  burstCount: 3,
+  burstWindowMs: 60_000,
+  resetAfterMs: 10_000,
+  minUptimeForRestartMs: 0,
+};
+
+export function spec(name: string, overrides: Partial<ServerSpec> = {}): ServerSpec {
+  const [server = name, instance] = name.split("/");
+  return {
+    name,
+    file: `/usr/lib/tango/${server}`,
+    argv: instance === undefined ? [`/usr/lib/tango/${server}`] : [`/usr/lib/tango/${server}`, instance],
+    env: {},
+    cwd: null,
+    uid: null,
+    gid: null,
+    umask: null,
+    rlimits: [],
+    level: 1,
+    requires: [],
+    after: [],
+    exclusive: false,
+    readiness: { kind: "log", pattern: "Ready to accept request", regex: false, stream: "both" },
+    startTimeoutMs: 30_000,
+    restart: policy,
+    stopSignal: 15,
+    stopTimeoutMs: 5000,
+    preStart: null,
+    postStop: null,
+    log: { file: null, maxBytes: 1_000_000, keep: 3, console: true, maxLineBytes: 4096 },
+    autostart: true,
+    ...overrides,
+  };
+}
+
+export function settings(overrides: Partial<Settings> = {}): Settings {
+  return {
+    startMode: "parallel",
+    interServerWaitMs: 0,
+    interLevelWaitMs: 0,
+    maxLevel: 5,
+    shutdownTimeoutMs: 10_000,
+    controlSocket: "/run/starter-init.sock",
+    logHome: null,
+    ...overrides,
+  };
+}
+
+/** One effect as a short line: what it does and to what, without ids. */
+export function effectText(effect: ServerEffect | SupervisorEffect): string {
+  switch (effect.type) {
+    case "run-pre-start":
+      return "pre-start";
+    case "spawn":
+      return "spawn";
+    case "start-probe":
+      return `probe ${effect.pid}`;
+    case "stop-probe":
+      return "stop-probe";
+    case "signal":
+      return `signal ${effect.signal} ${effect.pid}`;
+    case "kill":
+      return `kill ${effect.pid}`;
+    case "run-post-stop":
+      return `post-stop ${effect.code ?? "-"}/${effect.signal ?? "-"}`;
+    case "arm-timer":
+      return `arm ${effect.timer}@${effect.at}`;
+    case "cancel-timer":
+      return `cancel ${effect.timer}`;
+    case "log":
+      return `log ${effect.kind}`;
+    case "shutdown-complete":
+      return "shutdown-complete";
+  }
+}
