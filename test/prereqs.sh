@@ -1,22 +1,42 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the demo or the tests need, when they are missing.
-# Usage: test/prereqs.sh demo|test        (root, or sudo available; Debian 12)
+# Installs what the demo or the tests need on a fresh Debian 12 machine, when it is missing, and
+# starts a Docker engine for the tests. Usage: test/prereqs.sh demo|test|bench   (as root or with sudo)
 set -euo pipefail
 profile=${1:-test}
 
 # util-linux: unshare; busybox-static: a shell and tools for minimal roots; tango-test and
 # python3-tango: real Tango servers and a real client; file: checks on the built binary.
-packages=(util-linux procps file busybox-static tango-test python3-tango)
+packages=(util-linux procps file busybox-static tango-test python3-tango cpio)
+case "$profile" in
+  demo) ;;
+  # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
+  # tini and dumb-init: the peers compared in tests and benchmarks.
+  test | bench) packages+=(docker.io qemu-system-x86 tini dumb-init curl iproute2) ;;
+  *) echo "prereqs: unknown profile $profile (demo, test, bench)" >&2; exit 2 ;;
+esac
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "prereqs ($profile): installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "prereqs ($profile): installing Debian packages: ${missing[*]}"
-sudo_cmd=()
-[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# A Docker engine: start dockerd when none answers (never a second one: it would delete the first
+# one's bridge).
+if [ "$profile" != demo ]; then
+  ping_docker() { curl -sf --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1; }
+  if ! ping_docker; then
+    echo "prereqs: starting dockerd"
+    "${sudo_cmd[@]}" setsid nohup dockerd >/tmp/starter-init-dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 1 100); do ping_docker && break; sleep 0.2; done
+    ping_docker || { echo "prereqs: dockerd did not come up; see /tmp/starter-init-dockerd.log" >&2; exit 1; }
+  fi
+fi

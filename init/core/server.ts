@@ -143,6 +143,11 @@ export interface ServerStep {
   ignored: string | null;
 }
 
+/** A duration for a person: "85 ms" below ten seconds, "12.3 s" above. */
+export function formatMs(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 export function createServer(spec: ServerSpec, now = 0): Server {
   return {
     spec,
@@ -360,7 +365,7 @@ function becomeReady(t: Transition): void {
   s.readyAt = now;
   t.go("ready", "ready");
   t.arm("stable", s.spec.restart.resetAfterMs);
-  t.log("info", "ready", `ready in ${now - (s.startedAt ?? now)} ms`);
+  t.log("info", "ready", `ready in ${formatMs(now - (s.startedAt ?? now))}`);
 }
 
 /** Records a finished process, runs postStop and returns what the restart decision needs. */
@@ -375,7 +380,7 @@ function recordExit(
   s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason, uptimeMs };
   s.pid = null;
   const how = event.signal !== null ? `killed by signal ${event.signal}` : `exited with code ${event.code}`;
-  t.log(level, "exited", `${how} after ${uptimeMs ?? 0} ms`);
+  t.log(level, "exited", `${how} after ${formatMs(uptimeMs ?? 0)}`);
   if (s.spec.postStop) {
     t.emit({ type: "run-post-stop", server: t.name, argv: s.spec.postStop, code: event.code, signal: event.signal });
   }
@@ -392,7 +397,7 @@ function judge(t: Transition, termination: Termination): void {
       s.streak += 1;
       t.go("backoff", termination.cause);
       t.arm("backoff", decision.delayMs);
-      t.log("info", "restarting", `restarting in ${decision.delayMs} ms`);
+      t.log("info", "restarting", `restarting in ${formatMs(decision.delayMs)}`);
       return;
     case "stay-stopped":
       t.go("stopped", termination.cause);
@@ -564,10 +569,10 @@ const starting: Row = {
   exited: exitWhileRunning,
   "start-timeout": (t) => {
     const { s, now } = t;
-    if (s.pid !== null) return failStart(t, "start-timeout", `not ready after ${s.spec.startTimeoutMs} ms`);
+    if (s.pid !== null) return failStart(t, "start-timeout", `not ready after ${formatMs(s.spec.startTimeoutMs)}`);
     // The spawn never reported: give up on it (a late `spawned` is killed as a stray).
     s.lastExit = { at: now, code: null, signal: null, errno: null, reason: "start-timeout", uptimeMs: null };
-    t.log("warn", "start-timeout", `spawn not reported after ${s.spec.startTimeoutMs} ms`);
+    t.log("warn", "start-timeout", `spawn not reported after ${formatMs(s.spec.startTimeoutMs)}`);
     judge(t, { cause: "start-timeout", code: null, signal: null, uptimeMs: null });
   },
   "stop-timeout": notArmed,

@@ -1,12 +1,271 @@
-// Placeholder until the supervisor runtime lands (issue 3).
-import type { Logger } from "../log/logger";
-import type { Invocation } from "../cli/args";
-import type { Role } from "../pid1/environment";
+// Stage 2 and the way into stage 3: load the config, boot the servers, answer signals, shut down.
+//
+// Signals (supervisor mode):
+//   SIGTERM, SIGPWR   ordered shutdown; then exit 0 (container) or power off (VM)
+//   SIGINT            the same; in a VM it is ctrl-alt-del and restarts the machine
+//   SIGQUIT           the same; in a VM it halts instead of powering off
+//   SIGHUP            re-read the config and apply the difference
+//   SIGUSR1           write every server's state to the log
+//   SIGUSR2           toggle debug logging
+//   SIGWINCH          ignored
+// A config that cannot be loaded at boot is reported with file:line; a container's init exits 78
+// (EX_CONFIG), a VM's follows starter.onfailure= (stay, the default; poweroff; reboot).
 
-export async function runSupervisor(log: Logger, _ctx: { role: Role; kernel: Map<string, string>; invocation: Extract<Invocation, { mode: "supervisor" }> }): Promise<void> {
-  log.error("supervisor mode is not built yet");
+import path from "node:path";
+import type { Invocation } from "../cli/args";
+import { loadConfig, ConfigError } from "../config/loader";
+import { createSupervisor, bootPlan, diffConfig, type Supervisor } from "../core/supervisor";
+import { starterState } from "../core/server";
+import type { SupervisorConfig } from "../core/types";
+import { writeAll, type Logger } from "../log/logger";
+import type { Role } from "../pid1/environment";
+import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
+import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
+import { Engine, monotonicNow } from "./engine";
+
+export const EXIT_CONFIG = 78;
+/** Grace for processes that are not supervised servers, after the servers have stopped. */
+const LEFTOVER_GRACE_MS = 2000;
+
+export interface SupervisorContext {
+  role: Role;
+  kernel: Map<string, string>;
+  invocation: Extract<Invocation, { mode: "supervisor" }>;
 }
-export function printPlan(log: Logger, _invocation: Extract<Invocation, { mode: "plan" }>): number {
-  log.error("plan is not built yet");
-  return 1;
+
+/** Hooks other modules (the control socket) attach to a running supervisor. */
+export interface RunningSupervisor {
+  engine: Engine;
+  config: () => SupervisorConfig;
+  reload: (dryRun: boolean) => ReloadOutcome;
+  shutdown: (action: PowerAction | "exit") => void;
+  role: Role;
+  startedAt: number;
+}
+
+export interface ReloadOutcome {
+  ok: boolean;
+  error?: string;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+}
+
+type Attach = (running: RunningSupervisor, log: Logger) => void | Promise<void>;
+const attachments: Attach[] = [];
+
+/** Registers something to start with the supervisor (the control socket does this). */
+export function attachToSupervisor(attach: Attach): void {
+  attachments.push(attach);
+}
+
+function progressWriter(): (line: string) => void {
+  return (line) => writeAll(1, `starter-init: ${line}\n`);
+}
+
+function configPath(context: SupervisorContext): string {
+  const fromKernel = context.kernel.get("config");
+  return context.invocation.configGiven || !fromKernel ? context.invocation.config : fromKernel;
+}
+
+function describeConfigError(err: unknown): string {
+  return err instanceof ConfigError ? err.message : (err as Error).message;
+}
+
+/** Stays alive forever (a VM's PID 1 must not exit): the reaper keeps the loop running. */
+function stayUp(log: Logger, why: string): Promise<void> {
+  log.error(`${why}; staying up (reaping orphans) — fix the config and send SIGHUP, or power off`);
+  return new Promise(() => {});
+}
+
+export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
+  const file = configPath(context);
+  let config: SupervisorConfig | null = null;
+  try {
+    config = loadConfig(file);
+  } catch (err) {
+    const message = describeConfigError(err);
+    writeAll(2, `starter-init: config error:\n${message}\n`);
+    log.error({ file }, "cannot load the config");
+    if (context.role !== "vm") {
+      if (context.role === "container") await endLeftovers(log, LEFTOVER_GRACE_MS);
+      process.exit(EXIT_CONFIG);
+    }
+    const onFailure = context.kernel.get("onfailure") ?? "stay";
+    if (onFailure === "poweroff" || onFailure === "reboot") {
+      finish(log, "vm", EXIT_CONFIG, onFailure === "reboot" ? "restart" : "poweroff");
+    }
+    // A VM that stays up waits for a config that loads: SIGHUP retries.
+    config = await waitForLoadableConfig(log, file);
+  }
+  await supervise(log, context, file, config);
+}
+
+function waitForLoadableConfig(log: Logger, file: string): Promise<SupervisorConfig> {
+  void stayUp(log, `config ${file} does not load`);
+  return new Promise((resolve) => {
+    const remove = installSignalHandlers((signal) => {
+      if (signal === "SIGTERM" || signal === "SIGPWR") return finish(log, "vm", 0, "poweroff");
+      if (signal === "SIGINT") return finish(log, "vm", 0, "restart");
+      if (signal !== "SIGHUP") return;
+      try {
+        const config = loadConfig(file);
+        remove();
+        resolve(config);
+      } catch (err) {
+        writeAll(2, `starter-init: config error:\n${describeConfigError(err)}\n`);
+      }
+    });
+  });
+}
+
+async function supervise(log: Logger, context: SupervisorContext, file: string, initial: SupervisorConfig): Promise<void> {
+  let config = initial;
+  const runtimeDir = path.dirname(config.settings.controlSocket);
+  const engine = new Engine(createSupervisor(config, monotonicNow()), log, progressWriter(), path.join(runtimeDir, "starter-init"));
+  const maxLevelWord = Number(context.kernel.get("maxlevel"));
+  let stopping: PowerAction | "exit" | null = null;
+
+  const reload = (dryRun: boolean): ReloadOutcome => {
+    let next: SupervisorConfig;
+    try {
+      next = loadConfig(file);
+    } catch (err) {
+      const error = describeConfigError(err);
+      log.error({ file }, `reload refused; the running config stays:\n${error}`);
+      return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
+    }
+    const diff = diffConfig(config.servers, next.servers);
+    const outcome: ReloadOutcome = {
+      ok: true,
+      added: diff.added.map((s) => s.name),
+      removed: diff.removed.map((s) => s.name),
+      changed: diff.changed.map((s) => s.name),
+      unchanged: diff.unchanged.map((s) => s.name),
+    };
+    if (!dryRun) {
+      config = next;
+      engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
+    }
+    return outcome;
+  };
+
+  const shutdown = (action: PowerAction | "exit") => {
+    if (stopping) {
+      log.info("shutdown already under way");
+      return;
+    }
+    stopping = action;
+    engine.dispatch({ type: "shutdown", now: monotonicNow() });
+  };
+
+  installSignalHandlers((signal: HandledSignal) => {
+    const vm = context.role === "vm";
+    switch (signal) {
+      case "SIGTERM":
+      case "SIGPWR":
+        return shutdown(vm ? "poweroff" : "exit");
+      case "SIGINT":
+        return shutdown(vm ? "restart" : "exit");
+      case "SIGQUIT":
+        return shutdown(vm ? "halt" : "exit");
+      case "SIGHUP":
+        reload(false);
+        return;
+      case "SIGUSR1":
+        return logStatus(log, engine.sup);
+      case "SIGUSR2":
+        log.level = log.level === "debug" ? "info" : "debug";
+        log.info(`log level now ${log.level}`);
+        return;
+      case "SIGWINCH":
+        return;
+    }
+  });
+
+  const running: RunningSupervisor = { engine, config: () => config, reload, shutdown, role: context.role, startedAt: Date.now() };
+  for (const attach of attachments) {
+    try {
+      await attach(running, log);
+    } catch (err) {
+      log.error({ err }, "a supervisor attachment failed to start; going on without it");
+    }
+  }
+
+  log.info({ servers: config.servers.length, mode: config.settings.startMode, config: file }, "supervisor starting");
+  engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
+
+  await engine.whenShutdownComplete();
+  await endLeftovers(log, LEFTOVER_GRACE_MS);
+  const action = stopping ?? "exit";
+  log.info("all servers stopped");
+  finish(log, context.role, 0, action === "exit" ? "poweroff" : action);
+}
+
+function logStatus(log: Logger, sup: Supervisor): void {
+  for (const server of sup.servers.values()) {
+    log.info(
+      { server: server.spec.name, state: server.state, starter: starterState(server.state), pid: server.pid, restarts: server.restarts, reason: server.reason },
+      `${server.spec.name}: ${server.state} (${starterState(server.state)})`,
+    );
+  }
+}
+
+/** `plan`: the start stages and the exact command of each server, without starting anything. */
+export function printPlan(log: Logger, invocation: Extract<Invocation, { mode: "plan" }>): number {
+  let config: SupervisorConfig;
+  try {
+    config = loadConfig(invocation.config);
+  } catch (err) {
+    writeAll(2, `starter-init: config error:\n${describeConfigError(err)}\n`);
+    return EXIT_CONFIG;
+  }
+  const stages = bootPlan(config.servers, config.settings);
+  const byName = new Map(config.servers.map((spec) => [spec.name, spec]));
+  if (invocation.json) {
+    writeAll(1, `${JSON.stringify({ settings: config.settings, stages: stages.map((names) => names.map((name) => byName.get(name))) }, null, 2)}\n`);
+    return 0;
+  }
+  const lines: string[] = [
+    `config ${invocation.config}: ${config.servers.length} server(s), ${config.settings.startMode} start, levels up to ${config.settings.maxLevel}`,
+  ];
+  stages.forEach((names, index) => {
+    lines.push("", `stage ${index + 1}: ${names.length > 1 ? "forked together" : "alone"}`);
+    for (const name of names) {
+      const spec = byName.get(name)!;
+      lines.push(`  ${name}  (level ${spec.level}, ready: ${describeProbe(spec)})`);
+      lines.push(`    exec ${[spec.file, ...spec.argv.slice(1)].map(shellQuote).join(" ")}`);
+      const ownEnv = Object.entries(spec.env).filter(([key, value]) => process.env[key] !== value);
+      for (const [key, value] of ownEnv) lines.push(`    env  ${key}=${shellQuote(value)}`);
+      if (spec.cwd) lines.push(`    cwd  ${spec.cwd}`);
+    }
+  });
+  const notStarted = config.servers.filter((spec) => !stages.some((names) => names.includes(spec.name)));
+  if (notStarted.length) lines.push("", `not started at boot: ${notStarted.map((spec) => spec.name).join(", ")}`);
+  writeAll(1, `${lines.join("\n")}\n`);
+  log.debug("plan printed");
+  return 0;
+}
+
+function describeProbe(spec: SupervisorConfig["servers"][number]): string {
+  const probe = spec.readiness;
+  switch (probe.kind) {
+    case "log":
+      return `log ${probe.regex ? `/${probe.pattern}/` : JSON.stringify(probe.pattern)}`;
+    case "notify":
+      return `newline on fd ${probe.fd}`;
+    case "tcp":
+      return `tcp ${probe.host}:${probe.port}`;
+    case "file":
+      return `file ${probe.path}`;
+    case "exec":
+      return `exec ${probe.argv.join(" ")}`;
+    default:
+      return probe.kind;
+  }
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }

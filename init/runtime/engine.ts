@@ -1,0 +1,360 @@
+// The engine drives the pure supervisor (core/supervisor.ts): it feeds events in, one at a time from
+// a queue, and executes the effects that come out through process/ and log/. Nothing here decides
+// *what* to do; it only does it and reports back what happened as further events.
+//
+// Events that effects produce (spawned, exited, ready, timer…) are queued and handled after the
+// current step's effects have all run, so every step sees the world in the order things happened.
+
+import fs from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import type { Logger } from "../log/logger";
+import { ServerOutput } from "../log/server-output";
+import { native } from "../native";
+import { describeExit, signalName } from "../process/exit";
+import { startProbe, type RunningProbe } from "../process/readiness";
+import { spawnChild, StartError } from "../process/spawn";
+import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorTimer } from "../core/supervisor";
+import type { ServerEvent, ServerTimer } from "../core/server";
+import type { ServerSpec } from "../core/types";
+
+/** Monotonic milliseconds: the core's clock. */
+export function monotonicNow(): number {
+  return performance.now();
+}
+
+/** A line for a person on the console: boot progress, failures, shutdown steps. */
+export type ProgressWriter = (line: string) => void;
+
+interface ServerRuntime {
+  output: ServerOutput;
+  probe: RunningProbe | null;
+  /** sd_notify socket (bound per server while it runs). */
+  notifySocket: { fd: number; path: string } | null;
+  notifyFd: number;
+  pid: number | null;
+}
+
+type TimerKey = string;
+
+export class Engine {
+  sup: Supervisor;
+  private readonly queue: SupervisorEvent[] = [];
+  private draining = false;
+  private readonly timers = new Map<TimerKey, NodeJS.Timeout>();
+  private readonly servers = new Map<string, ServerRuntime>();
+  private readonly shutdownWaiters: (() => void)[] = [];
+  private readonly listeners = new Set<(event: SupervisorEvent) => void>();
+  /** Set once a shutdown completed. */
+  shutdownComplete = false;
+
+  constructor(
+    sup: Supervisor,
+    private readonly log: Logger,
+    private readonly progress: ProgressWriter,
+    private readonly runtimeDir: string,
+  ) {
+    this.sup = sup;
+  }
+
+  /** Queues an event; handles the queue unless already doing so. */
+  dispatch(event: SupervisorEvent): void {
+    this.queue.push(event);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) this.handle(next);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Routes an event to one server's machine. */
+  serverEvent(name: string, event: ServerEvent): void {
+    this.dispatch({ type: "server", name, event });
+  }
+
+  /** Called after each handled event (the control socket waits for outcomes this way). */
+  onEvent(listener: (event: SupervisorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once a shutdown has completed. */
+  whenShutdownComplete(): Promise<void> {
+    if (this.shutdownComplete) return Promise.resolve();
+    return new Promise((resolve) => this.shutdownWaiters.push(resolve));
+  }
+
+  output(name: string): ServerOutput | null {
+    return this.servers.get(name)?.output ?? null;
+  }
+
+  private handle(event: SupervisorEvent): void {
+    const result = step(this.sup, event);
+    this.sup = result.sup;
+    if (result.ignored) this.log.debug({ event: describeEvent(event), why: result.ignored }, "event ignored");
+    this.execute(result.effects);
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private execute(effects: SupervisorEffect[]): void {
+    for (let index = 0; index < effects.length; index++) {
+      const effect = effects[index];
+      if (effect.type === "run-pre-start") {
+        // The effects after a pre-start command wait for it: the spawn must not happen before it ends.
+        const rest = effects.slice(index + 1);
+        this.runPreStart(effect.server, effect.argv, rest);
+        return;
+      }
+      try {
+        this.executeOne(effect);
+      } catch (err) {
+        this.log.error({ err, effect: effect.type }, "effect failed");
+      }
+    }
+  }
+
+  private executeOne(effect: SupervisorEffect): void {
+    switch (effect.type) {
+      case "spawn":
+        return this.spawn(effect.spec);
+      case "start-probe":
+        return this.startProbe(effect.server, effect.pid);
+      case "stop-probe":
+        return this.stopProbe(effect.server);
+      case "signal":
+        return this.signal(effect.pid, effect.signal);
+      case "kill":
+        return this.signal(effect.pid, 9);
+      case "run-post-stop":
+        return this.runPostStop(effect.server, effect.argv, effect.code, effect.signal);
+      case "arm-timer":
+        return this.armTimer(effect.server, effect.timer, effect.id, effect.at);
+      case "cancel-timer":
+        return this.cancelTimer(effect.server, effect.timer);
+      case "log":
+        return this.writeLog(effect);
+      case "shutdown-complete":
+        this.shutdownComplete = true;
+        for (const resolve of this.shutdownWaiters.splice(0)) resolve();
+        return;
+      case "run-pre-start":
+        return; // Handled in execute().
+    }
+  }
+
+  private runtimeFor(spec: ServerSpec): ServerRuntime {
+    let runtime = this.servers.get(spec.name);
+    if (!runtime) {
+      runtime = { output: new ServerOutput(spec.name, spec.log), probe: null, notifySocket: null, notifyFd: -1, pid: null };
+      this.servers.set(spec.name, runtime);
+    }
+    return runtime;
+  }
+
+  private spawn(spec: ServerSpec): void {
+    const runtime = this.runtimeFor(spec);
+    const env = { ...spec.env };
+    if (spec.readiness.kind === "sd_notify") {
+      runtime.notifySocket = this.bindNotifySocket(spec.name);
+      if (runtime.notifySocket) env.NOTIFY_SOCKET = runtime.notifySocket.path;
+    }
+    const now = monotonicNow();
+    let child;
+    try {
+      child = spawnChild({
+        command: spec.file,
+        argv0: spec.argv[0],
+        args: spec.argv.slice(1),
+        env,
+        cwd: spec.cwd,
+        uid: spec.uid,
+        gid: spec.gid,
+        // Dropping to a user also drops the init's supplementary groups.
+        groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
+        umask: spec.umask,
+        rlimits: spec.rlimits,
+        // Its own session and process group: signals reach the server and everything it forked.
+        setsid: true,
+        stdin: "null",
+        stdout: "pipe",
+        stderr: "pipe",
+        notifyFd: spec.readiness.kind === "notify" ? spec.readiness.fd : undefined,
+      });
+    } catch (err) {
+      this.closeNotifySocket(runtime);
+      if (!(err instanceof StartError)) throw err;
+      runtime.output.note(`cannot start: ${err.message}`);
+      this.serverEvent(spec.name, { type: "spawn-failed", now, errno: err.code, syscall: err.syscall });
+      return;
+    }
+    runtime.pid = child.pid;
+    runtime.notifyFd = child.notifyFd;
+    runtime.output.attach(child.stdoutFd, "stdout");
+    runtime.output.attach(child.stderrFd, "stderr");
+    runtime.output.note(`started pid ${child.pid}: ${spec.argv.join(" ")}`);
+    const pid = child.pid;
+    child.exited.then((exit) => {
+      runtime.output.note(`pid ${pid} ${describeExit(exit)}`);
+      if (runtime.pid === pid) runtime.pid = null;
+      this.serverEvent(spec.name, { type: "exited", now: monotonicNow(), pid, code: exit.code, signal: exit.signal });
+    });
+    this.serverEvent(spec.name, { type: "spawned", now, pid });
+  }
+
+  private bindNotifySocket(name: string): { fd: number; path: string } | null {
+    const file = path.join(this.runtimeDir, `notify-${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.sock`);
+    try {
+      fs.mkdirSync(this.runtimeDir, { recursive: true, mode: 0o755 });
+      return { fd: native().unixDgramBind(file), path: file };
+    } catch (err) {
+      this.log.error({ server: name, code: (err as NodeJS.ErrnoException).code, file }, "cannot bind the sd_notify socket");
+      return null;
+    }
+  }
+
+  private closeNotifySocket(runtime: ServerRuntime): void {
+    if (!runtime.notifySocket) return;
+    try {
+      native().close(runtime.notifySocket.fd);
+      fs.rmSync(runtime.notifySocket.path, { force: true });
+    } catch {
+      // Already closed.
+    }
+    runtime.notifySocket = null;
+  }
+
+  private startProbe(name: string, pid: number): void {
+    const server = this.sup.servers.get(name);
+    const runtime = this.servers.get(name);
+    if (!server || !runtime) return;
+    runtime.probe?.cancel();
+    const report = (event: ServerEvent) => {
+      // A probe of an earlier process reports nothing about the current one.
+      if (runtime.pid === pid) this.serverEvent(name, event);
+    };
+    runtime.probe = startProbe(
+      server.spec.readiness,
+      { name, pid, output: runtime.output, notifyFd: runtime.notifyFd, notifySocketFd: runtime.notifySocket?.fd ?? -1, env: server.spec.env },
+      {
+        onReady: () => report({ type: "ready", now: monotonicNow() }),
+        onFailed: (message) => report({ type: "probe-failed", now: monotonicNow(), message }),
+      },
+    );
+  }
+
+  private stopProbe(name: string): void {
+    const runtime = this.servers.get(name);
+    if (!runtime) return;
+    runtime.probe?.cancel();
+    runtime.probe = null;
+    this.closeNotifySocket(runtime);
+  }
+
+  private signal(pid: number, signal: number): void {
+    try {
+      process.kill(-pid, signal);
+    } catch (err) {
+      // The group may be gone while the leader is a zombie not yet reaped: signal the pid itself.
+      try {
+        process.kill(pid, signal);
+      } catch {
+        this.log.debug({ pid, signal, code: (err as NodeJS.ErrnoException).code }, "signal not delivered");
+      }
+    }
+  }
+
+  private runPreStart(name: string, argv: string[], rest: SupervisorEffect[]): void {
+    const spec = this.sup.servers.get(name)?.spec;
+    const fail = (message: string, errno: string) => {
+      this.log.warn({ server: name, argv }, `preStart of ${name} failed: ${message}`);
+      this.serverEvent(name, { type: "spawn-failed", now: monotonicNow(), errno, syscall: "preStart" });
+      this.execute(rest.filter((effect) => !(effect.type === "spawn" && effect.server === name)));
+    };
+    let child;
+    try {
+      child = spawnChild({ command: argv[0], args: argv.slice(1), env: spec?.env ?? {}, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
+    } catch (err) {
+      if (!(err instanceof StartError)) throw err;
+      fail(err.message, err.code);
+      return;
+    }
+    const output = spec ? this.runtimeFor(spec).output : null;
+    output?.attach(child.stdoutFd, "stdout");
+    child.exited.then((exit) => {
+      if (exit.code === 0) this.execute(rest);
+      else fail(describeExit(exit), "EPRESTART");
+    });
+  }
+
+  private runPostStop(name: string, argv: string[], code: number | null, signal: number | null): void {
+    const spec = this.sup.servers.get(name)?.spec;
+    const env = {
+      ...(spec?.env ?? {}),
+      SERVER_NAME: name,
+      EXIT_STATUS: code === null ? "" : String(code),
+      EXIT_SIGNAL: signal === null ? "" : signalName(signal),
+    };
+    try {
+      const child = spawnChild({ command: argv[0], args: argv.slice(1), env, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
+      if (spec) this.runtimeFor(spec).output.attach(child.stdoutFd, "stdout");
+      child.exited.then((exit) => {
+        if (exit.code !== 0) this.log.warn({ server: name }, `postStop of ${name} ${describeExit(exit)}`);
+      });
+    } catch (err) {
+      this.log.warn({ server: name, err: (err as Error).message }, `postStop of ${name} could not start`);
+    }
+  }
+
+  private armTimer(server: string | null, timer: ServerTimer | SupervisorTimer, id: number, at: number): void {
+    const key = `${server ?? ""}\0${timer}`;
+    const previous = this.timers.get(key);
+    if (previous) clearTimeout(previous);
+    const delay = Math.max(0, at - monotonicNow());
+    const handle = setTimeout(() => {
+      this.timers.delete(key);
+      const now = Math.max(monotonicNow(), at);
+      if (server === null) this.dispatch({ type: "timer", now, timer: timer as SupervisorTimer, id });
+      else this.serverEvent(server, { type: "timer", now, timer: timer as ServerTimer, id });
+    }, delay);
+    this.timers.set(key, handle);
+  }
+
+  private cancelTimer(server: string | null, timer: ServerTimer | SupervisorTimer): void {
+    const key = `${server ?? ""}\0${timer}`;
+    const handle = this.timers.get(key);
+    if (handle) clearTimeout(handle);
+    this.timers.delete(key);
+  }
+
+  private writeLog(effect: Extract<SupervisorEffect, { type: "log" }>): void {
+    const fields = effect.server === null ? { kind: effect.kind } : { server: effect.server, kind: effect.kind };
+    this.log[effect.level](fields, effect.message);
+    if (effect.server !== null) this.servers.get(effect.server)?.output.note(effect.message);
+    const mark = PROGRESS_MARKS[effect.kind];
+    if (mark) this.progress(`[${mark}] ${effect.server === null ? "" : `${effect.server} `}${effect.message}`);
+  }
+}
+
+/** Which log kinds also make a console line for a person, and its mark (systemd's console style). */
+const PROGRESS_MARKS: Partial<Record<string, string>> = {
+  ready: "  OK  ",
+  failed: "FAILED",
+  "exec-failed": "FAILED",
+  "start-timeout": "FAILED",
+  "readiness-failed": "FAILED",
+  exited: " EXIT ",
+  restarting: " WAIT ",
+  stopped: " STOP ",
+  "stop-timeout": " KILL ",
+  boot: " BOOT ",
+  "boot-complete": " BOOT ",
+  shutdown: " STOP ",
+  "shutdown-complete": " STOP ",
+  "shutdown-deadline": " KILL ",
+};
+
+function describeEvent(event: SupervisorEvent): string {
+  return event.type === "server" ? `${event.name}:${event.event.type}` : event.type;
+}
