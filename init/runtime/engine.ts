@@ -328,9 +328,24 @@ export class Engine {
     this.timers.delete(key);
   }
 
+  /** Facts of the server's state after the step, so the JSON log can be read by programs too. */
+  private logFields(name: string | null, kind: string): Record<string, unknown> {
+    const server = name === null ? undefined : this.sup.servers.get(name);
+    if (!server) return { kind };
+    const fields: Record<string, unknown> = { server: name, kind, state: server.state, level: server.spec.level };
+    if (server.pid !== null) fields.pid = server.pid;
+    if (kind === "ready" && server.readyAt !== null && server.startedAt !== null) fields.readyMs = Math.round(server.readyAt - server.startedAt);
+    if ((kind === "exited" || kind === "failed" || kind === "exec-failed") && server.lastExit) {
+      fields.code = server.lastExit.code;
+      fields.signal = server.lastExit.signal === null ? null : signalName(server.lastExit.signal);
+      fields.reason = server.lastExit.reason;
+    }
+    if (kind === "failed") fields.reason = server.reason;
+    return fields;
+  }
+
   private writeLog(effect: Extract<SupervisorEffect, { type: "log" }>): void {
-    const fields = effect.server === null ? { kind: effect.kind } : { server: effect.server, kind: effect.kind };
-    this.log[effect.level](fields, effect.message);
+    this.log[effect.level](this.logFields(effect.server, effect.kind), effect.message);
     if (effect.server !== null) this.servers.get(effect.server)?.output.note(effect.message);
     const mark = PROGRESS_MARKS[effect.kind];
     if (mark) this.progress(`[${mark}] ${effect.server === null ? "" : `${effect.server} `}${effect.message}`);

@@ -155,3 +155,12 @@ export function logRecords(text: string): Record<string, unknown>[] {
       }
     });
 }
+
+/** Polls until `condition` holds; rejects with `what` after timeoutMs. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(20);
+  }
+}
