@@ -46,7 +46,7 @@ export interface SpawnOptions {
   setpgid?: boolean;
   /** With setpgid and a terminal on stdin: make the child's group the terminal's foreground group. */
   foreground?: boolean;
-  stdin?: StdioSpec; // default "inherit"
+  stdin?: StdioSpec; // default "inherit"; "pipe" is refused with a TypeError (SpawnResult has no stdin end)
   stdout?: StdioSpec; // default "inherit"
   /** "stdout" sends stderr to the same place as stdout (same pipe when stdout is "pipe"). */
   stderr?: StdioSpec | "stdout"; // default "inherit"

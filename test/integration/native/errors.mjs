@@ -41,6 +41,8 @@ const typeErrors = {
   watcherCallback: errorOf(() => new addon.FdWatcher(0, 42)),
 };
 
+// A plain file: neither a socket nor a pidfd (fd 0 may well be a socket under a test runner).
+const fileFd = fs.openSync(plainFile, "r");
 const syscalls = {
   mount: errorOf(() => addon.mount({ source: "none", target: path.join(dir, "nope", "x"), type: "tmpfs" })),
   umount: errorOf(() => addon.umount(path.join(dir, "nope"))),
@@ -48,15 +50,16 @@ const syscalls = {
   sethostname: errorOf(() => addon.sethostname("h".repeat(300))),
   linkUp: errorOf(() => addon.linkUp("nosuchif0")),
   pidfdOpen: errorOf(() => addon.pidfdOpen(0x3ffffff)),
-  pidfdSendSignal: errorOf(() => addon.pidfdSendSignal(0, 0)),
+  pidfdSendSignal: errorOf(() => addon.pidfdSendSignal(fileFd, 0)),
   close: errorOf(() => addon.close(1_000_000)),
   dup2: errorOf(() => addon.dup2(1_000_000, 100)),
-  peerCred: errorOf(() => addon.peerCred(0)),
-  recvDgram: errorOf(() => addon.recvDgram(0)),
+  peerCred: errorOf(() => addon.peerCred(fileFd)),
+  recvDgram: errorOf(() => addon.recvDgram(fileFd)),
   setControllingTerminal: errorOf(() => addon.setControllingTerminal(1_000_000, false)),
   watcher: errorOf(() => new addon.FdWatcher(1_000_000, () => {})),
 };
 
+fs.closeSync(fileFd);
 fs.rmSync(dir, { recursive: true, force: true });
 report({
   missing,

@@ -3,9 +3,7 @@
 import { addon, childEnv, openFds, readAll, report, startReaper } from "./lib.mjs";
 
 const reaper = startReaper();
-const before = openFds();
-
-for (let i = 0; i < 100; i++) {
+const spawnAndDrain = async () => {
   const child = addon.spawn({
     file: "/bin/sh",
     argv: ["sh", "-c", "echo out; echo err >&2; echo n >&4"],
@@ -17,7 +15,12 @@ for (let i = 0; i < 100; i++) {
   });
   await Promise.all([readAll(child.stdoutFd), readAll(child.stderrFd), readAll(child.notifyFd)]);
   await reaper.waitFor(child.pid);
-}
+};
+
+// The first net.Socket makes Node open a descriptor of its own once (libuv): warm up first.
+await spawnAndDrain();
+const before = openFds();
+for (let i = 0; i < 100; i++) await spawnAndDrain();
 let failures = 0;
 for (let i = 0; i < 50; i++) {
   try {

@@ -84,6 +84,11 @@ export function startReaper() {
     exits,
     watcher,
     stats: () => ({ records, duplicates, leftoverBytes: pending.length }),
+    /** Statuses of `pids` in order; null for those not reported within `ms`. */
+    async waitAll(pids, ms = 20000) {
+      const timeout = sleep(ms).then(() => null);
+      return Promise.all(pids.map((pid) => Promise.race([this.waitFor(pid), timeout])));
+    },
     waitFor(pid) {
       if (exits.has(pid)) return Promise.resolve(exits.get(pid));
       return new Promise((resolve) => waiters.set(pid, resolve));
@@ -130,19 +135,26 @@ export function procStatus(pid) {
   return result;
 }
 
-/** Children of `ppid` (from a /proc scan) in state Z. */
-export function zombiesOf(ppid) {
-  const zombies = [];
+/** Children of `ppid` (from a /proc scan) as {pid, state}. */
+export function childrenOf(ppid) {
+  const children = [];
   for (const name of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = procStat(name);
-      if (stat.ppid === ppid && stat.state === "Z") zombies.push(Number(name));
+      if (stat.ppid === ppid) children.push({ pid: Number(name), state: stat.state });
     } catch {
       // gone meanwhile
     }
   }
-  return zombies;
+  return children;
+}
+
+/** Children of `ppid` in state Z. */
+export function zombiesOf(ppid) {
+  return childrenOf(ppid)
+    .filter((child) => child.state === "Z")
+    .map((child) => child.pid);
 }
 
 /** A minimal environment for children. */

@@ -17,7 +17,8 @@ await sleep(300);
 const earlyZombies = zombiesOf(process.pid).filter((pid) => early.includes(pid)).length;
 
 const reaper = startReaper();
-const earlyCodes = await Promise.all(early.map(async (pid) => decodeStatus(await reaper.waitFor(pid)).code));
+const codeOf = (status) => (status === null ? null : decodeStatus(status).code);
+const earlyCodes = (await reaper.waitAll(early)).map(codeOf);
 
 const storm = addon.spawn({
   file: "/bin/sh",
@@ -34,11 +35,9 @@ for (let i = 0; i < CHILDREN; i++) {
   children.push(pid);
 }
 
-const stormStatus = await reaper.waitFor(storm.pid);
-const statuses = await Promise.all(children.map((pid) => reaper.waitFor(pid)));
-const wrongCodes = statuses
-  .map((status, i) => ({ i, ...decodeStatus(status) }))
-  .filter(({ i, code }) => code !== i % 256);
+const [stormStatus] = await reaper.waitAll([storm.pid]);
+const statuses = await reaper.waitAll(children);
+const wrongCodes = statuses.map((status, i) => ({ i, code: codeOf(status) })).filter(({ i, code }) => code !== i % 256);
 
 // Orphans still running when the shell ended arrive a little later.
 const known = new Set([...children, storm.pid, ...early]);
@@ -49,9 +48,8 @@ await sleep(200);
 report({
   earlyZombies,
   earlyCodes,
-  stormCode: decodeStatus(stormStatus).code,
+  stormCode: codeOf(stormStatus),
   wrongCodes,
-  childrenReported: statuses.length,
   orphans: orphanCount(),
   zombiesLeft: zombiesOf(process.pid).length,
   ...reaper.stats(),

@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "starter_native",
+      "sources": [
+        "src/addon.cc",
+        "src/args.cc",
+        "src/errors.cc",
+        "src/fd_watcher.cc",
+        "src/mount.cc",
+        "src/pidfd.cc",
+        "src/reaper.cc",
+        "src/socket.cc",
+        "src/spawn.cc",
+        "src/system.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags!": ["-fexceptions"],
+      "cflags_cc!": ["-fexceptions", "-std=gnu++17"],
+      "cflags": ["-Wall", "-Wextra", "-Wformat=2"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions"]
+    }
+  ]
+}
