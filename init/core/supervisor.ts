@@ -28,7 +28,7 @@ export interface LaunchRun {
   queue: string[];
   /** Every server taking part in the run: the start rules are computed over them. */
   members: Set<string>;
-  /** Started in this run and not settled yet: the first attempt is neither ready nor over. */
+  /** Started in this run and not settled yet: neither ready, nor failed, nor stopped. */
   unsettled: Set<string>;
   /** For each level whose barrier has been passed: when its servers may start. */
   levelOpensAt: Map<number, number>;
@@ -457,8 +457,10 @@ class Draft {
       this.dropFromLaunch(name);
       run.unsettled.add(name);
     }
-    if (run.unsettled.has(name) && server.state !== "starting") {
-      // Its first attempt is over (ready, or failed one way or another): ordering may move on.
+    if (run.unsettled.has(name) && (server.state === "ready" || server.state === "failed" || server.state === "stopped")) {
+      // Settled: ready, failed for good, or stopped. A server that crashed and waits in backoff (or
+      // is being stopped to be restarted) is still on its way: the level is done only when each of
+      // its servers is ready or has failed (design §4).
       run.unsettled.delete(name);
       if (sup.settings.startMode === "sequential") run.nextForkAt = now + sup.settings.interServerWaitMs;
     }
