@@ -1,6 +1,8 @@
 // starter-init: chooses the mode and wires the modules together; no logic of its own.
 
 import { parseArgs, UsageError, type Invocation } from "./cli/args";
+import { runClient } from "./cli/client";
+import "./control/server"; // registers the control socket with the supervisor
 import { createLogger, isLogLevel, writeStderr, type LogLevel, type Logger } from "./log/logger";
 import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
@@ -11,7 +13,7 @@ import { runSupervisor, printPlan } from "./runtime/supervisor";
 
 const EXIT_USAGE = 2;
 
-function logLevelFor(invocation: Exclude<Invocation, { mode: "help" | "version" }>, kernel?: Map<string, string>): LogLevel {
+function logLevelFor(invocation: Exclude<Invocation, { mode: "help" | "version" | "client" }>, kernel?: Map<string, string>): LogLevel {
   if (invocation.logLevel) return invocation.logLevel;
   const fromEnv = process.env.STARTER_LOG_LEVEL;
   if (isLogLevel(fromEnv)) return fromEnv;
@@ -44,6 +46,10 @@ async function main(): Promise<void> {
   }
   if (invocation.mode === "help" || invocation.mode === "version") {
     process.stdout.write(`${invocation.text}\n`);
+    return;
+  }
+  if (invocation.mode === "client") {
+    process.exitCode = await runClient(invocation);
     return;
   }
 

@@ -15,8 +15,11 @@ echo "== plan: what would start, in which order, with which command"
 echo
 echo "== boot: starter-init as PID 1 of a new PID namespace"
 unshare --pid --fork --mount-proc --kill-child "$binary" --log-format json --config "$config" \
-  > >(tee "$out/console") 2> "$out/log.json" &
+  > "$out/console" 2> "$out/log.json" &
 runner=$!
+tail -n +1 -f "$out/console" &
+tailer=$!
+trap 'kill "$tailer" 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 1 300); do grep -q "boot complete" "$out/console" 2>/dev/null && break; sleep 0.1; done
 grep -q "boot complete" "$out/console" || { echo "demo: the boot did not complete"; cat "$out/log.json"; exit 1; }
 
@@ -38,9 +41,10 @@ for _ in $(seq 1 100); do [ "$(grep -c 'demo3 ready' "$out/console")" -ge 2 ] &&
 
 echo
 echo "== SIGTERM to the init: levels stop in reverse order"
-kill -TERM "$(cat /proc/$runner/task/*/children | head -n1 | cut -d' ' -f1)" 2>/dev/null || true
+# unshare does not forward signals: send it to the init (unshare's child) itself.
+kill -TERM "$(cat /proc/"$runner"/task/*/children | head -n1 | cut -d' ' -f1)"
 wait "$runner" && status=0 || status=$?
-echo
+sleep 0.2
 echo "init exit code: $status"
 echo "Starter-style server logs: $(ls /tmp/starter-init-demo/ds.log/ | tr '\n' ' ')"
 exit "$status"

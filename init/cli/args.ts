@@ -3,15 +3,18 @@
 //   starter-init [options] -- cmd args…   run cmd as the main program (tini / dumb-init mode)
 //   starter-init [run] [options]           supervise the servers of a config file
 //   starter-init plan [--config FILE]      print the start order and exact commands; start nothing
+//   starter-init <command> …               a client of the running init (status, start, stop, …;
+//                                          see commands.ts), over its control socket
 //
-// Parsing never exits the process: errors come back as a UsageError for main.ts to report.
+// Parsing never exits the process: errors come back as a UsageError for main.ts to report, and
+// help, completion scripts and completions come back as text to print.
 
 import yargs, { type Argv } from "yargs";
 import { isLogLevel, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger";
+import { INIT_VERSION } from "../control/protocol";
+import { CLIENT_COMMANDS, clientInvocation, clientOptions, type ClientInvocation } from "./commands";
 
-declare const STARTER_INIT_VERSION: string;
-export const VERSION = typeof STARTER_INIT_VERSION === "string" ? STARTER_INIT_VERSION : "0.0.0-dev";
-
+export const VERSION = INIT_VERSION;
 export const DEFAULT_CONFIG = "/etc/starter-init/config.yaml";
 
 export interface CommonOptions {
@@ -20,10 +23,13 @@ export interface CommonOptions {
   mount: boolean;
 }
 
+export type { ClientInvocation, ClientRequest } from "./commands";
+
 export type Invocation =
   | ({ mode: "main-program"; command: string; args: string[]; forwardToGroup: boolean; graceMs: number; expectedExitCodes: number[]; config: string | null } & CommonOptions)
   | ({ mode: "supervisor"; config: string; configGiven: boolean } & CommonOptions)
   | ({ mode: "plan"; config: string; json: boolean } & CommonOptions)
+  | ClientInvocation
   | { mode: "help"; text: string }
   | { mode: "version"; text: string };
 
@@ -37,28 +43,42 @@ export class UsageError extends Error {
   }
 }
 
-function commonOptions<T>(parser: Argv<T>) {
+/** The supervisor's options: at the top level (no command), and again for `run` and `plan`. */
+function commonOptions<T>(parser: Argv<T>, global = false) {
   return parser
-    .option("log-level", { type: "string", choices: LOG_LEVELS as unknown as string[], describe: "level of the init's own log (env STARTER_LOG_LEVEL, kernel starter.loglevel=)" })
-    .option("log-format", { type: "string", choices: ["pretty", "json"], describe: "pretty on a TTY, JSON otherwise, unless set" })
-    .option("mount", { type: "boolean", default: true, describe: "as PID 1, mount /proc, /sys, /dev, … when missing (--no-mount to skip)" })
-    .option("config", { alias: "c", type: "string", describe: `config file (default ${DEFAULT_CONFIG}, env STARTER_CONFIG)` })
-    .option("group", { alias: "g", type: "boolean", default: false, describe: "-- mode: forward signals to the main program's whole process group" })
-    .option("grace", { alias: "t", type: "number", default: 5, describe: "-- mode: seconds leftover processes get between SIGTERM and SIGKILL" })
-    .option("expect-exit", { alias: "e", type: "number", array: true, default: [] as number[], describe: "-- mode: exit code reported as 0 (repeatable), e.g. 143" })
-    .option("json", { type: "boolean", default: false, describe: "machine-readable output (plan)" });
+    .option("log-level", { type: "string", global, choices: LOG_LEVELS as unknown as string[], describe: "level of the init's own log (env STARTER_LOG_LEVEL, kernel starter.loglevel=)" })
+    .option("log-format", { type: "string", global, choices: ["pretty", "json"], describe: "pretty on a TTY, JSON otherwise, unless set" })
+    .option("mount", { type: "boolean", global, default: true, describe: "as PID 1, mount /proc, /sys, /dev, … when missing (--no-mount to skip)" })
+    .option("config", { alias: "c", type: "string", global, describe: `config file (default ${DEFAULT_CONFIG}, env STARTER_CONFIG)` })
+    .option("group", { alias: "g", type: "boolean", global, default: false, describe: "-- mode: forward signals to the main program's whole process group" })
+    .option("grace", { alias: "t", type: "number", global, default: 5, describe: "-- mode: seconds leftover processes get between SIGTERM and SIGKILL" })
+    .option("expect-exit", { alias: "e", type: "number", global, array: true, default: [] as number[], describe: "-- mode: exit code reported as 0 (repeatable), e.g. 143" })
+    .option("json", { type: "boolean", global, default: false, describe: "machine-readable output (plan)" });
 }
 
 function buildParser(args: string[]) {
-  return commonOptions(yargs(args))
+  let parser = commonOptions(yargs(args))
     .scriptName("starter-init")
-    .usage("$0 [options] -- command [args…]\n$0 [run] [options]\n$0 <command> [options]")
-    .command("run", "supervise the servers of the config file (the default)")
-    .command("plan", "print the start order and the exact command of each server; start nothing")
+    .usage(
+      [
+        "$0 [options] -- command [args…]   run a program as PID 1 (tini mode)",
+        "$0 [run] [options]                supervise the servers of the config file",
+        "$0 <command> [options]            talk to the running init over its control socket",
+      ].join("\n"),
+    )
+    .command("run", "supervise the servers of the config file (the default)", (y) => commonOptions(y))
+    .command("plan", "print the start order and the exact command of each server; start nothing", (y) => commonOptions(y));
+  for (const command of CLIENT_COMMANDS) {
+    parser = parser.command(command.usage, command.describe, (y) => command.builder(clientOptions(y))) as typeof parser;
+  }
+  return parser
+    .completion("completion", "print a bash/zsh completion script (starter-init completion >> ~/.bashrc)")
+    .epilogue("Exit codes: 0 ok, 1 failed, 2 usage, 3 no such server, 4 timed out, 5 no init answers, 6 permission denied, 7 protocol error, 78 config error.")
     .parserConfiguration({ "populate--": true, "strip-aliased": true })
     .strictCommands()
     .strictOptions()
-    .help(false)
+    .help()
+    .alias("help", "h")
     .version(false)
     .exitProcess(false)
     .fail((message, error) => {
@@ -71,18 +91,44 @@ export async function helpText(): Promise<string> {
   return buildParser([]).getHelp();
 }
 
-export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Invocation> {
-  if (args.includes("--help") || args.includes("-h")) return { mode: "help", text: await helpText() };
-  if (args.includes("--version") || args.includes("-V")) return { mode: "version", text: VERSION };
+/** Words before a `--` (what the init itself parses; what follows belongs to the main program). */
+function ownWords(args: string[]): string[] {
+  const end = args.indexOf("--");
+  return end === -1 ? args : args.slice(0, end);
+}
+
+export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process.env, pid = process.pid): Promise<Invocation> {
+  const own = ownWords(args);
+  if (own.includes("--version") || own.includes("-V")) return { mode: "version", text: VERSION };
 
   let parsed: Record<string, unknown>;
+  let output = "";
   try {
-    parsed = buildParser(args).parseSync() as Record<string, unknown>;
+    parsed = (await buildParser(args).parse(args, {}, (_err: unknown, _argv: unknown, text: string) => {
+      output = text;
+    })) as Record<string, unknown>;
   } catch (err) {
     throw new UsageError((err as Error).message, await helpText());
   }
+  // --help, `completion`, and the completions a shell asks for: text to print.
+  if (output) return { mode: "help", text: output.replace(/\n+$/, "") };
+
   const positional = (parsed._ as (string | number)[]).map(String);
   const rest = (parsed["--"] as string[] | undefined) ?? [];
+  const command = positional[0];
+  const client = CLIENT_COMMANDS.find((candidate) => candidate.names.includes(command ?? ""));
+  if (client) {
+    if (pid === 1) {
+      throw new UsageError(`"${command}" is a client command; as PID 1 the init supervises (run the client beside it, e.g. docker exec)`, "");
+    }
+    if (rest.length) throw new UsageError(`unexpected "--" after ${command}`, "");
+    try {
+      return clientInvocation(client, parsed, env);
+    } catch (err) {
+      throw new UsageError((err as Error).message, "");
+    }
+  }
+
   const logLevel = typeof parsed.logLevel === "string" && isLogLevel(parsed.logLevel) ? parsed.logLevel : null;
   const common: CommonOptions = {
     logLevel,
@@ -112,8 +158,8 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
       ...common,
     };
   }
-  const command = positional[0] ?? "run";
+  const mode = command ?? "run";
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`, help);
-  if (command === "plan") return { mode: "plan", config, json: parsed.json === true, ...common };
+  if (mode === "plan") return { mode: "plan", config, json: parsed.json === true, ...common };
   return { mode: "supervisor", config, configGiven, ...common };
 }

@@ -10,6 +10,7 @@
 // stopping), and a start request while stopping only flips `desired`, so the server starts again
 // once the old process is gone.
 
+import { signalName } from "./signals";
 import type { ReadinessProbe, ServerSpec } from "./types";
 import { decideRestart, pruneStartHistory, type FailureCause, type Termination } from "./restart";
 
@@ -379,7 +380,7 @@ function recordExit(
   const uptimeMs = s.startedAt === null ? null : now - s.startedAt;
   s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason, uptimeMs };
   s.pid = null;
-  const how = event.signal !== null ? `killed by signal ${event.signal}` : `exited with code ${event.code}`;
+  const how = event.signal !== null ? `killed by ${signalName(event.signal)}` : `exited with code ${event.code}`;
   t.log(level, "exited", `${how} after ${formatMs(uptimeMs ?? 0)}`);
   if (s.spec.postStop) {
     t.emit({ type: "run-post-stop", server: t.name, argv: s.spec.postStop, code: event.code, signal: event.signal });

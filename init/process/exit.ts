@@ -1,6 +1,6 @@
 // One exit record per process (execa's idea): how it ended, decoded once from the raw wait status.
 
-import os from "node:os";
+import { signalName } from "../core/signals";
 
 export interface ExitRecord {
   pid: number;
@@ -15,25 +15,7 @@ export interface ExitRecord {
   status: number;
 }
 
-const signalNames = new Map<number, string>(
-  Object.entries(os.constants.signals).map(([name, number]) => [number as number, name]),
-);
-
-export function signalName(signal: number): string {
-  return signalNames.get(signal) ?? `SIG${signal}`;
-}
-
-/** Signal number for "SIGTERM", "TERM", "term" or "15"; null when unknown. */
-export function signalNumber(name: string): number | null {
-  const trimmed = name.trim().toUpperCase();
-  if (/^\d+$/.test(trimmed)) {
-    const n = Number(trimmed);
-    return n > 0 && n < 65 ? n : null;
-  }
-  const full = trimmed.startsWith("SIG") ? trimmed : `SIG${trimmed}`;
-  const n = (os.constants.signals as Record<string, number>)[full];
-  return typeof n === "number" ? n : null;
-}
+export { signalName };
 
 /** Decodes a raw wait status the way the WIF* macros do. */
 export function decodeStatus(pid: number, status: number): ExitRecord {

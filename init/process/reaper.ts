@@ -3,7 +3,7 @@
 // The addon's SIGCHLD handler reaps with waitpid and writes an 8-byte record {int32 pid, int32
 // status} per child into a self-pipe; here the pipe's read end is a net.Socket on the event loop.
 // Children we spawned are matched by pid and their waiter is called; everything else is an orphan
-// that has simply been reaped and is counted. Nothing in the init may use node:child_process:
+// that has simply been reaped and is counted. Nothing in the init may use Node's child-process module:
 // libuv would reap its own children by pid and race this reaper for their statuses.
 
 import net from "node:net";

@@ -40,6 +40,15 @@ export interface Pid1Options {
   cwd?: string;
 }
 
+/** Every unshare still running, so a failed or timed-out test leaves no init behind. */
+const running = new Set<ChildProcess>();
+
+/** Kills (SIGKILL) every init a test started and has not seen end; --kill-child takes the rest. */
+export function killStartedInits(): void {
+  for (const child of running) child.kill("SIGKILL");
+  running.clear();
+}
+
 /** Starts `binary args…` as PID 1 of a new PID namespace with its own /proc. */
 export function startAsPid1(args: string[], options: Pid1Options = {}): Pid1Process {
   const started = Date.now();
@@ -48,6 +57,8 @@ export function startAsPid1(args: string[], options: Pid1Options = {}): Pid1Proc
     ["--pid", "--fork", "--mount-proc", "--kill-child", ...(options.unshareArgs ?? []), options.binary ?? BINARY, ...args],
     { env: options.env ?? cleanEnv(), cwd: options.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
+  running.add(unshare);
+  unshare.once("close", () => running.delete(unshare));
   let stdout = "";
   let stderr = "";
   const watchers = new Set<() => void>();

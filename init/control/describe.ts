@@ -1,0 +1,92 @@
+// Words for a person about a server's facts: shared by the answers of the control server.
+
+import { formatMs, starterState, type ExitRecord, type Server } from "../core/server";
+import { signalName } from "../process/exit";
+import type { LastExit, ServerStatus } from "./protocol";
+
+/** "exited with code 1", "killed by SIGKILL", "exec failed: ENOENT", or the reason alone. */
+export function describeExit(exit: ExitRecord): string {
+  if (exit.errno !== null) return `exec failed: ${exit.errno}`;
+  if (exit.signal !== null) return `killed by ${signalName(exit.signal)}`;
+  if (exit.code !== null) return `exited with code ${exit.code}`;
+  return exit.reason;
+}
+
+/** Why a server that should have started is not running: its reason, with the exit when it tells more. */
+export function describeFailure(server: Server): string {
+  const exit = server.lastExit;
+  switch (server.reason) {
+    case "start-timeout":
+      return `not ready within ${formatMs(server.spec.startTimeoutMs)}`;
+    case "readiness-failed":
+      return "readiness probe failed";
+    case "dependency-failed":
+      return "a server it requires failed";
+    case "burst-limit":
+      return `restarted too often${exit ? ` (last: ${describeExit(exit)})` : ""}`;
+    case "min-uptime":
+      return `ran too briefly to be restarted${exit ? ` (${describeExit(exit)})` : ""}`;
+    default:
+      return exit ? describeExit(exit) : server.reason;
+  }
+}
+
+export function lastExitOf(server: Server, now: number): LastExit | null {
+  const exit = server.lastExit;
+  if (!exit) return null;
+  return {
+    code: exit.code,
+    signal: exit.signal === null ? null : signalName(exit.signal),
+    errno: exit.errno,
+    reason: exit.reason,
+    uptimeMs: exit.uptimeMs === null ? null : Math.round(exit.uptimeMs),
+    agoMs: Math.max(0, Math.round(now - exit.at)),
+  };
+}
+
+export function statusOf(server: Server, now: number): ServerStatus {
+  const running = server.pid !== null && server.startedAt !== null;
+  return {
+    name: server.spec.name,
+    state: server.state,
+    starter: starterState(server.state),
+    desired: server.desired,
+    pin: server.pin,
+    reason: server.reason,
+    pid: server.pid,
+    level: server.spec.level,
+    autostart: server.spec.autostart,
+    uptimeMs: running ? Math.max(0, Math.round(now - server.startedAt!)) : null,
+    timeToReadyMs: running && server.readyAt !== null && server.readyAt >= server.startedAt! ? Math.round(server.readyAt - server.startedAt!) : null,
+    sinceMs: Math.max(0, Math.round(now - server.since)),
+    restarts: server.restarts,
+    lastExit: lastExitOf(server, now),
+    logFile: server.spec.log.file,
+  };
+}
+
+/** Turns "TangoTest/*" into a whole-name regex: `*` any run of characters, `?` one, `[…]` a class. */
+export function globToRegExp(pattern: string): RegExp {
+  let source = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "*") source += ".*";
+    else if (c === "?") source += ".";
+    else if (c === "[") {
+      const close = pattern.indexOf("]", i + 2);
+      if (close === -1) {
+        source += "\\[";
+        continue;
+      }
+      let body = pattern.slice(i + 1, close);
+      if (body.startsWith("!")) body = `^${body.slice(1)}`;
+      source += `[${body.replace(/\\/g, "\\\\")}]`;
+      i = close;
+    } else source += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${source}$`, "s");
+}
+
+export function isGlob(pattern: string): boolean {
+  return /[*?[]/.test(pattern);
+}

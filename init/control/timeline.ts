@@ -1,0 +1,105 @@
+// The boot timeline: for each server, its first start since the init began — when the start was
+// decided, when the process was forked, when it got ready or gave up. `analyze blame` and
+// `analyze plot` are drawn from it. Fed with the engine's events (Engine.onEvent), after each step.
+
+import type { Server } from "../core/server";
+import type { Supervisor, SupervisorEvent } from "../core/supervisor";
+import { describeFailure } from "./describe";
+import type { TimelineEntry, TimelineResult } from "./protocol";
+
+interface Record {
+  name: string;
+  level: number;
+  startAt: number;
+  forkAt: number | null;
+  readyAt: number | null;
+  endAt: number | null;
+  outcome: TimelineEntry["outcome"];
+  reason: string | null;
+  duringBoot: boolean;
+}
+
+const CANCELLING = new Set(["stop-requested", "restart-requested", "hard-kill"]);
+
+export function eventTime(event: SupervisorEvent): number {
+  return event.type === "server" ? event.event.now : event.now;
+}
+
+export class BootTimeline {
+  private bootAt: number | null = null;
+  private bootCompleteAt: number | null = null;
+  private readonly records = new Map<string, Record>();
+
+  observe(event: SupervisorEvent, sup: Supervisor): void {
+    const now = eventTime(event);
+    if (event.type === "boot" && this.bootAt === null) this.bootAt = now;
+    if (this.bootAt !== null && this.bootCompleteAt === null && sup.phase === "running") this.bootCompleteAt = now;
+    for (const server of sup.servers.values()) this.observeServer(server, now);
+  }
+
+  private observeServer(server: Server, now: number): void {
+    const name = server.spec.name;
+    let record = this.records.get(name);
+    if (record === undefined) {
+      const failedBeforeStart = server.state === "failed" && server.reason === "dependency-failed";
+      if (server.state !== "starting" && !failedBeforeStart) return;
+      this.bootAt ??= server.since;
+      record = {
+        name,
+        level: server.spec.level,
+        startAt: server.since,
+        forkAt: null,
+        readyAt: null,
+        endAt: null,
+        outcome: "starting",
+        reason: null,
+        duringBoot: this.bootCompleteAt === null,
+      };
+      this.records.set(name, record);
+    }
+    if (record.outcome !== "starting") return;
+    if (record.forkAt === null && server.startedAt !== null && server.startedAt >= record.startAt) record.forkAt = server.startedAt;
+    switch (server.state) {
+      case "starting":
+        return;
+      case "ready":
+        record.readyAt = server.readyAt ?? now;
+        record.outcome = "ready";
+        return;
+      case "stopping":
+        if (server.reason === "start-timeout" || server.reason === "readiness-failed") return this.end(record, "failed", describeFailure(server), now);
+        if (CANCELLING.has(server.reason)) return this.end(record, "cancelled", server.reason, now);
+        return;
+      default:
+        return this.end(record, CANCELLING.has(server.reason) ? "cancelled" : "failed", describeFailure(server), now);
+    }
+  }
+
+  private end(record: Record, outcome: "failed" | "cancelled", reason: string, now: number): void {
+    record.outcome = outcome;
+    record.reason = reason;
+    record.endAt = now;
+  }
+
+  snapshot(sup: Supervisor, now: number): TimelineResult {
+    const origin = this.bootAt ?? now;
+    const at = (time: number | null) => (time === null ? null : Math.round((time - origin) * 10) / 10);
+    const entries = [...this.records.values()]
+      .map((record): TimelineEntry => ({
+        name: record.name,
+        level: record.level,
+        startAt: at(record.startAt)!,
+        forkAt: at(record.forkAt),
+        readyAt: at(record.readyAt),
+        endAt: at(record.endAt),
+        outcome: record.outcome,
+        reason: record.reason,
+        duringBoot: record.duringBoot,
+      }))
+      .sort((a, b) => (a.forkAt ?? a.startAt) - (b.forkAt ?? b.startAt) || a.level - b.level);
+    const notStarted = [...sup.servers.values()]
+      .filter((server) => !this.records.has(server.spec.name))
+      .map((server) => ({ name: server.spec.name, level: server.spec.level }));
+    return { nowMs: at(now)!, bootCompleteMs: at(this.bootCompleteAt), entries, notStarted };
+  }
+}

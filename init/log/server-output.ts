@@ -1,0 +1,212 @@
+// Output of a supervised server: its stdout/stderr pipes are always drained (a server must never block
+// on a full pipe because the init is busy or a disk is full), split into whole lines, written to a
+// per-server log file rotated by size, and mirrored to the console with a "Server/instance" prefix.
+//
+// Lines are only ever written whole, each batch with one write(2), from the single JS thread: output
+// of different servers never interleaves mid-line. A line longer than maxLineBytes is cut with a marker.
+
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import type { LogSettings } from "../core/types";
+import { writeAll } from "./logger";
+
+export const CUT_MARKER = " …[line cut]";
+
+export type OutputStream = "stdout" | "stderr";
+export type LineListener = (line: string, stream: OutputStream) => void;
+
+/** Splits a byte stream into lines; overlong lines are cut and the rest up to the newline dropped. */
+export class LineSplitter {
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  private discarding = false;
+
+  constructor(private readonly maxLineBytes: number) {}
+
+  /** Feeds a chunk; returns the complete lines it finished (without newlines). */
+  push(chunk: Buffer): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(10, start);
+      const end = newline === -1 ? chunk.length : newline;
+      this.append(chunk.subarray(start, end), lines);
+      if (newline === -1) break;
+      if (!this.discarding) lines.push(this.take());
+      this.discarding = false;
+      start = newline + 1;
+    }
+    return lines;
+  }
+
+  /** What is left at end of stream, as a last line (or null). */
+  end(): string | null {
+    if (this.discarding || this.partialBytes === 0) {
+      this.discarding = false;
+      this.partial = [];
+      this.partialBytes = 0;
+      return null;
+    }
+    return this.take();
+  }
+
+  private append(piece: Buffer, lines: string[]): void {
+    if (this.discarding || piece.length === 0) return;
+    const room = this.maxLineBytes - this.partialBytes;
+    if (piece.length <= room) {
+      this.partial.push(Buffer.from(piece));
+      this.partialBytes += piece.length;
+      return;
+    }
+    this.partial.push(Buffer.from(piece.subarray(0, room)));
+    this.partialBytes += room;
+    lines.push(this.take() + CUT_MARKER);
+    this.discarding = true;
+  }
+
+  private take(): string {
+    const text = Buffer.concat(this.partial, this.partialBytes).toString("utf8");
+    this.partial = [];
+    this.partialBytes = 0;
+    return text.endsWith("\r") ? text.slice(0, -1) : text;
+  }
+}
+
+/** A log file that rotates by size: file → file.1 → … → file.<keep>; writes never throw. */
+export class RotatingFile {
+  private fd: number | null = null;
+  private size = 0;
+  /** Bytes dropped because the file could not be written (disk full, read-only, …). */
+  dropped = 0;
+  lastError: string | null = null;
+
+  constructor(
+    readonly file: string,
+    private readonly maxBytes: number,
+    private readonly keep: number,
+  ) {}
+
+  write(text: string): void {
+    const bytes = Buffer.byteLength(text);
+    if (this.fd !== null && this.maxBytes > 0 && this.size + bytes > this.maxBytes && this.size > 0) this.rotate();
+    if (this.fd === null && !this.open()) {
+      this.dropped += bytes;
+      return;
+    }
+    if (writeAll(this.fd!, text)) {
+      this.size += bytes;
+    } else {
+      this.dropped += bytes;
+      this.lastError = "write failed";
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private open(): boolean {
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      this.fd = fs.openSync(this.file, "a", 0o644);
+      this.size = fs.fstatSync(this.fd).size;
+      return true;
+    } catch (err) {
+      this.lastError = (err as NodeJS.ErrnoException).code ?? String(err);
+      return false;
+    }
+  }
+
+  private rotate(): void {
+    this.close();
+    try {
+      if (this.keep <= 0) {
+        fs.rmSync(this.file, { force: true });
+        return;
+      }
+      fs.rmSync(`${this.file}.${this.keep}`, { force: true });
+      for (let index = this.keep - 1; index >= 1; index--) {
+        if (fs.existsSync(`${this.file}.${index}`)) fs.renameSync(`${this.file}.${index}`, `${this.file}.${index + 1}`);
+      }
+      fs.renameSync(this.file, `${this.file}.1`);
+    } catch (err) {
+      this.lastError = (err as NodeJS.ErrnoException).code ?? String(err);
+    }
+  }
+}
+
+/** Drains a server's output pipes; see the file comment. */
+export class ServerOutput {
+  private readonly sockets: net.Socket[] = [];
+  private readonly listeners = new Set<LineListener>();
+  private readonly file: RotatingFile | null;
+  private openStreams = 0;
+  private onClosed: (() => void) | null = null;
+
+  constructor(
+    readonly name: string,
+    private readonly settings: LogSettings,
+    private readonly consoleFd = 1,
+  ) {
+    this.file = settings.file ? new RotatingFile(settings.file, settings.maxBytes, settings.keep) : null;
+  }
+
+  /** Starts draining a pipe fd (non-blocking) of the given stream. */
+  attach(fd: number, stream: OutputStream): void {
+    if (fd < 0) return;
+    const splitter = new LineSplitter(this.settings.maxLineBytes);
+    const socket = new net.Socket({ fd, readable: true, writable: false });
+    this.openStreams++;
+    socket.on("data", (chunk: Buffer) => this.emit(splitter.push(chunk), stream));
+    const finish = () => {
+      const last = splitter.end();
+      if (last !== null) this.emit([last], stream);
+      if (--this.openStreams === 0) this.onClosed?.();
+    };
+    socket.once("close", finish);
+    socket.on("error", () => socket.destroy());
+    this.sockets.push(socket);
+  }
+
+  onLine(listener: LineListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when every attached pipe reached end of file (the server and its children closed them). */
+  closed(): Promise<void> {
+    if (this.openStreams === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.onClosed = resolve;
+    });
+  }
+
+  /** A line the supervisor writes into the server's own log (e.g. "started pid 12"). */
+  note(text: string): void {
+    this.file?.write(`${timestamp()} [starter-init] ${text}\n`);
+  }
+
+  get droppedBytes(): number {
+    return this.file?.dropped ?? 0;
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.destroy();
+    this.file?.close();
+  }
+
+  private emit(lines: string[], stream: OutputStream): void {
+    if (lines.length === 0) return;
+    if (this.file) this.file.write(lines.map((line) => `${timestamp()} ${line}\n`).join(""));
+    if (this.settings.console) writeAll(this.consoleFd, lines.map((line) => `${this.name} | ${line}\n`).join(""));
+    for (const listener of this.listeners) {
+      for (const line of lines) listener(line, stream);
+    }
+  }
+}
+
+function timestamp(): string {
+  return new Date().toISOString();
+}

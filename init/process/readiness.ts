@@ -1,0 +1,173 @@
+// Readiness probes: how the supervisor learns that a started server is ready to serve.
+// Each probe calls onReady once, or onFailed with a reason; cancel() stops it at any time.
+// The start timeout belongs to the core state machine, not to the probes.
+
+import fs from "node:fs";
+import net from "node:net";
+import type { ReadinessProbe } from "../core/types";
+import type { ServerOutput } from "../log/server-output";
+import { native } from "../native";
+import { spawnChild, StartError } from "./spawn";
+
+export interface ProbeContext {
+  name: string;
+  pid: number;
+  output: ServerOutput;
+  /** Parent end of the notification pipe (notify probe), or -1. */
+  notifyFd: number;
+  /** Bound datagram socket fd for sd_notify, or -1. */
+  notifySocketFd: number;
+  env: Record<string, string>;
+}
+
+export interface ProbeCallbacks {
+  onReady(): void;
+  onFailed(reason: string): void;
+}
+
+export interface RunningProbe {
+  cancel(): void;
+}
+
+/** Calls `attempt` every intervalMs until it reports true; attempt may be async. */
+function poll(intervalMs: number, attempt: () => Promise<boolean> | boolean, callbacks: ProbeCallbacks): RunningProbe {
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const tick = async () => {
+    if (stopped) return;
+    let ok = false;
+    try {
+      ok = await attempt();
+    } catch {
+      ok = false;
+    }
+    if (stopped) return;
+    if (ok) {
+      stopped = true;
+      callbacks.onReady();
+      return;
+    }
+    timer = setTimeout(tick, intervalMs);
+  };
+  void tick();
+  return {
+    cancel() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+function tcpAccepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+function execSucceeds(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<boolean> {
+  let child;
+  try {
+    child = spawnChild({ command: argv[0], args: argv.slice(1), env, stdin: "null", stdout: "null", stderr: "null", setpgid: true });
+  } catch (err) {
+    if (err instanceof StartError) return Promise.resolve(false);
+    throw err;
+  }
+  const pid = child.pid;
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, timeoutMs);
+  return child.exited.then((exit) => {
+    clearTimeout(timer);
+    return exit.code === 0;
+  });
+}
+
+/** Matches "READY=1" among the newline-separated assignments of an sd_notify datagram. */
+export function sdNotifySaysReady(datagram: string): boolean {
+  return datagram.split("\n").some((line) => line.trim() === "READY=1");
+}
+
+export function startProbe(probe: ReadinessProbe, context: ProbeContext, callbacks: ProbeCallbacks): RunningProbe {
+  switch (probe.kind) {
+    case "none":
+      queueMicrotask(() => callbacks.onReady());
+      return { cancel() {} };
+
+    case "log": {
+      const matcher = probe.regex ? new RegExp(probe.pattern) : null;
+      const unsubscribe = context.output.onLine((line, stream) => {
+        if (probe.stream !== "both" && probe.stream !== stream) return;
+        if (matcher ? matcher.test(line) : line.includes(probe.pattern)) {
+          unsubscribe();
+          callbacks.onReady();
+        }
+      });
+      return { cancel: () => unsubscribe() };
+    }
+
+    case "notify": {
+      // s6/dinit: the server writes a newline on fd N when it is ready, then usually closes it.
+      const socket = new net.Socket({ fd: context.notifyFd, readable: true, writable: false });
+      let settled = false;
+      socket.on("data", (chunk: Buffer) => {
+        if (!settled && chunk.includes(10)) {
+          settled = true;
+          socket.destroy();
+          callbacks.onReady();
+        }
+      });
+      socket.on("close", () => {
+        if (!settled) {
+          settled = true;
+          callbacks.onFailed(`closed fd ${probe.fd} without writing a newline`);
+        }
+      });
+      socket.on("error", () => socket.destroy());
+      return {
+        cancel() {
+          settled = true;
+          socket.destroy();
+        },
+      };
+    }
+
+    case "sd_notify": {
+      const fd = context.notifySocketFd;
+      let watcher: InstanceType<ReturnType<typeof native>["FdWatcher"]> | null = null;
+      const stop = () => {
+        watcher?.close();
+        watcher = null;
+      };
+      watcher = new (native().FdWatcher)(fd, () => {
+        for (let datagram = native().recvDgram(fd); datagram; datagram = native().recvDgram(fd)) {
+          if (sdNotifySaysReady(datagram.toString("utf8"))) {
+            stop();
+            callbacks.onReady();
+            return;
+          }
+        }
+      });
+      return { cancel: stop };
+    }
+
+    case "tcp":
+      return poll(probe.intervalMs, () => tcpAccepts(probe.host, probe.port, Math.max(probe.intervalMs, 1000)), callbacks);
+
+    case "file":
+      return poll(probe.intervalMs, () => fs.existsSync(probe.path), callbacks);
+
+    case "exec":
+      return poll(probe.intervalMs, () => execSucceeds(probe.argv, context.env, probe.timeoutMs), callbacks);
+  }
+}
