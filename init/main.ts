@@ -74,5 +74,8 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   writeStderr(`starter-init: ${(err as Error).stack ?? String(err)}\n`);
-  if (process.pid !== 1) process.exit(1);
+  // A VM's PID 1 must not exit (the kernel would panic): stay, so the console shows what went wrong.
+  // Anywhere else a failure this early is fatal and must say so with a non-zero code.
+  if (detectRole() === "vm") setInterval(() => {}, 1 << 30);
+  else process.exit(1);
 });

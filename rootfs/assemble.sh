@@ -32,10 +32,15 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] || { echo "assemble: --out DIR is required" >&2; exit 2; }
 [ -x "$binary" ] || { echo "assemble: $binary is missing; run npm run build" >&2; exit 1; }
+binary=$(readlink -f "$binary")
+[ -z "$config" ] || [ -f "$config" ] || { echo "assemble: config $config not found" >&2; exit 1; }
 
 rm -rf "$out"
 mkdir -p "$out"/{sbin,bin,etc,proc,sys,dev,run,tmp,var/tmp,var/log,root,usr/lib}
-chmod 1777 "$out/tmp" "$out/var/tmp"
+# /run is sticky and world-writable like /tmp: an init started as any non-root user (docker run
+# --user, OpenShift's random uid) can create its control socket there, and Docker gives a --tmpfs
+# mounted on it the same mode. A VM's init mounts a tmpfs over the empty /run anyway.
+chmod 1777 "$out/tmp" "$out/var/tmp" "$out/run"
 
 # Copies a file to the same path under the root, following symlinks but keeping the link name too.
 copy_path() {
@@ -53,17 +58,26 @@ copy_path() {
   fi
 }
 
-# Copies a binary and every library ldd lists for it (the loader included).
-copy_with_libraries() {
-  local file=$1
-  copy_path "$file"
-  ldd "$file" 2>/dev/null | grep -oE '/[^ )]+' | while read -r library; do
+# Copies every library ldd lists for a binary (the loader included), not the binary itself.
+copy_libraries() {
+  local file=$1 listing
+  listing=$(ldd "$file" 2>&1) || { echo "assemble: ldd $file failed: $listing" >&2; exit 1; }
+  grep -oE '/[^ )]+' <<<"$listing" | while read -r library; do
     copy_path "$library"
   done
 }
 
+# Copies a binary to the same path under the root, and its libraries.
+copy_with_libraries() {
+  copy_path "$1"
+  copy_libraries "$1"
+}
+
 install -m 0755 "$binary" "$out/sbin/starter-init"
-copy_with_libraries "$binary"
+copy_libraries "$binary"
+# A packager may ship the addon as a file beside the binary; the init loads it from there first.
+addon="$(dirname "$binary")/starter_native.node"
+[ -f "$addon" ] && install -m 0644 "$addon" "$out/sbin/starter_native.node"
 ln -sf sbin/starter-init "$out/init"
 ln -sf starter-init "$out/sbin/init"
 

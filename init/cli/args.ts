@@ -114,7 +114,9 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
   if (output) return { mode: "help", text: output.replace(/\n+$/, "") };
 
   const positional = (parsed._ as (string | number)[]).map(String);
-  const rest = (parsed["--"] as string[] | undefined) ?? [];
+  // The main program's words are taken as given: yargs would turn "1000" into a number.
+  const separator = args.indexOf("--");
+  const rest = separator === -1 ? [] : args.slice(separator + 1);
   const command = positional[0];
   const client = CLIENT_COMMANDS.find((candidate) => candidate.names.includes(command ?? ""));
   if (client) {

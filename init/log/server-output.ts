@@ -147,7 +147,7 @@ export class ServerOutput {
 
   constructor(
     readonly name: string,
-    private readonly settings: LogSettings,
+    readonly settings: LogSettings,
     private readonly consoleFd = 1,
   ) {
     this.file = settings.file ? new RotatingFile(settings.file, settings.maxBytes, settings.keep) : null;

@@ -89,8 +89,13 @@ export function mountEarlyFilesystems(log: Logger, table: readonly MountEntry[] 
         continue;
       }
       outcomes.push({ target: entry.target, result: "failed", detail: code });
-      log.warn({ target: entry.target, type: entry.type, code }, `cannot mount ${entry.target} (${code}); going on without it`);
+      log.debug({ target: entry.target, type: entry.type, code }, `cannot mount ${entry.target} (${code})`);
     }
+  }
+  // One line for all failures: an unprivileged container refuses every mount the same way.
+  const failed = outcomes.filter((outcome) => outcome.result === "failed");
+  if (failed.length) {
+    log.warn({ failed: failed.map((f) => `${f.target}: ${f.detail}`) }, `mounts skipped: ${failed.map((f) => `${f.target} (${f.detail})`).join(", ")}; going on without them`);
   }
   linkPtmx(log);
   return outcomes;

@@ -121,7 +121,8 @@ describe("-- mode signals", () => {
 
 describe("-- mode argv and environment", () => {
   it("passes argv and the environment unchanged, without NODE_OPTIONS", async () => {
-    const args = ["plain", "with space", "", "$HOME", "*", "quote'\"", "--flag", "ünïcode"];
+    // Numbers stay strings exactly as given (a CLI parser must not touch the main program's words).
+    const args = ["plain", "with space", "", "$HOME", "*", "quote'\"", "--flag", "ünïcode", "1000", "0x10", "-1", "1e3", "007"];
     const env = cleanEnv({ STARTER_TEST_VALUE: "a=b c\td", NODE_OPTIONS: "--max-old-space-size=64", NODE_DEBUG: "net" });
     const program = "import sys, os, json; print(json.dumps({'argv': sys.argv[1:], 'env': dict(os.environ)}))";
     const result = await runAsPid1(["--", PYTHON, "-c", program, ...args], { env });

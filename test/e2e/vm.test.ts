@@ -1,0 +1,185 @@
+// The init as PID 1 of a real Linux kernel: a qemu microVM (TCG) booting an initramfs built from the
+// assembled root, every assertion made on what the serial console shows.
+//
+// One initramfs serves the three boots: its /etc/starter-init/config.yaml is test/fixtures/vm/boot.yaml
+// and the other fixtures are in /etc/starter-init/vm/, chosen with the kernel word starter.config=.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import { execFileSync, spawn } from "node:child_process";
+import path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const QEMU = path.join(ROOT, "qemu");
+const FIXTURES = path.join(ROOT, "test", "fixtures", "vm");
+const INITRD = path.join(ROOT, "build", "qemu", "test", "initramfs.cpio");
+/** qemu is killed after this long (boot.sh --timeout); a boot takes 10–25 s here. */
+const BOOT_TIMEOUT_S = 150;
+const TEST_TIMEOUT_MS = (BOOT_TIMEOUT_S + 20) * 1000;
+
+interface ConsoleLine {
+  /** Milliseconds since qemu was started. */
+  at: number;
+  text: string;
+}
+
+interface Boot {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: ConsoleLine[];
+  /** The whole console, without colours and carriage returns. */
+  text: string;
+}
+
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+function bootVm(kernel: string, words: string[]): Promise<Boot> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn("bash", [path.join(QEMU, "boot.sh"), "--kernel", kernel, "--initrd", INITRD, "--timeout", String(BOOT_TIMEOUT_S), "--", ...words], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lines: ConsoleLine[] = [];
+    let partial = "";
+    const take = (chunk: Buffer) => {
+      const at = performance.now() - started;
+      const parts = (partial + chunk.toString("utf8")).split("\n");
+      partial = parts.pop()!;
+      for (const part of parts) lines.push({ at, text: part.replace(ANSI, "").replace(/\r/g, "") });
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (partial) lines.push({ at: performance.now() - started, text: partial.replace(ANSI, "").replace(/\r/g, "") });
+      resolve({ code, signal, lines, text: lines.map((line) => line.text).join("\n") });
+    });
+  });
+}
+
+/** Index of the first console line matching, at or after `from`; -1 when none. */
+function lineIndex(boot: Boot, pattern: RegExp | string, from = 0): number {
+  for (let i = from; i < boot.lines.length; i++) {
+    const text = boot.lines[i].text;
+    if (typeof pattern === "string" ? text.includes(pattern) : pattern.test(text)) return i;
+  }
+  return -1;
+}
+
+function expectLine(boot: Boot, pattern: RegExp | string, from = 0): number {
+  const index = lineIndex(boot, pattern, from);
+  expect(index, `console line ${String(pattern)} (after line ${from}) in:\n${boot.text}`).toBeGreaterThanOrEqual(0);
+  return index;
+}
+
+/** A clean power-off initiated from inside: qemu exited 0 after the kernel's "Power down". */
+function expectCleanPowerOff(boot: Boot): void {
+  expect(boot.text).not.toMatch(/Kernel panic/);
+  expect(boot.text).not.toMatch(/Attempted to kill init/);
+  expect(boot.signal, boot.text).toBeNull();
+  expect(boot.code, `qemu exit code (124: killed by the timeout); console:\n${boot.text}`).toBe(0);
+  const syncing = expectLine(boot, "poweroff: syncing and calling reboot(2)");
+  expectLine(boot, "reboot: Power down", syncing);
+}
+
+function report(what: string, boot: Boot, marks: Record<string, RegExp | string>): void {
+  const figures = Object.entries(marks).map(([name, pattern]) => {
+    const index = lineIndex(boot, pattern);
+    return `${name} ${index < 0 ? "-" : `${(boot.lines[index].at / 1000).toFixed(2)} s`}`;
+  });
+  console.log(`vm ${what}: ${figures.join(", ")}, end ${(boot.lines.at(-1)!.at / 1000).toFixed(2)} s`);
+}
+
+const TANGO_LEVELS: Record<number, string[]> = {
+  1: ["TangoTest/t01", "TangoTest/t02"],
+  2: ["TangoTest/t03", "TangoTest/t04"],
+  3: ["TangoTest/t05", "TangoTest/t06"],
+};
+
+describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
+  let kernel: string;
+
+  beforeAll(() => {
+    kernel = execFileSync("bash", [path.join(QEMU, "kernel.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    execFileSync("bash", [path.join(QEMU, "initramfs.sh"), "--config", path.join(FIXTURES, "boot.yaml"), "--configs", FIXTURES, "--out", INITRD], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  }, 300_000);
+
+  it(
+    "boots TangoTest servers by levels, then powers off cleanly from inside",
+    async () => {
+      const boot = await bootVm(kernel, []);
+      report("boot", boot, { "first init line": "supervisor starting", "all ready": "boot complete", "power down": "reboot: Power down" });
+      expectCleanPowerOff(boot);
+
+      // Stage 1, as a one-shot at level 4 sees it: every early mount, the host name, lo up (the
+      // servers below answer on 127.0.0.1 only when it is).
+      const reportAt = expectLine(boot, /^report \| /);
+      for (const [target, type] of [["/proc", "proc"], ["/sys", "sysfs"], ["/dev", "devtmpfs"], ["/dev/pts", "devpts"], ["/dev/shm", "tmpfs"], ["/run", "tmpfs"], ["/tmp", "tmpfs"]]) {
+        expectLine(boot, new RegExp(`^report \\| \\S+ ${target.replace(/\//g, "\\/")} ${type} `));
+      }
+      expectLine(boot, "report | hostname=starter");
+
+      // Every server ready, level after level, all before level 4 ran.
+      const readyAt = new Map<string, number>();
+      for (const names of Object.values(TANGO_LEVELS)) {
+        for (const name of names) readyAt.set(name, expectLine(boot, new RegExp(`\\[  OK  \\] ${name} ready in \\d`)));
+      }
+      for (const level of [1, 2]) {
+        const lastOfLevel = Math.max(...TANGO_LEVELS[level].map((name) => readyAt.get(name)!));
+        const firstOfNext = Math.min(...TANGO_LEVELS[level + 1].map((name) => readyAt.get(name)!));
+        expect(lastOfLevel, `level ${level} ready before level ${level + 1}`).toBeLessThan(firstOfNext);
+      }
+      expect(Math.max(...readyAt.values())).toBeLessThan(reportAt);
+      const complete = expectLine(boot, "[ BOOT ] boot complete");
+
+      // The power-off: asked from inside after the boot, servers stopped in reverse level order.
+      const shutdown = expectLine(boot, /\[ STOP \] shutdown: stopping \d+ servers/, complete);
+      const stoppedAt = new Map<string, number>();
+      for (const names of Object.values(TANGO_LEVELS)) {
+        for (const name of names) stoppedAt.set(name, expectLine(boot, `[ STOP ] ${name} stopped`, shutdown));
+      }
+      for (const level of [3, 2]) {
+        const lastOfLevel = Math.max(...TANGO_LEVELS[level].map((name) => stoppedAt.get(name)!));
+        const firstOfNext = Math.min(...TANGO_LEVELS[level - 1].map((name) => stoppedAt.get(name)!));
+        expect(lastOfLevel, `level ${level} stopped before level ${level - 1}`).toBeLessThan(firstOfNext);
+      }
+      expectLine(boot, "every server has stopped", shutdown);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "reports a broken config with file:line and powers off (starter.onfailure=poweroff)",
+    async () => {
+      const boot = await bootVm(kernel, ["starter.config=/etc/starter-init/vm/broken.yaml", "starter.onfailure=poweroff"]);
+      report("broken config", boot, { "error": "config error", "power down": "reboot: Power down" });
+      expectCleanPowerOff(boot);
+      const error = expectLine(boot, "config error");
+      expectLine(boot, /\/etc\/starter-init\/vm\/broken\.yaml:6:\d+: settings\.defaults\.stopTimeout: .*"5 parsecs"/, error);
+      expectLine(boot, /\/etc\/starter-init\/vm\/broken\.yaml:12:\d+: servers\[0\]\.restrat: .*"restart"/, error);
+      expect(boot.text).not.toContain("Ready to accept request");
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "restarts a server killed with SIGKILL inside the VM",
+    async () => {
+      const boot = await bootVm(kernel, ["starter.config=/etc/starter-init/vm/kill.yaml"]);
+      report("kill -9", boot, { "first init line": "supervisor starting", "killed": "killer: kill -9", "ready again": "killer: TangoTest t01 runs again" });
+      expectCleanPowerOff(boot);
+      const firstReady = expectLine(boot, /\[  OK  \] TangoTest\/t01 ready in \d/);
+      const kill = expectLine(boot, /^killer \| killer: kill -9 \d+ \(TangoTest t01\)/, firstReady);
+      const died = expectLine(boot, /\[ EXIT \] TangoTest\/t01 killed by signal 9 /, kill);
+      const restarting = expectLine(boot, /TangoTest\/t01 restarting in/, died);
+      const readyAgain = expectLine(boot, /\[  OK  \] TangoTest\/t01 ready in \d/, restarting);
+      const shutdown = expectLine(boot, /\[ STOP \] shutdown: stopping \d+ servers/);
+      expect(readyAgain).toBeLessThan(shutdown);
+      // t02 was not touched: ready once, never restarted.
+      expect(boot.lines.filter((line) => /\[  OK  \] TangoTest\/t02 ready in/.test(line.text))).toHaveLength(1);
+      expect(boot.text).not.toMatch(/TangoTest\/t02 (killed|restarting)/);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
