@@ -1,5 +1,6 @@
-// Runs in every test file: no init started by a test outlives it, whatever the test's outcome.
-import { afterEach } from "vitest";
+// Runs in every test file: no init started by a test file outlives it, whatever the outcome.
+// (After the file, not after each test: some files share one init across their tests.)
+import { afterAll } from "vitest";
 import { killStartedInits } from "./integration/helpers";
 
-afterEach(() => killStartedInits());
+afterAll(() => killStartedInits());

@@ -45,6 +45,8 @@ export class Engine {
   private readonly servers = new Map<string, ServerRuntime>();
   private readonly shutdownWaiters: (() => void)[] = [];
   private readonly listeners = new Set<(event: SupervisorEvent) => void>();
+  /** postStop commands still running: a shutdown lets them finish before stage 3. */
+  private readonly hooks = new Set<Promise<void>>();
   /** Set once a shutdown completed. */
   shutdownComplete = false;
 
@@ -84,6 +86,16 @@ export class Engine {
   whenShutdownComplete(): Promise<void> {
     if (this.shutdownComplete) return Promise.resolve();
     return new Promise((resolve) => this.shutdownWaiters.push(resolve));
+  }
+
+  /** Resolves when every running postStop command has ended, or after timeoutMs. */
+  async hooksDone(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.all([...this.hooks]), timeout]);
+    clearTimeout(timer);
   }
 
   output(name: string): ServerOutput | null {
@@ -303,9 +315,11 @@ export class Engine {
     try {
       const child = spawnChild({ command: argv[0], args: argv.slice(1), env, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
       if (spec) this.runtimeFor(spec).output.attach(child.stdoutFd, "stdout");
-      child.exited.then((exit) => {
+      const done = child.exited.then((exit) => {
+        this.hooks.delete(done);
         if (exit.code !== 0) this.log.warn({ server: name }, `postStop of ${name} ${describeExit(exit)}`);
       });
+      this.hooks.add(done);
     } catch (err) {
       this.log.warn({ server: name, err: (err as Error).message }, `postStop of ${name} could not start`);
     }
@@ -336,7 +350,8 @@ export class Engine {
   private logFields(name: string | null, kind: string): Record<string, unknown> {
     const server = name === null ? undefined : this.sup.servers.get(name);
     if (!server) return { kind };
-    const fields: Record<string, unknown> = { server: name, kind, state: server.state, level: server.spec.level };
+    // "level" is pino's own key (the log level): the startup level goes under another name.
+    const fields: Record<string, unknown> = { server: name, kind, state: server.state, startupLevel: server.spec.level };
     if (server.pid !== null) fields.pid = server.pid;
     if (kind === "ready" && server.readyAt !== null && server.startedAt !== null) fields.readyMs = Math.round(server.readyAt - server.startedAt);
     if ((kind === "exited" || kind === "failed" || kind === "exec-failed") && server.lastExit) {

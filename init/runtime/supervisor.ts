@@ -26,6 +26,8 @@ import { Engine, monotonicNow } from "./engine";
 export const EXIT_CONFIG = 78;
 /** Grace for processes that are not supervised servers, after the servers have stopped. */
 const LEFTOVER_GRACE_MS = 2000;
+/** How long a shutdown waits for postStop commands before ending them with the other leftovers. */
+const HOOK_GRACE_MS = 3000;
 
 export interface SupervisorContext {
   role: Role;
@@ -197,6 +199,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
 
   await engine.whenShutdownComplete();
+  await engine.hooksDone(HOOK_GRACE_MS);
   await endLeftovers(log, LEFTOVER_GRACE_MS);
   const action = stopping ?? "exit";
   log.info("all servers stopped");

@@ -260,3 +260,52 @@ function zombiesUnder(root: number): number {
   }
   return zombies;
 }
+
+describe("hooks and plan", () => {
+  it("runs preStart before the server and postStop after it, with the exit facts in its environment", async () => {
+    const dir = tempDir("hooks");
+    const trace = path.join(dir, "trace");
+    const config = writeConfig(
+      dir,
+      `servers:
+  - name: hooked
+    binary: /bin/sh
+    args: [-c, "echo server >> ${trace}; echo up; exec sleep 1000"]
+    readiness: "log:up"
+    preStart: [/bin/sh, -c, "echo pre >> ${trace}"]
+    postStop: [/bin/sh, -c, "echo post $SERVER_NAME status=$EXIT_STATUS signal=$EXIT_SIGNAL >> ${trace}"]
+`,
+    );
+    const init = startAsPid1(["--log-format", "json", "-c", config]);
+    try {
+      await init.waitFor('"kind":"boot-complete"');
+      expect(await stop(init)).toBe(0);
+      await waitUntil(() => fs.existsSync(trace) && fs.readFileSync(trace, "utf8").includes("post"), "postStop ran", 5000).catch(() => {});
+      expect(fs.readFileSync(trace, "utf8").trim().split("\n")).toEqual(["pre", "server", "post hooked status= signal=SIGTERM"]);
+    } finally {
+      init.unshare.kill("SIGKILL");
+    }
+  });
+
+  it("a failing preStart keeps the server from starting", async () => {
+    const dir = tempDir("hooks-fail");
+    const config = writeConfig(
+      dir,
+      `servers:
+  - name: guarded
+    binary: /bin/sleep
+    args: ["1000"]
+    preStart: [/bin/sh, -c, "exit 4"]
+    restart: never
+`,
+    );
+    const init = startAsPid1(["--log-format", "json", "-c", config]);
+    try {
+      await init.waitFor('"server":"guarded","kind":"exec-failed"');
+      expect(records(init, "guarded", "started")).toHaveLength(0);
+      expect(await stop(init)).toBe(0);
+    } finally {
+      init.unshare.kill("SIGKILL");
+    }
+  });
+});

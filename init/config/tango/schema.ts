@@ -1,0 +1,100 @@
+// The `sources:` section of the configuration file: where servers come from besides the file's own
+// `servers:` list. One source exists: `tango`, the Tango database (what the Tango Starter reads).
+//
+//   sources:
+//     tango:
+//       url: mysql://tango:secret@dbhost:3306/tango   # else MYSQL_HOST, MYSQL_USER, MYSQL_PASSWORD,
+//                                                     # MYSQL_DATABASE (the init's environment and
+//                                                     # settings.env), as DataBaseds reads them
+//       host: myhost          # whose servers: default this machine's short host name
+//       levelOffset: 2        # a database level L becomes L + 2 (room for the file's own levels)
+//       waitFor: [DataBaseds/2]   # read the database once these servers of the file are ready
+//       connectTimeout: 5s
+//       retry: {initialDelay: 1s, maxDelay: 30s}   # while the database does not answer
+//       servers:              # merged over the servers read from the database (names or globs)
+//         - name: TangoTest/*
+//           env: {MY_VAR: x}
+//
+// Every mapping is strict, like the rest of the file.
+
+import * as z from "zod";
+import { levelCeiling, makeServerSchema, type ServerInput } from "../schema";
+import { durationExpectation, parseDuration } from "../values";
+
+function got(input: unknown): string {
+  return input === undefined ? "but it is missing" : `got ${JSON.stringify(input)}`;
+}
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const parsed = parseDuration(value);
+  if (parsed.ok) return parsed.value;
+  ctx.addIssue({ code: "custom", message: `expected ${durationExpectation}, ${got(value)}`, input: value });
+  return z.NEVER;
+});
+
+const urlExpectation = "a URL mysql://user:password@host:port/database (mariadb:// too; ?socket=/path for a Unix socket)";
+const url = z.string({ error: (issue) => `expected ${urlExpectation}, ${got(issue.input)}` }).refine(
+  (text) => {
+    try {
+      return ["mysql:", "mariadb:"].includes(new URL(text).protocol);
+    } catch {
+      return false;
+    }
+  },
+  { error: (issue) => `expected ${urlExpectation}, ${got(issue.input)}` },
+);
+
+const names = z.union([z.string().transform((name) => [name]), z.array(z.string())], {
+  error: (issue) => `expected a server name or a list of names, ${got(issue.input)}`,
+});
+
+/** Per-server settings merged over the servers read from the database; `name` may be a glob (`TangoTest/*`). */
+export const overrideSchema = makeServerSchema({ max: levelCeiling });
+
+export const tangoSectionSchema = z.strictObject({
+  url: url.optional(),
+  host: z
+    .string({ error: (issue) => `expected a host name, ${got(issue.input)}` })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: (issue) => `expected a host name, ${got(issue.input)}` })
+    .optional(),
+  levelOffset: z
+    .int({ error: (issue) => `expected an integer between 0 and 100, ${got(issue.input)}` })
+    .min(0, { error: (issue) => `expected an integer between 0 and 100, ${got(issue.input)}` })
+    .max(100, { error: (issue) => `expected an integer between 0 and 100, ${got(issue.input)}` })
+    .optional(),
+  waitFor: names.optional(),
+  connectTimeout: duration.optional(),
+  retry: z.strictObject({ initialDelay: duration.optional(), maxDelay: duration.optional() }).optional(),
+  servers: z.array(overrideSchema).optional(),
+});
+
+export const sourcesSchema = z.strictObject({ tango: tangoSectionSchema.optional() });
+
+/** The `sources.tango` section with its defaults applied. */
+export interface TangoSourceSettings {
+  url: string | null;
+  /** The host whose servers are read; null: this machine's short host name. */
+  host: string | null;
+  levelOffset: number;
+  waitFor: string[];
+  connectTimeoutMs: number;
+  retry: { initialDelayMs: number; maxDelayMs: number };
+  overrides: ServerInput[];
+}
+
+export const tangoDefaults = { connectTimeoutMs: 5000, retry: { initialDelayMs: 1000, maxDelayMs: 30_000 } };
+
+export function tangoSourceSettings(section: z.output<typeof tangoSectionSchema>): TangoSourceSettings {
+  return {
+    url: section.url ?? null,
+    host: section.host ?? null,
+    levelOffset: section.levelOffset ?? 0,
+    waitFor: section.waitFor ?? [],
+    connectTimeoutMs: section.connectTimeout ?? tangoDefaults.connectTimeoutMs,
+    retry: {
+      initialDelayMs: section.retry?.initialDelay ?? tangoDefaults.retry.initialDelayMs,
+      maxDelayMs: Math.max(section.retry?.maxDelay ?? tangoDefaults.retry.maxDelayMs, section.retry?.initialDelay ?? 0),
+    },
+    overrides: section.servers ?? [],
+  };
+}
