@@ -1,15 +1,18 @@
 // starter-init: chooses the mode and wires the modules together; no logic of its own.
 
 import { parseArgs, UsageError, type Invocation } from "./cli/args";
-import { runClient } from "./cli/client";
-import "./control/server"; // registers the control socket with the supervisor
 import { createLogger, isLogLevel, writeStderr, type LogLevel, type Logger } from "./log/logger";
 import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
 import { runMainProgram } from "./runtime/main-program";
-import { runSupervisor, printPlan } from "./runtime/supervisor";
+
+// The supervisor, its config loader and control socket, and the client are loaded only by the
+// modes that use them: the `--` mode starts its main program without paying for them.
+const supervisorModule = () => import("./runtime/supervisor");
+const controlServerModule = () => import("./control/server");
+const clientModule = () => import("./cli/client");
 
 const EXIT_USAGE = 2;
 
@@ -46,22 +49,24 @@ async function main(): Promise<void> {
   }
   if (invocation.mode === "help" || invocation.mode === "version") {
     process.stdout.write(`${invocation.text}\n`);
-    return;
+    // A VM's PID 1 that returned here would panic the kernel: boot as if nothing had been asked.
+    if (detectRole() !== "vm") return;
+    invocation = await parseArgs([]);
+    if (invocation.mode === "help" || invocation.mode === "version") return;
   }
   if (invocation.mode === "client") {
-    process.exitCode = await runClient(invocation);
+    process.exitCode = await (await clientModule()).runClient(invocation);
     return;
   }
 
   const log = createLogger({ level: logLevelFor(invocation), format: invocation.logFormat ?? undefined });
   keepAliveOnErrors(log);
   if (invocation.mode === "plan") {
-    process.exitCode = printPlan(log, invocation);
+    process.exitCode = (await supervisorModule()).printPlan(log, invocation);
     return;
   }
 
-  const { role, kernel } = stage1(log, { mount: invocation.mount });
-  log.level = logLevelFor(invocation, kernel);
+  const { role, kernel } = stage1(log, { mount: invocation.mount, onKernelWords: (words) => (log.level = logLevelFor(invocation, words)) });
   reaper.start();
 
   if (invocation.mode === "main-program") {
@@ -69,6 +74,8 @@ async function main(): Promise<void> {
     finish(log, role, code);
     return;
   }
+  const { runSupervisor } = await supervisorModule();
+  await controlServerModule(); // registers the control socket with the supervisor
   await runSupervisor(log, { role, kernel, invocation });
 }
 

@@ -47,7 +47,14 @@ export function createLogger(options: { level: LogLevel; format?: LogFormat; nam
   const format = options.format ?? (tty.isatty(STDERR) ? "pretty" : "json");
   const pretty =
     format === "pretty"
-      ? prettyFactory({ colorize: tty.isatty(STDERR), translateTime: "HH:MM:ss.l", ignore: "pid,hostname,name" })
+      ? prettyFactory({
+          colorize: tty.isatty(STDERR),
+          translateTime: "HH:MM:ss.l",
+          // One line per record, the server's name first: a console is read by a person.
+          singleLine: true,
+          messageFormat: "{if server}{server} {end}{msg}",
+          ignore: "pid,hostname,name,server,kind,state,startupLevel",
+        })
       : null;
   const destination = {
     write(line: string) {

@@ -10,6 +10,8 @@ import { mountEarlyFilesystems } from "./mounts";
 export interface Stage1Options {
   /** Mount the early filesystems when PID 1 (`--no-mount` turns it off). */
   mount: boolean;
+  /** Called with the kernel's starter.* words as soon as they can be read (VM only). */
+  onKernelWords?: (words: Map<string, string>) => void;
 }
 
 export interface Stage1Result {
@@ -30,12 +32,10 @@ function attempt(log: Logger, what: string, step: () => void, level: "warn" | "d
 }
 
 /** Puts /dev/console on fds 0–2: the kernel gives PID 1 no stdio when the root lacks /dev/console. */
-function attachConsole(log: Logger): void {
-  attempt(log, "opening /dev/console", () => {
-    const fd = fs.openSync("/dev/console", fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-    for (const target of [0, 1, 2]) native().dup2(fd, target);
-    if (fd > 2) fs.closeSync(fd);
-  });
+function attachConsole(): void {
+  const fd = fs.openSync("/dev/console", fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+  for (const target of [0, 1, 2]) native().dup2(fd, target);
+  if (fd > 2) fs.closeSync(fd);
 }
 
 function hostnameFor(kernel: Map<string, string>): string | null {
@@ -51,26 +51,32 @@ function hostnameFor(kernel: Map<string, string>): string | null {
 
 export function stage1(log: Logger, options: Stage1Options): Stage1Result {
   const isPid1 = process.pid === 1;
-  if (isPid1 && options.mount) mountEarlyFilesystems(log);
+  const mounts = isPid1 && options.mount ? mountEarlyFilesystems(log) : [];
   const role = detectRole();
   const kernel = role === "vm" ? kernelWords() : new Map<string, string>();
+  // starter.loglevel= is known only now that /proc is mounted: apply it before saying anything more.
+  options.onKernelWords?.(kernel);
 
+  const done: string[] = [];
+  const mounted = mounts.filter((m) => m.result === "mounted").map((m) => m.target);
+  if (mounted.length) done.push(`mounted ${mounted.join(" ")}`);
   if (role === "vm") {
-    attachConsole(log);
+    if (attempt(log, "opening /dev/console", attachConsole)) done.push("console on /dev/console");
     // Ctrl-alt-del then arrives as SIGINT instead of an immediate reboot by the kernel.
-    attempt(log, "disabling ctrl-alt-del", () => native().reboot("cad-off"));
+    if (attempt(log, "disabling ctrl-alt-del", () => native().reboot("cad-off"))) done.push("ctrl-alt-del → SIGINT");
     const hostname = hostnameFor(kernel);
-    if (hostname) attempt(log, `setting the host name to ${hostname}`, () => native().sethostname(hostname));
+    if (hostname && attempt(log, `setting the host name to ${hostname}`, () => native().sethostname(hostname))) done.push(`host name ${hostname}`);
     // Tango servers and their clients talk over 127.0.0.1: without lo up, "network unreachable".
-    attempt(log, "bringing lo up", () => native().linkUp("lo"));
+    if (attempt(log, "bringing lo up", () => native().linkUp("lo"))) done.push("lo up");
   }
   if (isPid1) {
     // The init must be the last process the OOM killer picks.
-    attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"));
+    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"))) done.push("oom_score_adj -1000");
   } else {
     // Orphans of our descendants come to us rather than to the real PID 1, so we can reap and stop them.
-    attempt(log, "becoming child subreaper", () => native().setChildSubreaper());
+    if (attempt(log, "becoming child subreaper", () => native().setChildSubreaper())) done.push("child subreaper");
   }
-  log.debug({ role, pid: process.pid }, "stage 1 done");
+  // A VM's console shows what stage 1 did; elsewhere it is routine.
+  log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid }, `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`);
   return { role, kernel };
 }

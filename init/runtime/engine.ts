@@ -352,7 +352,8 @@ export class Engine {
     if (!server) return { kind };
     // "level" is pino's own key (the log level): the startup level goes under another name.
     const fields: Record<string, unknown> = { server: name, kind, state: server.state, startupLevel: server.spec.level };
-    if (server.pid !== null) fields.pid = server.pid;
+    // "pid" is the init's own (pino's base): the server's process goes under another name.
+    if (server.pid !== null) fields.serverPid = server.pid;
     if (kind === "ready" && server.readyAt !== null && server.startedAt !== null) fields.readyMs = Math.round(server.readyAt - server.startedAt);
     if ((kind === "exited" || kind === "failed" || kind === "exec-failed") && server.lastExit) {
       fields.code = server.lastExit.code;
