@@ -9,10 +9,12 @@ profile=${1:-test}
 packages=(util-linux procps file busybox-static tango-test python3-tango cpio)
 case "$profile" in
   demo) ;;
+  # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo.
+  vm) packages+=(qemu-system-x86 xz-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
   # tini and dumb-init: the peers compared in tests and benchmarks.
-  test | bench) packages+=(docker.io qemu-system-x86 tini dumb-init curl iproute2) ;;
-  *) echo "prereqs: unknown profile $profile (demo, test, bench)" >&2; exit 2 ;;
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2) ;;
+  *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
 esac
 
 sudo_cmd=()
@@ -31,7 +33,7 @@ fi
 
 # A Docker engine: start dockerd when none answers (never a second one: it would delete the first
 # one's bridge).
-if [ "$profile" != demo ]; then
+if [ "$profile" = test ] || [ "$profile" = bench ]; then
   ping_docker() { curl -sf --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1; }
   if ! ping_docker; then
     echo "prereqs: starting dockerd"

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Boots an initramfs with the init as PID 1 in a qemu microVM (TCG: no KVM needed), serial console on
+# this terminal.
+#
+#   qemu/boot.sh [--kernel FILE] [--initrd FILE] [--memory MIB] [--smp N] [--timeout SECONDS]
+#                [--verbose] [--dry-run] [--] [starter.key=value | other kernel words]…
+#
+#   --kernel FILE      uncompressed vmlinux (default: qemu/kernel.sh's, fetched on first use)
+#   --initrd FILE      newc cpio (default build/qemu/initramfs.cpio, from qemu/initramfs.sh)
+#   --memory MIB       RAM (default 1024: an initramfs of S MiB needs more than 2·S MiB, and the
+#                      Tango servers need room)
+#   --smp N            virtual CPUs (default 2)
+#   --timeout SECONDS  kill qemu after this long and exit 124 (headless tests); default none
+#   --tsc-khz KHZ      the TSC rate given to the kernel (tsc_early_khz=); default: the host's, from
+#                      dmesg or /proc/cpuinfo; 0 leaves the kernel to calibrate (see below)
+#   --verbose          keep the kernel's boot messages (default: `quiet`)
+#   --dry-run          print the qemu command line and exit
+#
+# Words after the options go on the kernel command line, e.g. starter.loglevel=debug
+# starter.config=/etc/starter-init/vm/demo.yaml starter.maxlevel=2 starter.onfailure=poweroff
+# starter.hostname=vm1 (simple key=value words only: the kernel strips quotes).
+#
+# Interactive on a terminal: ctrl-a x quits qemu, ctrl-a c the qemu monitor; `poweroff` inside powers
+# the VM off and qemu exits. Headless (stdin not a terminal): console on stdout, the exit code is
+# qemu's (0 after a power-off from inside; the kernel's reboot also ends qemu: -no-reboot).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+kernel=""
+initrd="$top/build/qemu/initramfs.cpio"
+memory=1024
+smp=2
+timeout=""
+tsc_khz=""
+quiet=quiet
+dry_run=false
+words=()
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kernel) kernel=$2; shift 2 ;;
+    --initrd) initrd=$2; shift 2 ;;
+    --memory) memory=$2; shift 2 ;;
+    --smp) smp=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    --tsc-khz) tsc_khz=$2; shift 2 ;;
+    --verbose) quiet=""; shift ;;
+    --dry-run) dry_run=true; shift ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    --) shift; words+=("$@"); break ;;
+    -*) echo "boot: unknown option $1" >&2; exit 2 ;;
+    *) words+=("$1"); shift ;;
+  esac
+done
+
+for word in "${words[@]}"; do
+  case "$word" in
+    *[\'\"\ ]*) echo "boot: kernel word \"$word\" has quotes or spaces; the kernel would mangle it" >&2; exit 2 ;;
+  esac
+done
+
+[ -n "$kernel" ] || kernel=$(bash "$here/kernel.sh")
+[ -f "$kernel" ] || { echo "boot: kernel $kernel not found (qemu/kernel.sh fetches one)" >&2; exit 1; }
+[ -f "$initrd" ] || { echo "boot: initramfs $initrd not found (qemu/initramfs.sh builds one)" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || { echo "boot: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
+
+# Under TCG the guest's TSC is the host's (qemu's rdtsc reads the host counter), but the microvm has
+# no HPET or ACPI PM timer, so the kernel can calibrate the TSC only against the PIT, and on a busy
+# host that fails ("tsc: Unable to calibrate against PIT", "Marking TSC unstable") and the boot
+# hangs for good (measured: 4 of 4 boots with 4 VMs at once on 2 cores). Telling the kernel the rate
+# (tsc_early_khz=) skips the calibration.
+host_tsc_khz() {
+  local mhz
+  mhz=$(dmesg 2>/dev/null | sed -n 's/.*tsc: Refined TSC clocksource calibration: \([0-9.]*\) MHz.*/\1/p' | tail -n 1) || true
+  [ -n "$mhz" ] || mhz=$(dmesg 2>/dev/null | sed -n 's/.*tsc: Detected \([0-9.]*\) MHz processor.*/\1/p' | tail -n 1) || true
+  # In a VM (or when the CPU reports it) "cpu MHz" is the TSC rate; on bare metal it may be the
+  # current clock, so it is trusted only there.
+  if [ -z "$mhz" ] && grep -qwE 'tsc_known_freq|hypervisor' /proc/cpuinfo 2>/dev/null; then
+    mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
+  fi
+  [ -n "$mhz" ] && awk -v mhz="$mhz" 'BEGIN { printf "%d", mhz * 1000 }'
+}
+[ -n "$tsc_khz" ] || tsc_khz=$(host_tsc_khz) || true
+tsc_word=""
+if [ -n "$tsc_khz" ] && [ "$tsc_khz" != 0 ]; then
+  tsc_word="tsc_early_khz=$tsc_khz"
+elif [ -z "$tsc_khz" ]; then
+  echo "boot: the host's TSC rate is unknown; the kernel calibrates it, which can hang on a busy host (--tsc-khz KHZ)" >&2
+fi
+
+# console=ttyS0: everything on the serial line; rdinit=/init: the init is PID 1 of the initramfs;
+# panic=-1: a panic reboots at once, and -no-reboot turns that into qemu's exit (tests look for
+# "Kernel panic" in the output); no_timer_check and tsc=reliable spare TCG's slow calibrations.
+append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 $quiet ${words[*]}"
+command=(
+  qemu-system-x86_64
+  -M microvm,pit=on -cpu max -smp "$smp" -m "$memory"
+  -nographic -no-reboot
+  -kernel "$kernel" -initrd "$initrd"
+  -append "$append"
+)
+if $dry_run; then
+  printf '%q ' "${command[@]}"
+  echo
+  exit 0
+fi
+if [ -n "$timeout" ]; then
+  # -k: a qemu that ignores SIGTERM is killed 5 s later. --foreground keeps the terminal usable.
+  exec timeout --foreground -k 5 "$timeout" "${command[@]}"
+fi
+exec "${command[@]}"
