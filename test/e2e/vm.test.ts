@@ -119,6 +119,9 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
         expectLine(boot, new RegExp(`^report \\| \\S+ ${target.replace(/\//g, "\\/")} ${type} `));
       }
       expectLine(boot, "report | hostname=starter");
+      // And the init's own account of stage 1 on the console, before anything else starts.
+      const stage1 = expectLine(boot, /stage 1 \(vm\): mounted \/proc \/sys \/dev \/dev\/pts \/dev\/shm \/run \/tmp, console on \/dev\/console, .*host name starter, lo up/);
+      expect(stage1).toBeLessThan(expectLine(boot, "supervisor starting"));
 
       // Every server ready, level after level, all before level 4 ran.
       const readyAt = new Map<string, number>();
