@@ -20,6 +20,20 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1]) || 3;
 const kills = Number(args[args.indexOf("--kills") + 1]) || 20;
 const LEVELS = [1, 1, 1, 2, 2, 2, 3, 3, 3, 3];
+const MEASURE_TIMEOUT_MS = 30_000;
+
+// Everything this script starts dies with it, even on an error or ctrl-c: a TangoTest left holding
+// its port makes the next run's server on that port crash at start.
+const started = new Set();
+function track(child) {
+  started.add(child);
+  child.once("exit", () => started.delete(child));
+  return child;
+}
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(130));
+process.on("exit", () => {
+  for (const child of started) child.kill("SIGKILL");
+});
 
 // A pinger that starts before the thing measured (importing PyTango takes ~0.3 s), waits for
 // "go <t0>", then pings each device as soon as it is announced ("ping <url>") and prints the time
@@ -64,10 +78,7 @@ function writeConfig(dir, basePort, extraSettings = []) {
 }
 
 function startPinger(urls) {
-  const pinger = spawn(PYTHON, ["-c", PINGER, ...urls], { stdio: ["pipe", "pipe", "inherit"] });
-  pinger.on("exit", (code, signal) => {
-    if (process.env.BENCH_DEBUG) console.error("pinger exit", code, signal);
-  });
+  const pinger = track(spawn(PYTHON, ["-c", PINGER, ...urls], { stdio: ["pipe", "pipe", "inherit"] }));
   const lines = readline.createInterface({ input: pinger.stdout });
   const next = () => new Promise((resolve) => lines.once("line", resolve));
   return { pinger, next };
@@ -81,9 +92,15 @@ async function measure(urls, startWorkload) {
   const workload = startWorkload((index) => {
     pinger.stdin.write(`ping ${urls[index]}\n`);
   });
-  const done = await next();
+  let timer;
+  const done = await Promise.race([next(), new Promise((resolve) => (timer = setTimeout(() => resolve(null), MEASURE_TIMEOUT_MS)))]);
+  clearTimeout(timer);
   pinger.kill();
   await workload.stop();
+  if (done === null) {
+    console.error(`  (a run timed out after ${MEASURE_TIMEOUT_MS} ms: a server never became ready; left out)`);
+    return null;
+  }
   return Number(done.split(" ")[1]);
 }
 
@@ -94,7 +111,7 @@ function waitExit(child) {
 /** The init's JSON log announces each server's readiness. */
 function initWorkload(config) {
   return (announce) => {
-    const child = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", binary, "--log-format", "json", "-c", config], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = track(spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", binary, "--log-format", "json", "-c", config], { stdio: ["ignore", "ignore", "pipe"] }));
     readline.createInterface({ input: child.stderr }).on("line", (line) => {
       const match = /"server":"TangoTest\/b(\d+)","kind":"ready"/.exec(line);
       if (match) announce(Number(match[1]) - 1);
@@ -118,7 +135,7 @@ async function stopInit(unshare) {
 function byHandWorkload(basePort) {
   return (announce) => {
     const children = LEVELS.map((_, i) => {
-      const child = spawn(TANGO_TEST, [`h${i + 1}`, "-nodb", "-dlist", `sys/tg_test/${i + 1}`, "-ORBendPoint", `giop:tcp:127.0.0.1:${basePort + i + 1}`], { stdio: ["ignore", "pipe", "ignore"] });
+      const child = track(spawn(TANGO_TEST, [`h${i + 1}`, "-nodb", "-dlist", `sys/tg_test/${i + 1}`, "-ORBendPoint", `giop:tcp:127.0.0.1:${basePort + i + 1}`], { stdio: ["ignore", "pipe", "ignore"] }));
       readline.createInterface({ input: child.stdout }).on("line", (line) => {
         if (line.includes("Ready to accept request")) announce(i);
       });
@@ -143,7 +160,7 @@ const fmt = (ms) => `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
 
 async function crashLatency(dir, basePort) {
   const config = writeConfig(dir, basePort);
-  const child = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", binary, "--log-format", "json", "-c", config], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = track(spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", binary, "--log-format", "json", "-c", config], { stdio: ["ignore", "ignore", "pipe"] }));
   const records = [];
   const waiters = [];
   readline.createInterface({ input: child.stderr }).on("line", (line) => {
@@ -210,8 +227,8 @@ async function main() {
       ["byHand", (p) => byHandWorkload(p)],
     ]) {
       port += 20;
-      results[key].push(await measure(urlsFor(port), make(port)));
-      if (process.env.BENCH_DEBUG) console.error(key, results[key].at(-1));
+      const value = await measure(urlsFor(port), make(port));
+      if (value !== null) results[key].push(value);
     }
   }
   const hand = stats(results.byHand).median;
