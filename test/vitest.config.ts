@@ -9,7 +9,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    reporters: ["default"],
+    // The JSON report lets .ci/run print the plain "N passed, N failed" closing line.
+    reporters: ["default", ["json", { outputFile: "build/test-results.json" }]],
     setupFiles: ["test/setup.ts"],
   },
 });
