@@ -18,12 +18,12 @@ import {
   type StatusResult,
   type TimelineResult,
 } from "../control/protocol";
+import { DEFAULT_CONFIG } from "./args";
 import type { ClientInvocation, ClientRequest } from "./commands";
 import { EXIT } from "./exit-codes";
 import { duration, statusTable, styleFor, type Style } from "./format";
 import { plotSvg } from "./plot";
 
-const DEFAULT_CONFIG = "/etc/starter-init/config.yaml";
 /** Extra time the client gives the init beyond the wait it asked for. */
 const ANSWER_MARGIN_MS = 10_000;
 /** For requests that do not wait on servers. */
@@ -211,6 +211,10 @@ function describeStatus(result: StatusResult, style: Style): string {
   const summary = [
     `starter-init ${init.version}, pid ${init.pid} (${init.role}), ${init.phase}, up ${duration(init.uptimeMs)}`,
     `${result.servers.length} server(s): ${ready} ready${failed ? `, ${style.red(`${failed} failed`)}` : ""}; config ${init.config}`,
+    ...(result.sources ?? []).map((source) => {
+      const state = source.state === "down" ? style.red("DOWN") : source.state === "up" ? style.green("up") : style.yellow(source.state);
+      return `source ${source.name} (host ${source.host}, ${source.database}): ${state}, ${source.message}`;
+    }),
   ];
   if (result.servers.length === 0) return summary.join("\n");
   return `${summary.join("\n")}\n\n${statusTable(result.servers, style)}`;
@@ -218,7 +222,7 @@ function describeStatus(result: StatusResult, style: Style): string {
 
 function describeReload(result: ReloadResult, style: Style): string {
   const counts = `${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged`;
-  const lines = [`${result.dryRun ? "would reload" : "reloaded"} ${result.config}: ${counts}`];
+  const lines = [`${result.dryRun ? "would reload" : "reloaded"} ${result.config}: ${counts}`, ...(result.notes ?? []).map((note) => `  ${style.yellow(note)}`)];
   if (result.dryRun) {
     const width = Math.max(0, ...[...result.added, ...result.removed, ...result.changed].map((name) => name.length));
     for (const name of result.added) lines.push(`  + ${name.padEnd(width)}  would start it (if it starts at boot)`);

@@ -19,15 +19,16 @@ for url in sys.argv[1:]:
     try:
         proxy = tango.DeviceProxy(url)
         proxy.set_timeout_millis(3000)
-        out[url] = {"ok": True, "us": proxy.ping()}
+        out[url] = {"ok": True, "us": proxy.ping(), "state": str(proxy.state())}
     except Exception as e:
-        out[url] = {"ok": False, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        out[url] = {"ok": False, "error": " ".join(str(e).split())[:300] or type(e).__name__}
 print(json.dumps(out))
 `;
 
 export interface PingResult {
   ok: boolean;
   us?: number;
+  state?: string;
   error?: string;
 }
 

@@ -8,12 +8,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { GenericContainer, Wait, type StartedTestContainer, type WaitStrategy } from "testcontainers";
+import { logRecords, sleep } from "../../integration/helpers";
+import { deviceUrl, ping as pingTango, PYTHON, type PingResult } from "../../integration/tango";
+
+export { deviceUrl, logRecords, pingTango, PYTHON, sleep, type PingResult };
 
 export const ROOT = path.resolve(__dirname, "..", "..", "..");
 export const BINARY = path.join(ROOT, "dist", "starter-init");
 export const ASSEMBLE = path.join(ROOT, "rootfs", "assemble.sh");
 export const DOCKERFILE = path.join(ROOT, "Dockerfile");
-export const PYTHON = "/usr/bin/python3";
 
 export interface CommandResult {
   code: number;
@@ -233,19 +236,6 @@ export async function runToExit(container: StarterContainer, timeoutMs = 30_000)
   }
 }
 
-/** JSON lines of the init's pino log (stderr), other lines skipped. */
-export function logRecords(text: string): Record<string, unknown>[] {
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
-}
 
 export interface ProcessEntry {
   pid: number;
@@ -285,33 +275,6 @@ export async function pidsOf(container: StartedTestContainer, needle: string): P
   return (await processes(container)).filter((p) => p.state !== "Z" && p.args.includes(needle)).map((p) => p.pid);
 }
 
-const PING_SCRIPT = `
-import json, sys, tango
-out = {}
-for url in sys.argv[1:]:
-    try:
-        proxy = tango.DeviceProxy(url)
-        proxy.set_timeout_millis(3000)
-        out[url] = {"ok": True, "us": proxy.ping(), "state": str(proxy.state())}
-    except Exception as e:
-        out[url] = {"ok": False, "error": " ".join(str(e).split())[:300] or type(e).__name__}
-print(json.dumps(out))
-`;
-
-export interface PingResult {
-  ok: boolean;
-  us?: number;
-  state?: string;
-  error?: string;
-}
-
-/** Pings each device once with PyTango from this machine (Debian's python3). */
-export async function pingTango(urls: string[]): Promise<Record<string, PingResult>> {
-  const result = await run(PYTHON, ["-c", PING_SCRIPT, ...urls], 60_000);
-  if (result.code !== 0) throw new Error(`PyTango ping failed (${result.code}):\n${result.stderr}`);
-  return JSON.parse(result.stdout) as Record<string, PingResult>;
-}
-
 /** Pings until every device answers or the time is up; the last answers. */
 export async function pingUntilAll(urls: string[], timeoutMs: number): Promise<Record<string, PingResult>> {
   const deadline = Date.now() + timeoutMs;
@@ -322,13 +285,6 @@ export async function pingUntilAll(urls: string[], timeoutMs: number): Promise<R
   }
 }
 
-export function deviceUrl(port: number, n: number): string {
-  return `tango://127.0.0.1:${port}/sys/tg_test/${n}#dbase=no`;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Polls `probe` until it returns a value that is not undefined. */
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
