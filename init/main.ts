@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const log = createLogger({ level: logLevelFor(invocation), format: invocation.logFormat ?? undefined });
   keepAliveOnErrors(log);
   if (invocation.mode === "plan") {
-    process.exitCode = (await supervisorModule()).printPlan(log, invocation);
+    process.exitCode = await (await supervisorModule()).printPlan(log, invocation);
     return;
   }
 

@@ -2,7 +2,7 @@
 # Assembles a minimal root filesystem directory around the init: the one feed of the Docker image
 # and of the VM initramfs.
 #
-#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--hostname NAME]
+#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--with tango-db] [--hostname NAME]
 #
 # What goes in: the binary as /sbin/starter-init (and /init for an initramfs), exactly the shared
 # libraries `ldd` lists for it and for every payload binary, the dynamic loader, /etc basics
@@ -10,6 +10,9 @@
 # host name does not resolve), the empty mount points stage 1 fills, and optional payloads:
 #   busybox  a static shell and tools (/bin/sh, cat, ps, kill, …)
 #   tango    TangoTest from Debian's tango-test with its libraries
+#   tango-db a Tango database: MariaDB's server and client, DataBaseds (Debian's tango-db), an empty
+#            Tango database in /var/lib/mysql (rootfs/tango-db/make-datadir.sh), and the registration
+#            step /usr/lib/tango-db/register.sh with the demo's /etc/tango-db/servers.conf; brings busybox
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,20 +107,40 @@ cat >"$out/etc/hosts" <<EOF
 ::1 localhost ip6-localhost ip6-loopback
 EOF
 
+install_busybox() {
+  [ -x /bin/busybox ] || { echo "assemble: /bin/busybox missing (apt-get install busybox-static)" >&2; exit 1; }
+  cp /bin/busybox "$out/bin/busybox"
+  for tool in $("$out/bin/busybox" --list); do
+    [ -e "$out/bin/$tool" ] || ln -s busybox "$out/bin/$tool"
+  done
+}
+
 for payload in "${payloads[@]}"; do
   case "$payload" in
     busybox)
-      [ -x /bin/busybox ] || { echo "assemble: /bin/busybox missing (apt-get install busybox-static)" >&2; exit 1; }
-      cp /bin/busybox "$out/bin/busybox"
-      for tool in $("$out/bin/busybox" --list); do
-        [ -e "$out/bin/$tool" ] || ln -s busybox "$out/bin/$tool"
-      done
+      install_busybox
       ;;
     tango)
       [ -x /usr/lib/tango/TangoTest ] || { echo "assemble: /usr/lib/tango/TangoTest missing (apt-get install tango-test)" >&2; exit 1; }
       copy_with_libraries /usr/lib/tango/TangoTest
       # omniORB reads its config if present; an empty one keeps it from complaining.
       mkdir -p "$out/etc/omniORB" && : >"$out/etc/omniORB.cfg"
+      ;;
+    tango-db)
+      for needed in /usr/sbin/mariadbd /usr/bin/mariadb /usr/lib/tango/DataBaseds; do
+        [ -x "$needed" ] || { echo "assemble: $needed missing (apt-get install mariadb-server, then tango-db)" >&2; exit 1; }
+      done
+      copy_with_libraries /usr/sbin/mariadbd
+      copy_with_libraries /usr/bin/mariadb
+      copy_with_libraries /usr/lib/tango/DataBaseds
+      # mariadbd's error messages and character sets (its --lc-messages-dir and --character-sets-dir).
+      mkdir -p "$out/usr/share/mysql"
+      cp -a /usr/share/mysql/english /usr/share/mysql/charsets "$out/usr/share/mysql/"
+      mkdir -p "$out/etc/omniORB" && : >"$out/etc/omniORB.cfg"
+      bash "$here/tango-db/make-datadir.sh" "$out/var/lib/mysql" >/dev/null
+      install -D -m 0755 "$here/tango-db/register.sh" "$out/usr/lib/tango-db/register.sh"
+      install -D -m 0644 "$here/tango-db/servers.conf" "$out/etc/tango-db/servers.conf"
+      [ -x "$out/bin/busybox" ] || install_busybox
       ;;
     *) echo "assemble: unknown payload $payload" >&2; exit 2 ;;
   esac

@@ -31,6 +31,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# A real Tango database for the Tango-DB tests and the Starter benchmark: Debian's tango-db creates
+# the schema through dbconfig-common, which needs a running MariaDB while it is installed. The tests
+# then run a private MariaDB and DataBaseds of their own from these binaries and schema files.
+if { [ "$profile" = test ] || [ "$profile" = bench ]; } && ! dpkg-query -W -f='${Status}' tango-db 2>/dev/null | grep -q "install ok installed"; then
+  echo "prereqs ($profile): installing mariadb-server and tango-db (with its schema)"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends mariadb-server dbconfig-mysql >/dev/null
+  "${sudo_cmd[@]}" service mariadb start >/dev/null 2>&1 || "${sudo_cmd[@]}" /etc/init.d/mariadb start >/dev/null
+  "${sudo_cmd[@]}" debconf-set-selections <<'SEED'
+tango-db tango-db/dbconfig-install boolean true
+tango-db tango-db/database-type select mysql
+tango-db tango-db/mysql/method select Unix socket
+tango-db tango-db/mysql/admin-user string root
+tango-db tango-db/mysql/admin-pass password
+tango-db tango-db/mysql/app-pass password tango
+tango-db tango-db/app-password-confirm password tango
+tango-db tango-db/db/app-user string tango@localhost
+tango-db tango-db/db/dbname string tango
+SEED
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends tango-db >/dev/null
+fi
+
 # A Docker engine: start dockerd when none answers (never a second one: it would delete the first
 # one's bridge).
 if [ "$profile" = test ] || [ "$profile" = bench ]; then

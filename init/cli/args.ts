@@ -11,7 +11,7 @@
 
 import yargs, { type Argv } from "yargs";
 import { isLogLevel, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger";
-import { INIT_VERSION } from "../control/protocol";
+import { INIT_VERSION } from "../version";
 import { CLIENT_COMMANDS, clientInvocation, clientOptions, type ClientInvocation } from "./commands";
 
 export const VERSION = INIT_VERSION;
@@ -28,16 +28,13 @@ export type { ClientInvocation, ClientRequest } from "./commands";
 export type Invocation =
   | ({ mode: "main-program"; command: string; args: string[]; forwardToGroup: boolean; graceMs: number; expectedExitCodes: number[]; config: string | null } & CommonOptions)
   | ({ mode: "supervisor"; config: string; configGiven: boolean } & CommonOptions)
-  | ({ mode: "plan"; config: string; json: boolean } & CommonOptions)
+  | ({ mode: "plan"; config: string; json: boolean; source: "tango" | null } & CommonOptions)
   | ClientInvocation
   | { mode: "help"; text: string }
   | { mode: "version"; text: string };
 
 export class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly help: string,
-  ) {
+  constructor(message: string) {
     super(message);
     this.name = "UsageError";
   }
@@ -67,7 +64,9 @@ function buildParser(args: string[]) {
       ].join("\n"),
     )
     .command("run", "supervise the servers of the config file (the default)", (y) => commonOptions(y))
-    .command("plan", "print the start order and the exact command of each server; start nothing", (y) => commonOptions(y));
+    .command("plan", "print the start order and the exact command of each server; start nothing", (y) =>
+      commonOptions(y).option("source", { type: "string", choices: ["tango"], describe: "also read the config's sources.tango (the Tango database) and plan its servers" }),
+    );
   for (const command of CLIENT_COMMANDS) {
     parser = parser.command(command.usage, command.describe, (y) => command.builder(clientOptions(y))) as typeof parser;
   }
@@ -82,7 +81,7 @@ function buildParser(args: string[]) {
     .version(false)
     .exitProcess(false)
     .fail((message, error) => {
-      throw error ?? new UsageError(message, "");
+      throw error ?? new UsageError(message);
     })
     .wrap(Math.min(100, process.stdout.columns ?? 100));
 }
@@ -108,7 +107,7 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
       output = text;
     })) as Record<string, unknown>;
   } catch (err) {
-    throw new UsageError((err as Error).message, await helpText());
+    throw new UsageError((err as Error).message);
   }
   // --help, `completion`, and the completions a shell asks for: text to print.
   if (output) return { mode: "help", text: output.replace(/\n+$/, "") };
@@ -121,13 +120,13 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
   const client = CLIENT_COMMANDS.find((candidate) => candidate.names.includes(command ?? ""));
   if (client) {
     if (pid === 1) {
-      throw new UsageError(`"${command}" is a client command; as PID 1 the init supervises (run the client beside it, e.g. docker exec)`, "");
+      throw new UsageError(`"${command}" is a client command; as PID 1 the init supervises (run the client beside it, e.g. docker exec)`);
     }
-    if (rest.length) throw new UsageError(`unexpected "--" after ${command}`, "");
+    if (rest.length) throw new UsageError(`unexpected "--" after ${command}`);
     try {
       return clientInvocation(client, parsed, env);
     } catch (err) {
-      throw new UsageError((err as Error).message, "");
+      throw new UsageError((err as Error).message);
     }
   }
 
@@ -139,16 +138,15 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
   };
   const configGiven = typeof parsed.config === "string" || typeof env.STARTER_CONFIG === "string";
   const config = (parsed.config as string | undefined) ?? env.STARTER_CONFIG ?? DEFAULT_CONFIG;
-  const help = await helpText();
 
   if (args.includes("--")) {
-    if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}" before --`, help);
-    if (rest.length === 0) throw new UsageError("nothing to run after --", help);
+    if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}" before --`);
+    if (rest.length === 0) throw new UsageError("nothing to run after --");
     const grace = Number(parsed.grace);
-    if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--grace: expected a number of seconds ≥ 0, got ${String(parsed.grace)}`, help);
+    if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--grace: expected a number of seconds ≥ 0, got ${String(parsed.grace)}`);
     const expected = (parsed.expectExit as number[]).map(Number);
     const badCode = expected.find((code) => !Number.isInteger(code) || code < 0 || code > 255);
-    if (badCode !== undefined) throw new UsageError(`--expect-exit: expected an exit code 0..255, got ${badCode}`, help);
+    if (badCode !== undefined) throw new UsageError(`--expect-exit: expected an exit code 0..255, got ${badCode}`);
     return {
       mode: "main-program",
       command: rest[0],
@@ -161,7 +159,7 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
     };
   }
   const mode = command ?? "run";
-  if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`, help);
-  if (mode === "plan") return { mode: "plan", config, json: parsed.json === true, ...common };
+  if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
+  if (mode === "plan") return { mode: "plan", config, json: parsed.json === true, source: parsed.source === "tango" ? "tango" : null, ...common };
   return { mode: "supervisor", config, configGiven, ...common };
 }

@@ -18,6 +18,8 @@ import {
   type SettingsInput,
 } from "./schema";
 import { closestWord } from "./values";
+import { tangoSourceOf, type TangoSource } from "./tango/source";
+import { sourcesSchema } from "./tango/schema";
 
 export { ConfigError, type ConfigProblem } from "./errors";
 
@@ -46,6 +48,18 @@ export const systemDeps: ConfigDeps = {
 
 /** Reads and resolves a configuration file; throws ConfigError listing every problem. */
 export function loadConfig(path: string, deps: Partial<ConfigDeps> = {}): SupervisorConfig {
+  return loadConfigWithSources(path, deps).config;
+}
+
+/** A file's configuration, and its `sources:` (null when it has none) to compose with what they read. */
+export interface ConfigWithSources {
+  /** The file alone: what runs while a source has not answered. */
+  config: SupervisorConfig;
+  tango: TangoSource | null;
+}
+
+/** loadConfig, with the file's sources. */
+export function loadConfigWithSources(path: string, deps: Partial<ConfigDeps> = {}): ConfigWithSources {
   const allDeps = { ...systemDeps, ...deps };
   let text: string;
   try {
@@ -53,7 +67,7 @@ export function loadConfig(path: string, deps: Partial<ConfigDeps> = {}): Superv
   } catch (error) {
     throw new ConfigError([{ file: path, line: 1, column: 1, path: "", message: `cannot read the file: ${(error as Error).message}` }]);
   }
-  return parseConfig(text, path, allDeps);
+  return parseConfigWithSources(text, path, allDeps);
 }
 
 /**
@@ -73,6 +87,11 @@ const extensionPrefix = "x-";
 
 /** Parses configuration text; `fileName` is used in messages and as the config's source. */
 export function parseConfig(text: string, fileName: string, deps: Partial<ConfigDeps> = {}): SupervisorConfig {
+  return parseConfigWithSources(text, fileName, deps).config;
+}
+
+/** parseConfig, with the file's sources. */
+export function parseConfigWithSources(text: string, fileName: string, deps: Partial<ConfigDeps> = {}): ConfigWithSources {
   const allDeps = { ...systemDeps, ...deps };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
@@ -102,7 +121,7 @@ export function parseConfig(text: string, fileName: string, deps: Partial<Config
   // The outline checks the top level only; the sections are validated even when it has problems.
   const outline = configFileOutline.safeParse(top, { error: issueMessage, reportInput: true });
   if (!outline.success) problems.push(...problemsFromIssues(outline.error.issues, { schema: configFileOutline, prefix: [] }));
-  const sections: { settings?: unknown; servers?: unknown } = isMapping ? (top as object) : {};
+  const sections: { settings?: unknown; servers?: unknown; sources?: unknown } = isMapping ? (top as object) : {};
 
   const rawSettings = sections.settings ?? {};
   problems.push(...findStarterConflicts(rawSettings));
@@ -119,12 +138,17 @@ export function parseConfig(text: string, fileName: string, deps: Partial<Config
     return { index, rawName: typeof rawName === "string" ? rawName : undefined, input: parsed.success ? parsed.data : undefined };
   });
 
+  const parsedSources = sourcesSchema.safeParse(sections.sources ?? {}, { error: issueMessage, reportInput: true });
+  if (!parsedSources.success) problems.push(...problemsFromIssues(parsedSources.error.issues, { schema: sourcesSchema, prefix: ["sources"] }));
+
   const { config, problems: resolveProblems } = resolveConfig(settings, entries, fileName, allDeps);
   problems.push(...resolveProblems);
+  const tangoSection = parsedSources.success ? parsedSources.data.tango : undefined;
+  const tango = tangoSection ? tangoSourceOf(tangoSection, { rawSettings: sections.settings, settingsEnv: settings?.env ?? {}, entries, fileConfig: config, fileName, deps: allDeps }, problems) : null;
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => place(offsetOf(doc, problem.path), formatFieldPath(problem.path), problem.message)));
   }
-  return config;
+  return { config, tango };
 }
 
 /** A section of the file validated on its own: its schema, and the path of the section in the file. */

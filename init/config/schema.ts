@@ -12,6 +12,7 @@
 //   servers:             list of servers (name, binary, args, env, cwd, user, group, umask, rlimits, level,
 //                        requires, after, exclusive, autostart, readiness, startTimeout, restart,
 //                        stopSignal, stopTimeout, preStart, postStop, log)
+//   sources:             servers from elsewhere: `tango`, the Tango database (config/tango/schema.ts)
 //   x-…:                 top-level keys starting with "x-" are ignored: a place for YAML anchors.
 //
 // Every mapping is strict: an unknown key is an error (with a "did you mean" when a known key is close).
@@ -494,10 +495,12 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
 
 export type ServerInput = z.output<ReturnType<typeof makeServerSchema>>;
 
-/** The file's top level; its two sections are validated on their own so that all their errors show. */
+/** The file's top level; its sections are validated on their own so that all their errors show. */
 export const configFileOutline = z.strictObject({
   settings: z.unknown().optional(),
   servers: z.array(z.unknown()).optional(),
+  /** Where else servers come from (the Tango database): config/tango/schema.ts. */
+  sources: z.unknown().optional(),
 });
 
 /** Unwraps optional/default/pipe/union layers down to the schemas that actually hold values. */

@@ -91,7 +91,8 @@ export class Commands {
   status(args: CommandArgs<"status">): StatusResult {
     const now = monotonicNow();
     const names = args.servers.length ? this.match(args.servers) : [...this.sup.servers.keys()];
-    return { init: this.info(now), servers: names.map((name) => statusOf(this.sup.servers.get(name)!, now)) };
+    const sources = this.running.sources?.() ?? [];
+    return { init: this.info(now), servers: names.map((name) => statusOf(this.sup.servers.get(name)!, now)), ...(sources.length ? { sources } : {}) };
   }
 
   /** Names in config order for names and glob patterns; a pattern matching nothing is an error. */
@@ -280,10 +281,18 @@ export class Commands {
   async reload(args: CommandArgs<"reload">, context: RequestContext): Promise<ReloadResult> {
     if (this.sup.phase === "shutting-down") throw new ControlError("refused", "the init is shutting down");
     const before = new Map(this.sup.servers);
-    const outcome = this.running.reload(args.dryRun);
+    const outcome = await this.running.reload(args.dryRun);
     const config = this.running.config().source;
     if (!outcome.ok) throw new ControlError("config", outcome.error ?? "the config does not load", { config });
-    const base = { dryRun: args.dryRun, config, added: outcome.added, removed: outcome.removed, changed: outcome.changed, unchanged: outcome.unchanged };
+    const base = {
+      dryRun: args.dryRun,
+      config,
+      added: outcome.added,
+      removed: outcome.removed,
+      changed: outcome.changed,
+      unchanged: outcome.unchanged,
+      ...(outcome.notes?.length ? { notes: outcome.notes } : {}),
+    };
     if (args.dryRun) return { ...base, waited: false, timedOut: false, outcomes: [] };
 
     const judges = new Map<string, Judge>();
@@ -310,6 +319,10 @@ export class Commands {
       if (sup.removing.has(name)) continue;
       const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
       if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
+    }
+    // A source never read yet (the Tango database has not answered): its servers are not even known.
+    for (const source of this.running.sources?.() ?? []) {
+      if (source.lastReadAgoMs === null) waiting.push({ name: `sources.${source.name}`, state: "starting", reason: source.message });
     }
     return { ready: sup.phase === "running" && waiting.length === 0, phase: sup.phase, waiting };
   }

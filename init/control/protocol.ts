@@ -21,6 +21,7 @@
 // nothing to do is closed after an idle timeout, and the number of connections is capped.
 
 import * as z from "zod";
+import type { TangoSourceStatus } from "../config/tango/watcher";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -257,7 +258,12 @@ export interface InitInfo {
 export interface StatusResult {
   init: InitInfo;
   servers: ServerStatus[];
+  /** Where servers come from besides the config file (the Tango database), when the file has sources. */
+  sources?: SourceStatus[];
 }
+
+/** A source of servers (config/tango/watcher.ts): waiting, connecting, up, or down with its last error. */
+export type SourceStatus = TangoSourceStatus;
 
 export interface Outcome {
   name: string;
@@ -283,6 +289,8 @@ export interface ReloadResult extends ActionResult {
   removed: string[];
   changed: string[];
   unchanged: string[];
+  /** About the sources: a database that did not answer (its last read stands), warnings. */
+  notes?: string[];
 }
 
 export interface ReadyResult {
@@ -343,6 +351,5 @@ export interface HelloResult {
   role: InitInfo["role"];
 }
 
-declare const STARTER_INIT_VERSION: string;
 /** The init's version (set by the build; "0.0.0-dev" when run from sources). */
-export const INIT_VERSION = typeof STARTER_INIT_VERSION === "string" ? STARTER_INIT_VERSION : "0.0.0-dev";
+export { INIT_VERSION } from "../version";

@@ -1,19 +1,22 @@
 // Stage 2 and the way into stage 3: load the config, boot the servers, answer signals, shut down.
 //
-// Signals (supervisor mode):
-//   SIGTERM, SIGPWR   ordered shutdown; then exit 0 (container) or power off (VM)
-//   SIGINT            the same; in a VM it is ctrl-alt-del and restarts the machine
-//   SIGQUIT           the same; in a VM it halts instead of powering off
-//   SIGHUP            re-read the config and apply the difference
-//   SIGUSR1           write every server's state to the log
-//   SIGUSR2           toggle debug logging
-//   SIGWINCH          ignored
+// Signals (supervisor mode), container or plain process / VM:
+//   SIGTERM, SIGPWR, SIGINT   ordered shutdown, exit 0 / ordered shutdown, power off (SIGINT is ctrl-alt-del)
+//   SIGQUIT                   ordered shutdown, exit 0 / ordered shutdown, halt
+//   SIGUSR1                   write every server's state to the log / halt (busybox halt)
+//   SIGUSR2                   toggle debug logging / power off (busybox poweroff)
+//   SIGHUP                    re-read the config and apply the difference
+//   SIGWINCH                  ignored
 // A config that cannot be loaded at boot is reported with file:line; a container's init exits 78
 // (EX_CONFIG), a VM's follows starter.onfailure= (stay, the default; poweroff; reboot).
 
 import path from "node:path";
 import type { Invocation } from "../cli/args";
-import { loadConfig, ConfigError } from "../config/loader";
+import { loadConfigWithSources, ConfigError, type ConfigWithSources } from "../config/loader";
+import type { TangoReport } from "../config/tango/compose";
+import { describeTangoReport } from "../config/tango/describe";
+import { TangoSourceHub } from "../config/tango/hub";
+import type { TangoSourceStatus } from "../config/tango/watcher";
 import { createSupervisor, bootPlan, diffConfig, type Supervisor } from "../core/supervisor";
 import { starterState } from "../core/server";
 import type { SupervisorConfig } from "../core/types";
@@ -39,7 +42,9 @@ export interface SupervisorContext {
 export interface RunningSupervisor {
   engine: Engine;
   config: () => SupervisorConfig;
-  reload: (dryRun: boolean) => ReloadOutcome;
+  reload: (dryRun: boolean) => Promise<ReloadOutcome>;
+  /** Where servers come from besides the file (the Tango database), and how that stands. */
+  sources?: () => TangoSourceStatus[];
   shutdown: (action: PowerAction | "exit") => void;
   role: Role;
   startedAt: number;
@@ -52,6 +57,8 @@ export interface ReloadOutcome {
   removed: string[];
   changed: string[];
   unchanged: string[];
+  /** About the sources: a database that did not answer (its last read stands), warnings. */
+  notes?: string[];
 }
 
 type Attach = (running: RunningSupervisor, log: Logger) => void | Promise<void>;
@@ -83,9 +90,9 @@ function stayUp(log: Logger, why: string): Promise<void> {
 
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
   const file = configPath(context);
-  let config: SupervisorConfig | null = null;
+  let config: ConfigWithSources | null = null;
   try {
-    config = loadConfig(file);
+    config = loadConfigWithSources(file);
   } catch (err) {
     const message = describeConfigError(err);
     writeAll(2, `starter-init: config error:\n${message}\n`);
@@ -104,15 +111,15 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
   await supervise(log, context, file, config);
 }
 
-function waitForLoadableConfig(log: Logger, file: string): Promise<SupervisorConfig> {
+function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSources> {
   void stayUp(log, `config ${file} does not load`);
   return new Promise((resolve) => {
     const remove = installSignalHandlers((signal) => {
-      if (signal === "SIGTERM" || signal === "SIGPWR") return finish(log, "vm", 0, "poweroff");
-      if (signal === "SIGINT") return finish(log, "vm", 0, "restart");
+      if (signal === "SIGTERM" || signal === "SIGPWR" || signal === "SIGINT" || signal === "SIGUSR2") return finish(log, "vm", 0, "poweroff");
+      if (signal === "SIGQUIT" || signal === "SIGUSR1") return finish(log, "vm", 0, "halt");
       if (signal !== "SIGHUP") return;
       try {
-        const config = loadConfig(file);
+        const config = loadConfigWithSources(file);
         remove();
         resolve(config);
       } catch (err) {
@@ -122,22 +129,30 @@ function waitForLoadableConfig(log: Logger, file: string): Promise<SupervisorCon
   });
 }
 
-async function supervise(log: Logger, context: SupervisorContext, file: string, initial: SupervisorConfig): Promise<void> {
-  let config = initial;
+async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources): Promise<void> {
+  // The file alone until the Tango database (when the file names it) has answered; then the file with
+  // the database's servers, applied like a reload.
+  const sources = new TangoSourceHub(log, progressWriter(), (next) => {
+    if (stopping) return;
+    config = next;
+    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
+  });
+  let config = sources.use(initial);
   const runtimeDir = path.dirname(config.settings.controlSocket);
   const engine = new Engine(createSupervisor(config, monotonicNow()), log, progressWriter(), path.join(runtimeDir, "starter-init"));
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
-  const reload = (dryRun: boolean): ReloadOutcome => {
-    let next: SupervisorConfig;
+  const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
+    let loaded: ConfigWithSources;
     try {
-      next = loadConfig(file);
+      loaded = loadConfigWithSources(file);
     } catch (err) {
       const error = describeConfigError(err);
       log.error({ file }, `reload refused; the running config stays:\n${error}`);
       return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
     }
+    const { config: next, notes } = await sources.prepare(loaded, dryRun);
     const diff = diffConfig(config.servers, next.servers);
     const outcome: ReloadOutcome = {
       ok: true,
@@ -145,8 +160,9 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       removed: diff.removed.map((s) => s.name),
       changed: diff.changed.map((s) => s.name),
       unchanged: diff.unchanged.map((s) => s.name),
+      notes,
     };
-    if (!dryRun) {
+    if (!dryRun && !stopping) {
       config = next;
       engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
     }
@@ -159,19 +175,31 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       return;
     }
     stopping = action;
+    sources.close();
     engine.dispatch({ type: "shutdown", now: monotonicNow() });
   };
 
   installSignalHandlers((signal: HandledSignal) => {
-    const vm = context.role === "vm";
+    if (context.role === "vm") {
+      // busybox's poweroff sends SIGUSR2 and halt SIGUSR1; ctrl-alt-del arrives as SIGINT. A restart
+      // is only ever asked for explicitly (`starter-init reboot`).
+      switch (signal) {
+        case "SIGTERM":
+        case "SIGPWR":
+        case "SIGINT":
+        case "SIGUSR2":
+          return shutdown("poweroff");
+        case "SIGQUIT":
+        case "SIGUSR1":
+          return shutdown("halt");
+      }
+    }
     switch (signal) {
       case "SIGTERM":
       case "SIGPWR":
-        return shutdown(vm ? "poweroff" : "exit");
       case "SIGINT":
-        return shutdown(vm ? "restart" : "exit");
       case "SIGQUIT":
-        return shutdown(vm ? "halt" : "exit");
+        return shutdown("exit");
       case "SIGHUP":
         reload(false);
         return;
@@ -186,7 +214,19 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     }
   });
 
-  const running: RunningSupervisor = { engine, config: () => config, reload, shutdown, role: context.role, startedAt: Date.now() };
+  const running: RunningSupervisor = {
+    engine,
+    config: () => config,
+    reload,
+    shutdown,
+    role: context.role,
+    startedAt: Date.now(),
+    sources: () => sources.status(),
+  };
+  // A source that waits for servers of the file (waitFor) reads once they are ready.
+  const checkSources = () => sources.check((name) => engine.sup.servers.get(name)?.state === "ready");
+  engine.onEvent(checkSources);
+  checkSources();
   for (const attach of attachments) {
     try {
       await attach(running, log);
@@ -215,19 +255,39 @@ function logStatus(log: Logger, sup: Supervisor): void {
   }
 }
 
-/** `plan`: the start stages and the exact command of each server, without starting anything. */
-export function printPlan(log: Logger, invocation: Extract<Invocation, { mode: "plan" }>): number {
-  let config: SupervisorConfig;
+/**
+ * `plan`: the start stages and the exact command of each server, without starting anything. With
+ * `--source tango` the database is read first.
+ */
+export async function printPlan(log: Logger, invocation: Extract<Invocation, { mode: "plan" }>): Promise<number> {
+  let loaded: ConfigWithSources;
   try {
-    config = loadConfig(invocation.config);
+    loaded = loadConfigWithSources(invocation.config);
   } catch (err) {
     writeAll(2, `starter-init: config error:\n${describeConfigError(err)}\n`);
     return EXIT_CONFIG;
   }
+  const tango = loaded.tango;
+  if (invocation.source !== "tango") return writePlan(log, invocation, loaded.config, null, tango !== null);
+  if (!tango) {
+    writeAll(2, `starter-init: ${invocation.config} has no sources.tango section to read\n`);
+    return EXIT_CONFIG;
+  }
+  try {
+    const { config, report } = tango.compose(await tango.read());
+    return writePlan(log, invocation, config, report);
+  } catch (err) {
+    writeAll(2, `starter-init: tango source (${tango.connection.display}, host ${tango.host}): ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+function writePlan(log: Logger, invocation: Extract<Invocation, { mode: "plan" }>, config: SupervisorConfig, tango: TangoReport | null, tangoUnread = false): number {
   const stages = bootPlan(config.servers, config.settings);
   const byName = new Map(config.servers.map((spec) => [spec.name, spec]));
   if (invocation.json) {
-    writeAll(1, `${JSON.stringify({ settings: config.settings, stages: stages.map((names) => names.map((name) => byName.get(name))) }, null, 2)}\n`);
+    const plan = { settings: config.settings, stages: stages.map((names) => names.map((name) => byName.get(name))), ...(tango ? { sources: { tango } } : {}) };
+    writeAll(1, `${JSON.stringify(plan, null, 2)}\n`);
     return 0;
   }
   const lines: string[] = [
@@ -246,6 +306,8 @@ export function printPlan(log: Logger, invocation: Extract<Invocation, { mode: "
   });
   const notStarted = config.servers.filter((spec) => !stages.some((names) => names.includes(spec.name)));
   if (notStarted.length) lines.push("", `not started at boot: ${notStarted.map((spec) => spec.name).join(", ")}`);
+  if (tango) lines.push("", ...describeTangoReport(tango));
+  else if (tangoUnread) lines.push("", "sources.tango: not read (plan --source tango reads the database)");
   writeAll(1, `${lines.join("\n")}\n`);
   log.debug("plan printed");
   return 0;

@@ -70,9 +70,39 @@ function asText(value: unknown): string {
   return Buffer.isBuffer(value) ? value.toString("utf8") : String(value);
 }
 
+type Driver = typeof import("mysql2/promise");
+let driver: Promise<Driver> | null = null;
+
+/**
+ * The driver, loaded on first use: an init without a `tango` source never loads it. mysql2 tries
+ * `require("cardinal")` (an optional pretty-printer) as it loads; inside the single executable that
+ * makes Node print a warning about require() and built-in modules. That one warning is dropped; any
+ * other goes to the usual listeners.
+ */
+function loadDriver(): Promise<Driver> {
+  driver ??= (async () => {
+    const listeners = process.listeners("warning");
+    const filter = (warning: Error) => {
+      if (/single-executable applications only supports loading built-in modules/.test(warning.message)) return;
+      for (const listener of listeners) listener(warning);
+    };
+    process.removeAllListeners("warning");
+    process.on("warning", filter);
+    try {
+      return await import("mysql2/promise");
+    } finally {
+      // Node emits warnings on the next tick: restore the listeners after that.
+      setImmediate(() => {
+        process.off("warning", filter);
+        for (const listener of listeners) process.on("warning", listener);
+      });
+    }
+  })();
+  return driver;
+}
+
 async function connect(connection: TangoConnection, timeoutMs: number): Promise<Connection> {
-  // Loaded on first use: an init without a `tango` source never loads the driver.
-  const mysql = await import("mysql2/promise");
+  const mysql = await loadDriver();
   const createConnection = (mysql as unknown as { default?: typeof mysql }).default?.createConnection ?? mysql.createConnection;
   return createConnection({
     ...(connection.socketPath !== null ? { socketPath: connection.socketPath } : { host: connection.host!, port: connection.port }),
@@ -146,14 +176,18 @@ export async function readTangoHost(connection: TangoConnection, host: string, t
       database: connection.display,
     };
   };
+  const reading = read();
+  // However the race ends, the connection is closed once the read itself has ended.
+  reading.then(
+    () => held.conn?.end().catch(() => close(held.conn)),
+    () => close(held.conn),
+  );
   try {
-    return await Promise.race([read(), deadline]);
+    return await Promise.race([reading, deadline]);
   } catch (err) {
     throw describeError(err, connection);
   } finally {
     clearTimeout(timer);
-    const open = held.conn;
-    if (open) open.end().catch(() => close(open));
   }
 }
 

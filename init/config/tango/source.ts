@@ -1,0 +1,66 @@
+// The `tango` source as the loader hands it to the supervisor: its settings, where its database is,
+// whose servers it reads, and how what it read is combined with the file (compose.ts).
+
+import os from "node:os";
+import type * as z from "zod";
+import type { SupervisorConfig } from "../../core/types";
+import type { FieldProblem } from "../errors";
+import type { ResolveDeps, ServerEntry } from "../resolve";
+import { composeTango, type TangoReport } from "./compose";
+import { resolveConnection, type TangoConnection } from "./connection";
+import { readTangoHost, type TangoSnapshot } from "./read";
+import { tangoSourceSettings, type tangoSectionSchema, type TangoSourceSettings } from "./schema";
+
+export interface TangoSource {
+  settings: TangoSourceSettings;
+  /** The database: the file's URL, else MYSQL_* of the init's environment and settings.env. */
+  connection: TangoConnection;
+  /** Whose servers: the file's `host`, else this machine's short host name. */
+  host: string;
+  /** One read of the database (rejects with a TangoReadError). */
+  read(): Promise<TangoSnapshot>;
+  /** The file's configuration with what a read found. */
+  compose(snapshot: TangoSnapshot): { config: SupervisorConfig; report: TangoReport };
+}
+
+export interface SourceContext {
+  rawSettings: unknown;
+  /** settings.env of the file (null unsets a variable). */
+  settingsEnv: Readonly<Record<string, string | null>>;
+  entries: readonly ServerEntry[];
+  fileConfig: SupervisorConfig;
+  fileName: string;
+  deps: ResolveDeps;
+}
+
+/** This machine's host name up to the first dot, as the Starter names itself. */
+export function shortHostName(): string {
+  return os.hostname().split(".")[0];
+}
+
+/** The source of a valid `sources.tango` section; problems of names it refers to go to `problems`. */
+export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, context: SourceContext, problems: FieldProblem[]): TangoSource {
+  const settings = tangoSourceSettings(section);
+  const fileNames = new Set(context.entries.flatMap((entry) => (entry.rawName === undefined ? [] : [entry.rawName])));
+  const waitFor = section.waitFor ?? [];
+  for (const name of waitFor) {
+    if (!fileNames.has(name)) {
+      problems.push({ path: ["sources", "tango", "waitFor"], message: `unknown server ${JSON.stringify(name)}: waitFor names servers of the file's servers list` });
+    }
+  }
+  const env: Record<string, string | undefined> = { ...context.deps.env };
+  for (const [name, value] of Object.entries(context.settingsEnv)) env[name] = value ?? undefined;
+  const connection = resolveConnection(settings.url, env);
+  const host = settings.host ?? shortHostName();
+  return {
+    settings,
+    connection,
+    host,
+    read: () => readTangoHost(connection, host, settings.connectTimeoutMs),
+    compose: (snapshot) =>
+      composeTango(
+        { source: settings, rawSettings: context.rawSettings, entries: context.entries, fileConfig: context.fileConfig, fileName: context.fileName, deps: context.deps },
+        snapshot,
+      ),
+  };
+}
