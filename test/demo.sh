@@ -33,6 +33,11 @@ for n in range(1, 7):
 PY
 
 echo
+echo "== the CLI: status, and the boot sorted by time to ready"
+"$binary" status --config "$config"
+"$binary" analyze blame --config "$config"
+
+echo
 echo "== kill -9 of TangoTest/demo3: the init sees the exit at once and restarts it"
 victim=$(pgrep -f "TangoTest demo3 ")
 kill -9 "$victim"
