@@ -120,6 +120,17 @@ void OnSigchld(int, siginfo_t*, void*) {
   errno = saved_errno;
 }
 
+// The reap loop from normal context, with SIGCHLD blocked in this thread meanwhile so that a handler
+// never interrupts the lock holder on its own thread.
+void ReapWithSigchldBlocked() {
+  sigset_t chld, old;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &chld, &old);
+  ReapIntoPipe();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_read_fd >= 0) return Napi::Number::New(env, g_read_fd);
@@ -152,31 +163,20 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   }
 
   // Children that exited before the handler existed sent their SIGCHLD to nobody.
-  sigset_t chld, old;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &chld, &old);
-  ReapIntoPipe();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ReapWithSigchldBlocked();
   return Napi::Number::New(env, g_read_fd);
 }
 
-// The handler's loop from normal context, with SIGCHLD blocked in this thread meanwhile so that a
-// handler never interrupts the lock holder on its own thread. With the try-lock that would be
-// harmless (the handler would only leave a pending mark), but this way each thread reaps strictly
-// in sequence.
+// reaperKick(): the handler's loop from normal context (see ReapWithSigchldBlocked). With the
+// try-lock an interruption would be harmless (the handler would only leave a pending mark), but
+// this way each thread reaps strictly in sequence.
 void Kick(const Napi::CallbackInfo& info) {
   if (g_read_fd < 0) {
     Napi::Error::New(info.Env(), "reaperKick() called before reaperStart()")
         .ThrowAsJavaScriptException();
     return;
   }
-  sigset_t chld, old;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &chld, &old);
-  ReapIntoPipe();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ReapWithSigchldBlocked();
 }
 
 }  // namespace
