@@ -88,20 +88,27 @@ export class ControlClient {
   }
 
   static connect(path: string, timeoutMs = 5000): Promise<ControlClient> {
+    const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
-      const socket = net.createConnection(path);
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new ClientError("timeout", `no answer from ${path} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      socket.once("connect", () => {
-        clearTimeout(timer);
-        resolve(new ControlClient(socket, path));
-      });
-      socket.once("error", (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(connectError(path, err));
-      });
+      const attempt = () => {
+        const socket = net.createConnection(path);
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new ClientError("timeout", `no answer from ${path} within ${timeoutMs} ms`));
+        }, Math.max(0, deadline - Date.now()));
+        socket.once("connect", () => {
+          clearTimeout(timer);
+          resolve(new ControlClient(socket, path));
+        });
+        socket.once("error", (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          // A Unix socket whose accept queue is full refuses a non-blocking connect with EAGAIN
+          // (many clients at once, a busy init): that is "try again", not "no init".
+          if (err.code === "EAGAIN" && Date.now() + CONNECT_RETRY_MS < deadline) setTimeout(attempt, CONNECT_RETRY_MS);
+          else reject(connectError(path, err));
+        });
+      };
+      attempt();
     });
   }
 
@@ -204,6 +211,8 @@ export class ControlClient {
     this.socket.destroy();
   }
 }
+
+const CONNECT_RETRY_MS = 25;
 
 function connectError(path: string, err: NodeJS.ErrnoException): ClientError {
   switch (err.code) {
