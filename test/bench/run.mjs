@@ -23,7 +23,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { BENCH_DIR, BINARY, installCleanup, killTracked, loadAverage, machine, now, pidsWhere } from "./lib/common.mjs";
+import { BENCH_DIR, BINARY, installCleanup, killTracked, loadAverage, machine, now, onAbort, pidsWhere } from "./lib/common.mjs";
 import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
 
@@ -62,12 +62,12 @@ const RUNS = {
   full: {
     boot: 5, bootSequential: 3, kills: 60, stop: 3, stopOneByOne: 2, overhead: 20, rss: 3, reaping: 3, orphans: 10_000,
     scale: 3, scaleSizes: [10, 100, 1000], statusRequests: 30, vm: 3,
-    starterBoot: { "10x1": 3, "30x1": 1, "10x5": 2 }, starterStop: true, starterKills: 10,
+    starterBoot: { "10x1": 3, "30x1": 1, "10x5": 2 }, starterKills: 10,
   },
   quick: {
     boot: 2, bootSequential: 1, kills: 20, stop: 1, stopOneByOne: 1, overhead: 5, rss: 1, reaping: 1, orphans: 10_000,
     scale: 1, scaleSizes: [10, 100, 1000], statusRequests: 10, vm: 1,
-    starterBoot: { "10x1": 1, "30x1": 0, "10x5": 0 }, starterStop: true, starterKills: 3,
+    starterBoot: { "10x1": 2, "30x1": 0, "10x5": 0 }, starterKills: 3,
   },
 };
 
@@ -117,6 +117,7 @@ async function main() {
   console.log(`${options.quick ? "quick" : "full"} run: ${selected.join(", ")}; load average before: ${loadBefore}\n`);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "starter-bench-"));
+  onAbort(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const results = new Results();
   const timelines = new Timelines();
   const ctx = {

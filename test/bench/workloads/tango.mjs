@@ -45,6 +45,34 @@ function serverPids(initPid) {
   return byInstance;
 }
 
+/**
+ * Fork and ready times from the init's own boot timeline (the control socket's `timeline`): the
+ * fork is stamped just before spawning, while the log record "started" may be written a little
+ * later (after the other forks of the same level). Its clock is the init's monotonic one: the
+ * offset to ours comes from the "ready" log records, each written when readiness was seen.
+ */
+async function preciseTimeline(dir, init, index, t0, forks, readies) {
+  let control;
+  try {
+    control = await Control.connect(path.join(dir, "control.sock"), 2000);
+    const timeline = await control.request("timeline", {}, 5000);
+    const readyLog = new Map(init.records.filter((r) => r.kind === "ready").map((r) => [r.server, r.time]));
+    const offsets = timeline.entries.filter((e) => e.readyAt !== null && readyLog.has(e.name)).map((e) => readyLog.get(e.name) - e.readyAt);
+    if (offsets.length === 0) return;
+    const offset = Math.min(...offsets);
+    for (const entry of timeline.entries) {
+      const i = index.get(entry.name);
+      if (i === undefined) continue;
+      if (entry.forkAt !== null) forks[i] = entry.forkAt + offset - t0;
+      if (entry.readyAt !== null) readies[i] = entry.readyAt + offset - t0;
+    }
+  } catch (err) {
+    log("timeline", err.message);
+  } finally {
+    control?.close();
+  }
+}
+
 /** One boot under starter-init: spawn → every server answered ping. Times are ms after the spawn. */
 async function bootInit(ctx, shape, mode) {
   const set = tangoSet({ levels: shape.levels, base: await portBlock(shape.levels.length) });
@@ -68,6 +96,7 @@ async function bootInit(ctx, shape, mode) {
     const { doneAt, pongs } = await ping.done.catch((err) => {
       throw new Error(`${err.message}${init.trouble() ? ` (init: ${init.trouble()})` : ""}`);
     });
+    await preciseTimeline(path.dirname(config), init, index, t0, forks, readies);
     return {
       total: doneAt - t0,
       timeline: set.map((s, i) => ({ name: s.name, level: s.level, fork: forks[i], ready: readies[i], pong: pongs[i] - t0 })),
@@ -330,7 +359,7 @@ export async function stop(ctx) {
   }
   ctx.results.note(
     section,
-    `starter-init: a \`stop-all\` request on the control socket (connection opened beforehand), then every server pid polled every 2 ms until gone; stop-all signals a whole level at once whatever the start mode, so the parallel and sequential configs stop alike. TangoTest acts on SIGTERM (and on the Kill command) only at a 2 s tick counted from its start, so how long a stop takes is mostly the phase of that tick: starter-init and the by-hand anchor are stopped ${STOP_AFTER_READY_MS} ms after their last server became ready (the same phase: ≈ 1.5 s to go); the Starter is stopped once it reports every server ON, its servers forked ≈ 4 s apart.`,
+    `starter-init: a \`stop-all\` request on the control socket (connection opened beforehand), then every server pid polled every 2 ms until gone; stop-all signals a whole level at once whatever the start mode, so the parallel and sequential configs stop alike. TangoTest acts on SIGTERM (and on the Kill command) only at a 2 s tick counted from its start, so how long a stop takes is mostly the phase of that tick: starter-init and the by-hand anchor are stopped ${STOP_AFTER_READY_MS} ms after their last server became ready (the same phase: ≈ 1.5 s to go). In the sequential config the servers became ready 0.5 s apart, so their ticks are spread and the last to come decides (≈ 0.4 s more, the servers' doing, not the init's); the Starter is stopped once it reports every server ON, its servers forked ≈ 4 s apart.`,
   );
 }
 
