@@ -5,7 +5,7 @@
 //
 //   node test/bench/run.mjs [--quick] [--only LIST] [--skip LIST] [--out DIR] [--no-write] [--json]
 //
-//   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 6 min instead of ≈ 16)
+//   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 4 min instead of ≈ 15)
 //   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter
 //   --skip LIST  the same, left out
 //   --out DIR    where results.md and boot-timelines.svg go (default test/bench/results)
