@@ -189,8 +189,8 @@ describe("native addon", () => {
   it("foreground hands the terminal on stdin to the child's new process group", async () => {
     const r = await result("foreground.mjs", { withTerminal: true });
     expect(r.isTty).toBe(true);
-    expect(r.tpgidBefore).toBe(r.pid);
-    expect(r.tpgidWithBackground).toBe(r.pid);
+    expect(r.tpgidBefore).toBe(r.ownGroup);
+    expect(r.tpgidWithBackground).toBe(r.ownGroup);
     expect(r.tpgidWithForeground).toBe(r.childPid);
     expect(r.childSigIgn).toBe("0000000000000000");
   });

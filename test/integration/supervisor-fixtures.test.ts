@@ -134,7 +134,11 @@ describe("output", () => {
     );
     const init = startAsPid1(["--log-format", "json", "-c", config]);
     try {
+      // Server lines go to stdout and the init's own log to stderr: two pipes read apart, so wait
+      // for each server's last line on stdout itself rather than for the log's boot-complete.
       await init.waitFor('"kind":"boot-complete"');
+      await init.waitFor("talker-one | talked");
+      await init.waitFor("talker-two | talked");
       const lines = init.stdout().split("\n");
       const mine = lines.filter((line) => line.startsWith("talker-"));
       expect(mine.filter((line) => /^talker-one \| one-\d+$/.test(line))).toHaveLength(200);

@@ -5,10 +5,14 @@ import fs from "node:fs";
 import { addon, childEnv, procStatus, report, sleep, startReaper } from "./lib.mjs";
 
 // Field 8 of /proc/<pid>/stat: the foreground process group of the process's terminal.
-const tpgidOf = (pid) => {
+// Field 5 is the process group. `script` runs us through $SHELL -c: bash execs us (our group is our
+// pid), dash forks (our group is the shell's), so compare with the group, not the pid.
+const statFields = (pid) => {
   const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[5]);
+  return text.slice(text.lastIndexOf(")") + 2).split(" ");
 };
+const tpgidOf = (pid) => Number(statFields(pid)[5]);
+const ownGroup = Number(statFields(process.pid)[2]);
 
 const reaper = startReaper();
 const ttyBefore = fs.readlinkSync("/proc/self/fd/0");
@@ -31,6 +35,7 @@ await reaper.waitFor(child.pid);
 report({
   isTty: ttyBefore.startsWith("/dev/pts/"),
   pid: process.pid,
+  ownGroup,
   tpgidBefore,
   tpgidWithBackground,
   tpgidWithForeground,
