@@ -7,17 +7,8 @@ import type { Supervisor, SupervisorEvent } from "../core/supervisor";
 import { describeFailure } from "./describe";
 import type { TimelineEntry, TimelineResult } from "./protocol";
 
-interface Record {
-  name: string;
-  level: number;
-  startAt: number;
-  forkAt: number | null;
-  readyAt: number | null;
-  endAt: number | null;
-  outcome: TimelineEntry["outcome"];
-  reason: string | null;
-  duringBoot: boolean;
-}
+/** A timeline entry whose times are still monotonic clock readings, not yet relative to the boot. */
+type ClockedEntry = TimelineEntry;
 
 const CANCELLING = new Set(["stop-requested", "restart-requested", "hard-kill"]);
 
@@ -28,7 +19,7 @@ export function eventTime(event: SupervisorEvent): number {
 export class BootTimeline {
   private bootAt: number | null = null;
   private bootCompleteAt: number | null = null;
-  private readonly records = new Map<string, Record>();
+  private readonly records = new Map<string, ClockedEntry>();
 
   observe(event: SupervisorEvent, sup: Supervisor): void {
     const now = eventTime(event);
@@ -75,7 +66,7 @@ export class BootTimeline {
     }
   }
 
-  private end(record: Record, outcome: "failed" | "cancelled", reason: string, now: number): void {
+  private end(record: ClockedEntry, outcome: "failed" | "cancelled", reason: string, now: number): void {
     record.outcome = outcome;
     record.reason = reason;
     record.endAt = now;
@@ -86,15 +77,11 @@ export class BootTimeline {
     const at = (time: number | null) => (time === null ? null : Math.round((time - origin) * 10) / 10);
     const entries = [...this.records.values()]
       .map((record): TimelineEntry => ({
-        name: record.name,
-        level: record.level,
+        ...record,
         startAt: at(record.startAt)!,
         forkAt: at(record.forkAt),
         readyAt: at(record.readyAt),
         endAt: at(record.endAt),
-        outcome: record.outcome,
-        reason: record.reason,
-        duringBoot: record.duringBoot,
       }))
       .sort((a, b) => (a.forkAt ?? a.startAt) - (b.forkAt ?? b.startAt) || a.level - b.level);
     const notStarted = [...sup.servers.values()]

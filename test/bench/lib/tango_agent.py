@@ -19,10 +19,15 @@ arrives while it is still exporting its device.
 """
 
 import json
+import os
 import sys
 import time
 
 import tango
+
+# The database actions are the ones the integration tests use (Jive's and Astor's calls).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "tango-db"))
+import tango_db  # noqa: E402
 
 proxies = {}
 
@@ -79,62 +84,12 @@ def read(req):
     return {"ok": True, "value": value, "t": time.time() * 1000}
 
 
-def server_info(servers):
-    db = tango.Database()
-    for server in servers:
-        info = tango.DbServerInfo()
-        info.name = server["name"]
-        info.host = server["host"]
-        info.mode = int(server["mode"])
-        info.level = int(server["level"])
-        db.put_server_info(info)
-
-
-def db_register(req):
-    db = tango.Database()
-    for server in req["servers"]:
-        infos = []
-        for name in server["devices"]:
-            info = tango.DbDevInfo()
-            info.name = name
-            info._class = server["class"]
-            info.server = server["name"]
-            infos.append(info)
-        db.add_server(server["name"], infos)
-        # What a first run on the host leaves in the database: the admin device exported from that
-        # host, then unexported. The Starter finds its servers by that host (DbGetHostServersInfo).
-        export = tango.DbDevExportInfo()
-        export.name = "dserver/" + server["name"]
-        export.ior = "nada"
-        export.host = server["host"]
-        export.version = "5"
-        export.pid = 0
-        db.export_device(export)
-        db.unexport_server(server["name"])
-    server_info([s for s in req["servers"] if "level" in s])
-    return {"ok": True}
-
-
-def db_delete(req):
-    db = tango.Database()
-    deleted = []
-    for name in req["servers"]:
-        try:
-            db.delete_server_info(name)
-        except Exception:  # noqa: BLE001 - not there
-            pass
-        try:
-            db.delete_server(name)
-            deleted.append(name)
-        except Exception:  # noqa: BLE001 - not there
-            pass
-    return {"ok": True, "deleted": deleted}
-
-
-def db_properties(req):
-    db = tango.Database()
-    db.put_device_property(req["device"], {k: [str(x) for x in v] for k, v in req["properties"].items()})
-    return {"ok": True}
+DATABASE_ACTIONS = {
+    "db-register": tango_db.register,
+    "db-server-info": tango_db.server_info,
+    "db-delete": tango_db.delete,
+    "db-properties": tango_db.properties,
+}
 
 
 def handle(req):
@@ -148,19 +103,10 @@ def handle(req):
     if op == "db-check":
         db = tango.Database()
         return {"ok": True, "name": db.dev_name(), "servers": len(db.get_server_list("*"))}
-    if op == "db-register":
-        return db_register(req)
-    if op == "db-server-info":
-        server_info(req["servers"])
-        return {"ok": True}
-    if op == "db-delete":
-        return db_delete(req)
-    if op == "db-properties":
-        return db_properties(req)
+    if op in DATABASE_ACTIONS:
+        return {"ok": True, **DATABASE_ACTIONS[op](req)}
     if op == "host-info":
-        db = tango.Database()
-        value = tango.DeviceProxy(db.dev_name()).command_inout("DbGetHostServersInfo", req["host"])
-        return {"ok": True, "value": list(value)}
+        return {"ok": True, "value": tango_db.host_info(req)["info"]}
     if op == "server-list":
         db = tango.Database()
         return {"ok": True, "value": list(db.get_server_list(req.get("pattern", "*")))}
