@@ -28,6 +28,9 @@ import { plotSvg } from "./plot";
 const ANSWER_MARGIN_MS = 10_000;
 /** For requests that do not wait on servers. */
 const QUICK_ANSWER_MS = 30_000;
+/** How long a client keeps connecting again while the init turns it away as busy (too many connections). */
+const BUSY_RETRY_MS = 5_000;
+const BUSY_PAUSE_MS = 100;
 
 /** The socket: --socket / STARTER_SOCKET, else settings.controlSocket of the config file, else the default. */
 export function socketPath(invocation: Pick<ClientInvocation, "socket" | "config">): string {
@@ -66,16 +69,25 @@ export async function runClient(invocation: ClientInvocation): Promise<number> {
   const request = invocation.request;
   try {
     if (request.kind === "ready") return await ready(path, request, io);
-    const client = await ControlClient.connect(path);
-    try {
-      return await run(client, invocation, request, io);
-    } finally {
-      client.close();
+    // A busy refusal comes before any request is taken, so connecting again is safe.
+    const busyDeadline = Date.now() + BUSY_RETRY_MS;
+    for (;;) {
+      const client = await ControlClient.connect(path);
+      try {
+        return await run(client, invocation, request, io);
+      } catch (err) {
+        if (!client.refusedAsBusy || Date.now() + BUSY_PAUSE_MS > busyDeadline) throw err;
+      } finally {
+        client.close();
+      }
+      await sleep(BUSY_PAUSE_MS);
     }
   } catch (err) {
     return failure(err, io);
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function failure(err: unknown, io: Output): number {
   if (err instanceof RemoteError) {
@@ -298,9 +310,9 @@ async function ready(path: string, request: Extract<ClientRequest, { kind: "read
       }
       return result.ready ? EXIT.OK : EXIT.FAILED;
     } catch (err) {
-      const retry = err instanceof ClientError && err.kind === "unreachable" && Date.now() + 100 < deadline;
+      const retry = ((err instanceof ClientError && err.kind === "unreachable") || client?.refusedAsBusy) && Date.now() + BUSY_PAUSE_MS < deadline;
       if (!retry) return failure(err, io);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(BUSY_PAUSE_MS);
     } finally {
       client?.close();
     }

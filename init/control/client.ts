@@ -112,6 +112,11 @@ export class ControlClient {
     });
   }
 
+  /** The init turned this connection away because it has too many: trying again later may work. */
+  get refusedAsBusy(): boolean {
+    return this.refusal?.code === "busy";
+  }
+
   request<C extends CommandName>(cmd: C, args: CommandInput<C>, options: RequestOptions = {}): Promise<unknown> {
     if (this.refusal) return Promise.reject(this.refusal);
     if (this.closed) return Promise.reject(new ClientError("closed", `the connection to ${this.path} is closed`));

@@ -455,6 +455,30 @@ describe("who may connect, and clients that misbehave", () => {
     for (const c of connections) c.socket.destroy();
   });
 
+  it("turns connections past 64 away as busy; a client tries again until there is room", async () => {
+    const connections = await Promise.all(Array.from({ length: 70 }, () => rawConnect(init.socket)));
+    const hello = (c: (typeof connections)[number], id: number) => c.socket.write(`${JSON.stringify({ v: 1, id, cmd: "hello", args: {} })}\n`);
+    for (const [i, c] of connections.entries()) hello(c, i);
+    const answers = (await Promise.all(connections.map((c) => c.firstLine))).map((line) => JSON.parse(line!));
+    const busy = answers.filter((a) => a.ok === false);
+    expect(busy.length).toBeGreaterThanOrEqual(6);
+    for (const answer of busy) expect(answer.error).toMatchObject({ code: "busy", message: expect.stringContaining("too many connections (64)") });
+    expect(answers.filter((a) => a.ok === true).length).toBeLessThanOrEqual(64);
+
+    // Keep the accepted ones busy past the 1 s idle timeout of this init, then let them go: the
+    // client is turned away meanwhile and gets its answer once there is room.
+    const accepted = connections.filter((_, i) => answers[i].ok === true);
+    const keepAlive = setInterval(() => accepted.forEach((c, i) => hello(c, 1000 + i)), 300);
+    const client = init.cli(["status", "--json"]);
+    await sleep(1500);
+    clearInterval(keepAlive);
+    for (const c of connections) c.socket.destroy();
+    const status = await client;
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout).servers).toHaveLength(2);
+    expect(status.ms).toBeGreaterThanOrEqual(1400);
+  });
+
   it("status round trip on an open connection (measured)", async () => {
     const raw = await rawConnect(init.socket);
     const times: number[] = [];
