@@ -7,7 +7,6 @@
 
 import fs from "node:fs/promises";
 import type { Engine } from "../runtime/engine";
-import type { Supervisor } from "../core/supervisor";
 import type { LogLineEvent } from "./protocol";
 
 const MEMORY_LINES = 1000;
@@ -37,20 +36,10 @@ class Ring {
 
 export class LogTaps {
   private readonly rings = new Map<string, Ring>();
-  private readonly tapped = new Set<string>();
   private readonly followers = new Map<string, Set<Follower>>();
 
-  constructor(private readonly engine: Engine) {}
-
-  /** Starts listening to the output of every server that has one (it exists from its first spawn). */
-  observe(sup: Supervisor): void {
-    for (const name of sup.servers.keys()) {
-      if (this.tapped.has(name)) continue;
-      const output = this.engine.output(name);
-      if (!output) continue;
-      this.tapped.add(name);
-      output.onLine((line, stream) => this.push(name, line, stream));
-    }
+  constructor(engine: Engine) {
+    engine.onOutput((name, line, stream) => this.push(name, line, stream));
   }
 
   private push(name: string, text: string, stream: LogLineEvent["stream"]): void {

@@ -133,7 +133,6 @@ export class ControlServer {
       // Called inside the engine's step loop: nothing may escape from here.
       try {
         this.timeline.observe(event, running.engine.sup);
-        this.taps.observe(running.engine.sup);
       } catch (err) {
         log.error({ err }, "control: recording an event failed");
       }

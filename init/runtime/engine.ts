@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log/logger";
-import { ServerOutput } from "../log/server-output";
+import { ServerOutput, type OutputStream } from "../log/server-output";
 import { native } from "../native";
 import { describeExit, signalName } from "../process/exit";
 import { startProbe, type RunningProbe } from "../process/readiness";
@@ -25,6 +25,7 @@ export function monotonicNow(): number {
 
 /** A line for a person on the console: boot progress, failures, shutdown steps. */
 export type ProgressWriter = (line: string) => void;
+export type OutputListener = (server: string, line: string, stream: OutputStream) => void;
 
 interface ServerRuntime {
   output: ServerOutput;
@@ -45,6 +46,7 @@ export class Engine {
   private readonly servers = new Map<string, ServerRuntime>();
   private readonly shutdownWaiters: (() => void)[] = [];
   private readonly listeners = new Set<(event: SupervisorEvent) => void>();
+  private readonly outputListeners = new Set<OutputListener>();
   /** postStop commands still running: a shutdown lets them finish before stage 3. */
   private readonly hooks = new Set<Promise<void>>();
   /** Set once a shutdown completed. */
@@ -80,6 +82,12 @@ export class Engine {
   onEvent(listener: (event: SupervisorEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Every line any server writes, whichever ServerOutput carries it now (a reload may replace one). */
+  onOutput(listener: OutputListener): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
   }
 
   /** Resolves once a shutdown has completed. */
@@ -159,14 +167,22 @@ export class Engine {
   private runtimeFor(spec: ServerSpec): ServerRuntime {
     let runtime = this.servers.get(spec.name);
     if (!runtime) {
-      runtime = { output: new ServerOutput(spec.name, spec.log), probe: null, notifySocket: null, notifyFd: -1, pid: null };
+      runtime = { output: this.newOutput(spec), probe: null, notifySocket: null, notifyFd: -1, pid: null };
       this.servers.set(spec.name, runtime);
     } else if (runtime.pid === null && !sameLogSettings(runtime.output.settings, spec.log)) {
       // A reload changed where or how this server logs: its next process writes with the new settings.
       runtime.output.close();
-      runtime.output = new ServerOutput(spec.name, spec.log);
+      runtime.output = this.newOutput(spec);
     }
     return runtime;
+  }
+
+  private newOutput(spec: ServerSpec): ServerOutput {
+    const output = new ServerOutput(spec.name, spec.log);
+    output.onLine((line, stream) => {
+      for (const listener of this.outputListeners) listener(spec.name, line, stream);
+    });
+    return output;
   }
 
   private spawn(spec: ServerSpec): void {

@@ -364,6 +364,31 @@ describe("reload", () => {
     expect(reload.stderr).toContain(init.config);
     expect((await init.status()).servers.map((s) => [s.name, s.pid])).toEqual(before.servers.map((s) => [s.name, s.pid]));
   });
+
+  it("a server whose log settings change is still heard by logs and logs -f", async () => {
+    const follower = spawn(BINARY, ["--socket", init.socket, "logs", "-f", "-n", "0", "Fake/change"], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let followed = "";
+    follower.stdout.on("data", (chunk) => (followed += chunk));
+    try {
+      await sleep(300);
+      // A log file now: the restarted server writes through a new output.
+      init.writeConfig([
+        { name: "Fake/keep", level: 1 },
+        { name: "Fake/change", level: 1, args: ["--delay", "0.1"], logFile: "{dir}/change.log" },
+        { name: "Fake/new", level: 2 },
+      ]);
+      const reload = await init.cli(["reload"]);
+      expect(reload.code, reload.stdout + reload.stderr).toBe(0);
+      expect(reload.stdout).toMatch(/~ Fake\/change\s+ready/);
+      const pid = (await init.server("Fake/change")).pid;
+      const tail = await init.cli(["logs", "Fake/change", "-n", "5"]);
+      expect(tail.code, tail.stderr).toBe(0);
+      expect(tail.stdout).toContain(`change: starting (pid ${pid})`);
+      await waitUntil(() => followed.includes(`change: starting (pid ${pid})`), "the follower sees the restarted server", 5000);
+    } finally {
+      follower.kill("SIGKILL");
+    }
+  });
 });
 
 describe("who may connect, and clients that misbehave", () => {
