@@ -7,8 +7,8 @@
 // Waiting for an outcome listens to the engine's events and looks at each target server after every
 // step: no polling, no timers besides the caller's timeout.
 
-import { formatMs, hasNoProcess, type Server, type ServerEvent } from "../core/server";
-import { step, type Supervisor } from "../core/supervisor";
+import { formatMs, isDown, type Server, type ServerEvent } from "../core/server";
+import { startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
 import { describeExit, describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
@@ -204,22 +204,14 @@ export class Commands {
 
   async startAll(args: CommandArgs<"start-all">, context: RequestContext): Promise<ActionResult> {
     if (this.sup.phase === "shutting-down") throw new ControlError("refused", "the init is shutting down");
-    const targets = [...this.sup.servers.values()]
-      .filter((s) => (args.level === undefined ? s.spec.level >= 1 : s.spec.level === args.level) && s.spec.level >= 1)
-      .filter((s) => hasNoProcess(s) && s.pin !== "stopped" && !this.sup.removing.has(s.spec.name))
-      .map((s) => s.spec.name);
+    const targets = startAllTargets(this.sup, args.level);
     if (targets.length === 0) return { waited: args.wait, timedOut: false, outcomes: [] };
     this.running.engine.dispatch({ type: "start-all", now: monotonicNow(), level: args.level });
     return this.settle(targets, launchJudge, args, context, "start requested");
   }
 
   async stopAll(args: CommandArgs<"stop-all">, context: RequestContext): Promise<ActionResult> {
-    const targets = [...this.sup.servers.values()]
-      .filter((s) => args.level === undefined || s.spec.level === args.level)
-      .filter((s) => !this.sup.removing.has(s.spec.name) && s.pin !== "started")
-      .filter((s) => s.state !== "stopped" && s.state !== "failed")
-      .map((s) => s.spec.name);
-    const queued = this.sup.launch.queue.filter((name) => args.level === undefined || this.sup.servers.get(name)?.spec.level === args.level);
+    const { running: targets, queued } = stopAllTargets(this.sup, args.level);
     if (targets.length === 0 && queued.length === 0) return { waited: args.wait, timedOut: false, outcomes: [] };
     this.running.engine.dispatch({ type: "stop-all", now: monotonicNow(), level: args.level });
     return this.settle(targets, stopAllJudge, args, context, "stop requested");
@@ -398,7 +390,7 @@ const startJudge: Judge = (server) => {
 
 const stopJudge: Judge = (server) => {
   if (server === undefined) return { ok: true, message: "removed" };
-  if (server.state === "stopped" || server.state === "failed") return { ok: true, message: stoppedMessage(server) };
+  if (isDown(server)) return { ok: true, message: stoppedMessage(server) };
   if (server.state === "stopping") return null;
   return { ok: false, message: `${server.state} again (started by another request)` };
 };
@@ -439,7 +431,7 @@ const addedJudge: Judge = (server, sup) => {
 
 const stopAllJudge: Judge = (server, sup) => {
   if (server === undefined) return { ok: true, message: "removed" };
-  if (server.state === "stopped" || server.state === "failed") return { ok: true, message: stoppedMessage(server) };
+  if (isDown(server)) return { ok: true, message: stoppedMessage(server) };
   if (server.state === "stopping" || sup.stop.queue.includes(server.spec.name)) return null;
   if (server.pin === "started") return { ok: false, message: "pinned started" };
   return { ok: false, message: `${server.state} again (started by another request)` };

@@ -186,6 +186,11 @@ export function starterState(state: ServerState): StarterState {
   }
 }
 
+/** Stopped or failed: no process and no restart coming. */
+export function isDown(server: Server): boolean {
+  return server.state === "stopped" || server.state === "failed";
+}
+
 /** No process, and none about to be spawned. */
 export function hasNoProcess(server: Server): boolean {
   return server.state === "stopped" || server.state === "failed" || server.state === "backoff";

@@ -12,6 +12,7 @@ import type { ServerSpec, Settings } from "./types";
 import {
   createServer,
   hasNoProcess,
+  isDown,
   step as stepServer,
   type LogLevel,
   type Server,
@@ -167,19 +168,14 @@ class Draft {
       }
       case "start-all": {
         const level = event.level;
-        const names = this.startable(this.namesAt(level).filter((name) => sup.servers.get(name)!.spec.level >= 1));
+        const names = startAllTargets(sup, level);
         if (names.length === 0) return "nothing to start";
         this.log("info", "start-all", `start-all ${level ?? "levels"}: ${names.length} servers`);
         this.launch(names);
         return null;
       }
       case "stop-all": {
-        const names = this.namesAt(event.level);
-        const queued = sup.launch.queue.filter((name) => names.includes(name));
-        const running = names.filter((name) => {
-          const server = sup.servers.get(name)!;
-          return server.state !== "stopped" && server.state !== "failed" && server.pin !== "started";
-        });
+        const { running, queued } = stopAllTargets(sup, event.level);
         if (running.length === 0 && queued.length === 0) return "nothing to stop";
         this.log("info", "stop-all", `stop-all ${event.level ?? "levels"}: ${running.length} servers`);
         for (const name of queued) this.dropFromLaunch(name);
@@ -328,12 +324,8 @@ class Draft {
     this.sup.launch.queue = this.sup.launch.queue.filter((n) => n !== name);
   }
 
-  /** Servers a start request can act on: no process now and not pinned stopped. */
   private startable(names: string[]): string[] {
-    return names.filter((name) => {
-      const server = this.sup.servers.get(name);
-      return server !== undefined && hasNoProcess(server) && server.pin !== "stopped" && !this.sup.removing.has(name);
-    });
+    return startable(this.sup, names);
   }
 
   // ---- stopping ----------------------------------------------------------------------------
@@ -457,7 +449,7 @@ class Draft {
       this.dropFromLaunch(name);
       run.unsettled.add(name);
     }
-    if (run.unsettled.has(name) && (server.state === "ready" || server.state === "failed" || server.state === "stopped")) {
+    if (run.unsettled.has(name) && (server.state === "ready" || isDown(server))) {
       // Settled: ready, failed for good, or stopped. A server that crashed and waits in backoff (or
       // is being stopped to be restarted) is still on its way: the level is done only when each of
       // its servers is ready or has failed (design §4).
@@ -516,23 +508,44 @@ class Draft {
   private specs(): ServerSpec[] {
     return [...this.sup.servers.values()].map((server) => server.spec);
   }
+}
 
-  private namesAt(level: number | undefined): string[] {
-    return [...this.sup.servers.values()]
-      .filter((server) => level === undefined || server.spec.level === level)
-      .filter((server) => !this.sup.removing.has(server.spec.name))
-      .map((server) => server.spec.name);
-  }
+/** Servers a start request can act on: no process now, not pinned stopped, not being removed. */
+function startable(sup: Supervisor, names: string[]): string[] {
+  return names.filter((name) => {
+    const server = sup.servers.get(name);
+    return server !== undefined && hasNoProcess(server) && server.pin !== "stopped" && !sup.removing.has(name);
+  });
+}
+
+/** The servers of a level (of every level when undefined) that are not being removed. */
+function namesAt(sup: Supervisor, level: number | undefined): string[] {
+  return [...sup.servers.values()]
+    .filter((server) => level === undefined || server.spec.level === level)
+    .filter((server) => !sup.removing.has(server.spec.name))
+    .map((server) => server.spec.name);
+}
+
+/** What start-all acts on: the startable servers of a level (level 0 is never started in bulk). */
+export function startAllTargets(sup: Supervisor, level: number | undefined): string[] {
+  return startable(sup, namesAt(sup, level).filter((name) => sup.servers.get(name)!.spec.level >= 1));
+}
+
+/** What stop-all acts on: the servers with a process or a restart coming (not pinned started), and those still queued to start. */
+export function stopAllTargets(sup: Supervisor, level: number | undefined): { running: string[]; queued: string[] } {
+  const names = namesAt(sup, level);
+  return {
+    running: names.filter((name) => {
+      const server = sup.servers.get(name)!;
+      return !isDown(server) && server.pin !== "started";
+    }),
+    queued: sup.launch.queue.filter((name) => names.includes(name)),
+  };
 }
 
 interface Wake {
   fork?: number;
   level?: number;
-}
-
-/** Stopped or failed: no process and no restart coming. */
-function isDown(server: Server): boolean {
-  return server.state === "stopped" || server.state === "failed";
 }
 
 function emptyLaunch(nextForkAt: number): LaunchRun {
