@@ -35,13 +35,19 @@ export class TangoSourceHub {
 
   /** Takes a loaded file: the configuration to run with it now. */
   use(loaded: ConfigWithSources): SupervisorConfig {
+    this.track(loaded);
+    return this.compose(this.current()).config;
+  }
+
+  /** Takes a loaded file and keeps a watcher on where its source reads (a new one when that changed). */
+  private track(loaded: ConfigWithSources): void {
     this.loaded = loaded;
     if (!loaded.tango) {
       this.watcher?.close();
       this.watcher = null;
       this.watcherKey = "";
       this.lastSnapshot = null;
-      return loaded.config;
+      return;
     }
     const key = TangoSourceWatcher.key(loaded.tango);
     if (!this.watcher || key !== this.watcherKey) {
@@ -54,7 +60,6 @@ export class TangoSourceHub {
       });
       this.log.info({ source: "tango", database: loaded.tango.connection.display, host: loaded.tango.host, waitFor: loaded.tango.settings.waitFor }, "tango source configured");
     }
-    return this.compose(this.current()).config;
   }
 
   /** After each supervisor event: starts reading once the servers the source waits for are ready. */
@@ -84,7 +89,7 @@ export class TangoSourceHub {
       notes.push(...(composed.report?.warnings ?? []).map((warning) => `tango source: ${warning}`));
       return { config: composed.config, notes };
     }
-    this.use(loaded);
+    this.track(loaded);
     const watcher = this.watcher!;
     // A new watcher (the file changed where the source reads) may read at once.
     this.check(this.isReady);
