@@ -40,7 +40,7 @@ export function isFailure(termination: Termination): boolean {
 }
 
 /** The delay before restart number streak + 1: initial · factor^streak, capped at maxDelayMs. */
-export function backoffDelay(policy: RestartPolicy, streak: number): number {
+export function backoffDelay(policy: Pick<RestartPolicy, "initialDelayMs" | "factor" | "maxDelayMs">, streak: number): number {
   const delay = policy.initialDelayMs * policy.factor ** streak;
   return Math.min(policy.maxDelayMs, Number.isFinite(delay) ? delay : policy.maxDelayMs);
 }

@@ -6,6 +6,7 @@
 // its snapshot to onSnapshot and stops trying: the database is read again only on request (reload).
 // A failed reload read keeps what the last successful read found, and tries again in the background.
 
+import { backoffDelay } from "../../core/restart";
 import type { TangoReport } from "./compose";
 import { TangoReadError, type TangoSnapshot } from "./read";
 import type { TangoSource } from "./source";
@@ -202,8 +203,8 @@ export class TangoSourceWatcher {
         if (this.closed) return null;
         this.failures++;
         this.lastError = err instanceof TangoReadError ? err : new TangoReadError((err as Error).message ?? String(err), "EUNKNOWN");
-        const { initialDelayMs, maxDelayMs } = this.source.settings.retry;
-        const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.failures - 1, 30));
+        // The database is retried as a crashing server is restarted: doubling delays up to a cap.
+        const delay = backoffDelay({ ...this.source.settings.retry, factor: 2 }, this.failures - 1);
         this.nextAttemptAt = Date.now() + delay;
         this.timer = setTimeout(() => this.attempt(), delay);
         const previous = this.state;
