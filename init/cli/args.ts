@@ -86,10 +86,6 @@ function buildParser(args: string[]) {
     .wrap(Math.min(100, process.stdout.columns ?? 100));
 }
 
-export async function helpText(): Promise<string> {
-  return buildParser([]).getHelp();
-}
-
 /** Words before a `--` (what the init itself parses; what follows belongs to the main program). */
 function ownWords(args: string[]): string[] {
   const end = args.indexOf("--");

@@ -11,6 +11,9 @@ import path from "node:path";
 import type { LogSettings } from "../core/types";
 import { writeAll } from "./logger";
 
+/** Server lines mirrored to the console go to the init's stdout. */
+const CONSOLE_FD = 1;
+
 export const CUT_MARKER = " …[line cut]";
 
 export type OutputStream = "stdout" | "stderr";
@@ -88,13 +91,15 @@ export class RotatingFile {
   ) {}
 
   write(text: string): void {
-    const bytes = Buffer.byteLength(text);
+    // Encoded once: its length decides rotation and the same bytes are written.
+    const buffer = Buffer.from(text);
+    const bytes = buffer.length;
     if (this.fd !== null && this.maxBytes > 0 && this.size + bytes > this.maxBytes && this.size > 0) this.rotate();
     if (this.fd === null && !this.open()) {
       this.dropped += bytes;
       return;
     }
-    if (writeAll(this.fd!, text)) {
+    if (writeAll(this.fd!, buffer)) {
       this.size += bytes;
     } else {
       this.dropped += bytes;
@@ -142,13 +147,10 @@ export class ServerOutput {
   private readonly sockets: net.Socket[] = [];
   private readonly listeners = new Set<LineListener>();
   private readonly file: RotatingFile | null;
-  private openStreams = 0;
-  private onClosed: (() => void) | null = null;
 
   constructor(
     readonly name: string,
     readonly settings: LogSettings,
-    private readonly consoleFd = 1,
   ) {
     this.file = settings.file ? new RotatingFile(settings.file, settings.maxBytes, settings.keep) : null;
   }
@@ -158,12 +160,10 @@ export class ServerOutput {
     if (fd < 0) return;
     const splitter = new LineSplitter(this.settings.maxLineBytes);
     const socket = new net.Socket({ fd, readable: true, writable: false });
-    this.openStreams++;
     socket.on("data", (chunk: Buffer) => this.emit(splitter.push(chunk), stream));
     const finish = () => {
       const last = splitter.end();
       if (last !== null) this.emit([last], stream);
-      if (--this.openStreams === 0) this.onClosed?.();
     };
     socket.once("close", finish);
     socket.on("error", () => socket.destroy());
@@ -175,21 +175,9 @@ export class ServerOutput {
     return () => this.listeners.delete(listener);
   }
 
-  /** Resolves when every attached pipe reached end of file (the server and its children closed them). */
-  closed(): Promise<void> {
-    if (this.openStreams === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.onClosed = resolve;
-    });
-  }
-
   /** A line the supervisor writes into the server's own log (e.g. "started pid 12"). */
   note(text: string): void {
     this.file?.write(`${timestamp()} [starter-init] ${text}\n`);
-  }
-
-  get droppedBytes(): number {
-    return this.file?.dropped ?? 0;
   }
 
   close(): void {
@@ -200,7 +188,7 @@ export class ServerOutput {
   private emit(lines: string[], stream: OutputStream): void {
     if (lines.length === 0) return;
     if (this.file) this.file.write(lines.map((line) => `${timestamp()} ${line}\n`).join(""));
-    if (this.settings.console) writeAll(this.consoleFd, lines.map((line) => `${this.name} | ${line}\n`).join(""));
+    if (this.settings.console) writeAll(CONSOLE_FD, lines.map((line) => `${this.name} | ${line}\n`).join(""));
     for (const listener of this.listeners) {
       for (const line of lines) listener(line, stream);
     }

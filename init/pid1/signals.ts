@@ -17,9 +17,6 @@ export const HANDLED_SIGNALS = [
 
 export type HandledSignal = (typeof HANDLED_SIGNALS)[number];
 
-/** Signals forwarded to the main program in `--` mode (tini's set, plus SIGPWR). */
-export const FORWARDED_SIGNALS: readonly HandledSignal[] = HANDLED_SIGNALS;
-
 export function installSignalHandlers(onSignal: (signal: HandledSignal) => void): () => void {
   const handlers = HANDLED_SIGNALS.map((signal) => {
     const handler = () => onSignal(signal);

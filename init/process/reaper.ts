@@ -18,13 +18,10 @@ export class Reaper {
   private readonly waiters = new Map<number, ExitListener>();
   /** Pids whose exec failed: their exit is expected and carries no news. */
   private readonly discarded = new Set<number>();
-  private readonly orphanListeners: ExitListener[] = [];
   private pending = Buffer.alloc(0);
   private socket: net.Socket | null = null;
   /** Orphans reaped since start (processes we did not spawn). */
   orphansReaped = 0;
-  /** Children reaped that we spawned. */
-  childrenReaped = 0;
 
   start(): void {
     if (this.socket) return;
@@ -36,8 +33,7 @@ export class Reaper {
       // A read error on the self-pipe cannot happen short of a bug; drain by hand from now on.
       native().reaperKick();
     });
-    // Children that exited before the handler was installed are still zombies: collect them now.
-    native().reaperKick();
+    // reaperStart() itself collected the children that exited before its handler was installed.
   }
 
   /** Calls listener with the exit of pid (spawned by us). Register right after spawn returns. */
@@ -48,16 +44,6 @@ export class Reaper {
   /** The exit of pid carries no news (its exec failed and was reported already). */
   discard(pid: number): void {
     this.discarded.add(pid);
-  }
-
-  /** Called for every reaped process that nobody watched. */
-  onOrphan(listener: ExitListener): void {
-    this.orphanListeners.push(listener);
-  }
-
-  /** Number of spawned children still running (watched and not yet reaped). */
-  get watchedCount(): number {
-    return this.waiters.size;
   }
 
   private onData(chunk: Buffer): void {
@@ -72,17 +58,14 @@ export class Reaper {
   }
 
   private dispatch(pid: number, status: number): void {
-    const exit = decodeStatus(pid, status);
     const waiter = this.waiters.get(pid);
     if (waiter) {
       this.waiters.delete(pid);
-      this.childrenReaped++;
-      notify(waiter, exit);
+      notify(waiter, decodeStatus(pid, status));
       return;
     }
     if (this.discarded.delete(pid)) return;
     this.orphansReaped++;
-    for (const listener of this.orphanListeners) notify(listener, exit);
   }
 }
 
