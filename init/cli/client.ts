@@ -3,7 +3,7 @@
 
 import fs from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { ClientError, ControlClient, RemoteError } from "../control/client";
+import { ClientError, ControlClient, RemoteError, withClient } from "../control/client";
 import {
   DEFAULT_SOCKET,
   type ActionResult,
@@ -30,7 +30,6 @@ const ANSWER_MARGIN_MS = 10_000;
 const QUICK_ANSWER_MS = 30_000;
 /** How long a client keeps connecting again while the init turns it away as busy (too many connections). */
 const BUSY_RETRY_MS = 5_000;
-const BUSY_PAUSE_MS = 100;
 
 /** The socket: --socket / STARTER_SOCKET, else settings.controlSocket of the config file, else the default. */
 export function socketPath(invocation: Pick<ClientInvocation, "socket" | "config">): string {
@@ -69,25 +68,11 @@ export async function runClient(invocation: ClientInvocation): Promise<number> {
   const request = invocation.request;
   try {
     if (request.kind === "ready") return await ready(path, request, io);
-    // A busy refusal comes before any request is taken, so connecting again is safe.
-    const busyDeadline = Date.now() + BUSY_RETRY_MS;
-    for (;;) {
-      const client = await ControlClient.connect(path);
-      try {
-        return await run(client, invocation, request, io);
-      } catch (err) {
-        if (!client.refusedAsBusy || Date.now() + BUSY_PAUSE_MS > busyDeadline) throw err;
-      } finally {
-        client.close();
-      }
-      await sleep(BUSY_PAUSE_MS);
-    }
+    return await withClient(path, (client) => run(client, invocation, request, io), { until: Date.now() + BUSY_RETRY_MS });
   } catch (err) {
     return failure(err, io);
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function failure(err: unknown, io: Output): number {
   if (err instanceof RemoteError) {
@@ -296,25 +281,16 @@ async function logs(client: ControlClient, request: Extract<ClientRequest, { kin
 /** `ready`: one request, or (with --wait) retried until the init answers and says ready, or time is up. */
 async function ready(path: string, request: Extract<ClientRequest, { kind: "ready" }>, io: Output): Promise<number> {
   const deadline = Date.now() + request.waitMs;
-  for (;;) {
-    let client: ControlClient | null = null;
-    try {
-      client = await ControlClient.connect(path);
-      const left = Math.max(0, deadline - Date.now());
-      const result = (await client.request("ready", { waitMs: left }, { timeoutMs: left + ANSWER_MARGIN_MS })) as ReadyResult;
-      if (request.json) io.json(result);
-      else if (result.ready) io.out("ready");
-      else {
-        const waiting = result.waiting.map((w) => `${w.name} (${w.state})`).join(", ");
-        io.out(`not ready: ${result.phase === "running" ? waiting || "?" : `the init is ${result.phase}${waiting ? `; waiting for ${waiting}` : ""}`}`);
-      }
-      return result.ready ? EXIT.OK : EXIT.FAILED;
-    } catch (err) {
-      const retry = ((err instanceof ClientError && err.kind === "unreachable") || client?.refusedAsBusy) && Date.now() + BUSY_PAUSE_MS < deadline;
-      if (!retry) return failure(err, io);
-      await sleep(BUSY_PAUSE_MS);
-    } finally {
-      client?.close();
+  const ask = async (client: ControlClient) => {
+    const left = Math.max(0, deadline - Date.now());
+    const result = (await client.request("ready", { waitMs: left }, { timeoutMs: left + ANSWER_MARGIN_MS })) as ReadyResult;
+    if (request.json) io.json(result);
+    else if (result.ready) io.out("ready");
+    else {
+      const waiting = result.waiting.map((w) => `${w.name} (${w.state})`).join(", ");
+      io.out(`not ready: ${result.phase === "running" ? waiting || "?" : `the init is ${result.phase}${waiting ? `; waiting for ${waiting}` : ""}`}`);
     }
-  }
+    return result.ready ? EXIT.OK : EXIT.FAILED;
+  };
+  return withClient(path, ask, { until: deadline, retryUnreachable: true });
 }

@@ -5,6 +5,7 @@
 import net from "node:net";
 import {
   encode,
+  LineReader,
   PROTOCOL_VERSION,
   type CommandInput,
   type CommandName,
@@ -46,7 +47,6 @@ const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 interface Pending {
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
-  onEvent?: (event: string, data: unknown) => void;
   timer: NodeJS.Timeout | null;
 }
 
@@ -61,8 +61,7 @@ export class ControlClient {
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
   private readonly streams = new Map<RequestId, (event: string, data: unknown) => void>();
-  private buffer: Buffer[] = [];
-  private bufferBytes = 0;
+  private readonly reader = new LineReader(MAX_ANSWER_BYTES);
   private closed = false;
   private closeWaiters: (() => void)[] = [];
   /** An error answer not tied to a request (a refused peer): every request fails with it. */
@@ -76,13 +75,7 @@ export class ControlClient {
     socket.on("error", () => {});
     socket.on("close", () => {
       this.closed = true;
-      const error =
-        this.refusal ?? new ClientError("closed", `the init closed the connection on ${path} before answering`);
-      for (const [id, pending] of this.pending) {
-        if (pending.timer) clearTimeout(pending.timer);
-        pending.reject(error);
-        this.pending.delete(id);
-      }
+      this.rejectAll(this.refusal ?? new ClientError("closed", `the init closed the connection on ${path} before answering`));
       for (const waiter of this.closeWaiters.splice(0)) waiter();
     });
   }
@@ -129,15 +122,10 @@ export class ControlClient {
               this.pending.delete(id);
               reject(new ClientError("timeout", `no answer to ${cmd} within ${Math.round(options.timeoutMs! / 100) / 10} s`));
             }, options.timeoutMs);
-      this.pending.set(id, { resolve, reject, onEvent: options.onEvent, timer });
+      this.pending.set(id, { resolve, reject, timer });
       if (options.onEvent) this.streams.set(id, options.onEvent);
       this.socket.write(encode({ v: PROTOCOL_VERSION, id, cmd, args }));
     });
-  }
-
-  /** Sends raw bytes (tests, and a client speaking a future version). */
-  writeRaw(data: string | Buffer): void {
-    this.socket.write(data);
   }
 
   /** Resolves true when the init closes the connection, false after timeoutMs. */
@@ -158,22 +146,8 @@ export class ControlClient {
   }
 
   private receive(chunk: Buffer): void {
-    let start = 0;
-    for (;;) {
-      const newline = chunk.indexOf(10, start);
-      if (newline === -1) break;
-      this.buffer.push(chunk.subarray(start, newline));
-      const line = Buffer.concat(this.buffer).toString("utf8");
-      this.buffer = [];
-      this.bufferBytes = 0;
-      start = newline + 1;
-      if (line.trim()) this.dispatch(line);
-    }
-    if (start < chunk.length) {
-      this.buffer.push(Buffer.from(chunk.subarray(start)));
-      this.bufferBytes += chunk.length - start;
-      if (this.bufferBytes > MAX_ANSWER_BYTES) this.abort(new ClientError("protocol", "an answer from the init is too large"));
-    }
+    for (const line of this.reader.push(chunk)) this.dispatch(line);
+    if (this.reader.overflowed) this.abort(new ClientError("protocol", "an answer from the init is too large"));
   }
 
   private dispatch(line: string): void {
@@ -191,11 +165,7 @@ export class ControlClient {
     if (response.id === null) {
       if (!response.ok) {
         this.refusal = new RemoteError(response.error);
-        for (const [id, pending] of this.pending) {
-          if (pending.timer) clearTimeout(pending.timer);
-          pending.reject(this.refusal);
-          this.pending.delete(id);
-        }
+        this.rejectAll(this.refusal);
       }
       return;
     }
@@ -208,16 +178,51 @@ export class ControlClient {
   }
 
   private abort(error: ClientError): void {
+    this.rejectAll(error);
+    this.socket.destroy();
+  }
+
+  /** Fails every request still waiting for its answer. */
+  private rejectAll(error: Error): void {
     for (const [id, pending] of this.pending) {
       if (pending.timer) clearTimeout(pending.timer);
       pending.reject(error);
       this.pending.delete(id);
     }
-    this.socket.destroy();
   }
 }
 
 const CONNECT_RETRY_MS = 25;
+/** The pause before connecting again to an init that was busy or not there yet. */
+const RETRY_PAUSE_MS = 100;
+
+export interface RetryOptions {
+  /** Epoch ms after which a failure is final. */
+  until: number;
+  /** Also connect again while no init answers on the socket (it may be starting). */
+  retryUnreachable?: boolean;
+}
+
+/**
+ * Connects, runs `use` with the client, and closes it. While the init turns the connection away as
+ * busy (it does so before taking any request, so connecting again is safe) — and, on request, while
+ * no init answers — it connects again, until `until`.
+ */
+export async function withClient<T>(path: string, use: (client: ControlClient) => Promise<T>, options: RetryOptions): Promise<T> {
+  for (;;) {
+    let client: ControlClient | null = null;
+    try {
+      client = await ControlClient.connect(path);
+      return await use(client);
+    } catch (err) {
+      const again = client?.refusedAsBusy || (options.retryUnreachable && err instanceof ClientError && err.kind === "unreachable");
+      if (!again || Date.now() + RETRY_PAUSE_MS > options.until) throw err;
+    } finally {
+      client?.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+  }
+}
 
 function connectError(path: string, err: NodeJS.ErrnoException): ClientError {
   switch (err.code) {
