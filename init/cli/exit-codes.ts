@@ -1,4 +1,4 @@
-// Exit codes of every client command (documented in README-section.md). One meaning each, the same
+// Exit codes of every client command (documented in README.md, "Client exit codes"). One meaning each, the same
 // for every command, so scripts can tell "the server failed" from "the init is not there".
 
 export const EXIT = {

@@ -4,10 +4,12 @@
 // field paths; the loader places them in the file.
 
 import { constants } from "node:os";
+import { DEFAULT_SOCKET } from "../control/protocol";
 import { findCycles, type GraphNode } from "../core/graph";
 import type { LogSettings, ReadinessProbe, RestartPolicy, ServerSpec, Settings, SupervisorConfig } from "../core/types";
 import type { FieldPath, FieldProblem } from "./errors";
 import type { ServerInput, SettingsInput } from "./schema";
+import { STANDARD_PATH } from "../process/spawn";
 import { closestWord } from "./values";
 
 /** What resolution reads from the system; injectable so tests need no real files. */
@@ -29,7 +31,6 @@ export interface ServerEntry {
   input: ServerInput | undefined;
 }
 
-const standardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const defaultRestart: RestartPolicy = {
   mode: "on-failure",
@@ -52,11 +53,11 @@ const plainReadiness: ReadinessProbe = { kind: "none" };
  * Under every other environment layer: PyTango servers hold their ready line in a pipe buffer until
  * exit without PYTHONUNBUFFERED; PATH is what execvp assumes when a kernel-started init has none.
  */
-const baseEnvironment: Record<string, string> = { PYTHONUNBUFFERED: "1", PATH: standardPath };
+const baseEnvironment: Record<string, string> = { PYTHONUNBUFFERED: "1", PATH: STANDARD_PATH };
 
 /** Built-in values for everything the file leaves out. */
 export const builtinDefaults = {
-  controlSocket: "/run/starter-init.sock",
+  controlSocket: DEFAULT_SOCKET,
   /** Fits inside `docker stop`'s default 10 s grace period. */
   shutdownTimeoutMs: 9000,
   /** Parallel mode forks a level back to back; sequential mode reproduces the Starter's pauses. */
@@ -216,7 +217,7 @@ class ServerResolver {
 
   /** Where servers are looked up: searchPath (StartDsPath), else the init's PATH. */
   private searchDirs(): string[] {
-    return this.settings.searchPath ?? (this.deps.env.PATH ?? standardPath).split(":").filter((dir) => dir.startsWith("/"));
+    return this.settings.searchPath ?? (this.deps.env.PATH ?? STANDARD_PATH).split(":").filter((dir) => dir.startsWith("/"));
   }
 
   /** An absolute binary is checked as it is; a bare name is looked up in the search directories. */

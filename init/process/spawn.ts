@@ -62,6 +62,9 @@ export function scrubEnvironment(env: Record<string, string | undefined>): strin
   return out;
 }
 
+/** The search path when none is set (a kernel starts PID 1 without PATH). */
+export const STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /**
  * Finds an executable the way execvp does: a name with a slash is used as is; otherwise each PATH
  * entry is tried. When only non-executable matches exist, the first is returned so that exec fails
@@ -70,7 +73,7 @@ export function scrubEnvironment(env: Record<string, string | undefined>): strin
 export function resolveCommand(command: string, searchPath: string | undefined): string {
   if (command.includes("/")) return command;
   let firstDenied: string | null = null;
-  for (const dir of (searchPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+  for (const dir of (searchPath ?? STANDARD_PATH).split(":")) {
     const candidate = path.join(dir || ".", command);
     try {
       const stat = fs.statSync(candidate);

@@ -24,9 +24,11 @@ import { writeAll, type Logger } from "../log/logger";
 import type { Role } from "../pid1/environment";
 import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
 import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
+import { EXIT } from "../cli/exit-codes";
 import { Engine, monotonicNow } from "./engine";
 
-export const EXIT_CONFIG = 78;
+/** A config that does not load ends a container's init with EX_CONFIG, as `reload` and `plan` end. */
+const EXIT_CONFIG = EXIT.CONFIG;
 /** Grace for processes that are not supervised servers, after the servers have stopped. */
 const LEFTOVER_GRACE_MS = 2000;
 /** How long a shutdown waits for postStop commands before ending them with the other leftovers. */
