@@ -9,6 +9,7 @@ import { native } from "../native";
 import type { Logger } from "../log/logger";
 import { reaper } from "../process/reaper";
 import type { Role } from "./environment";
+import { mountPoints } from "./mounts";
 
 const POLL_MS = 25;
 const KILL_WAIT_MS = 3000;
@@ -101,13 +102,12 @@ export type PowerAction = "poweroff" | "restart" | "halt";
 
 /** Remounts every mount read-only, deepest first, so nothing is left dirty; errors are expected. */
 function remountReadOnly(log: Logger): void {
-  let lines: string[];
+  let targets: string[];
   try {
-    lines = fs.readFileSync("/proc/self/mountinfo", "utf8").trim().split("\n");
+    targets = [...mountPoints(fs.readFileSync("/proc/self/mountinfo", "utf8"))].reverse();
   } catch {
     return;
   }
-  const targets = lines.map((line) => line.split(" ")[4]).filter(Boolean).reverse();
   for (const target of targets) {
     try {
       native().mount({ source: "", target, type: "", flags: ["remount", "rdonly"] });
