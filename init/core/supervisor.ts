@@ -8,6 +8,7 @@
 //   everything that must stop before it has no process left, so a level is signalled all at once.
 // Events for one server (requests, and what the runtime observed) are routed to its machine by name.
 
+import { isDeepStrictEqual } from "node:util";
 import type { ServerSpec, Settings } from "./types";
 import {
   createServer,
@@ -130,7 +131,7 @@ export function diffConfig(before: readonly ServerSpec[], after: readonly Server
   for (const spec of after) {
     const previous = old.get(spec.name);
     if (previous === undefined) diff.added.push(spec);
-    else if (sameValue(previous, spec)) diff.unchanged.push(spec);
+    else if (isDeepStrictEqual(previous, spec)) diff.unchanged.push(spec);
     else diff.changed.push(spec);
   }
   return diff;
@@ -568,17 +569,4 @@ function copy(sup: Supervisor): Supervisor {
     stop: { ...sup.stop, queue: [...sup.stop.queue], members: new Set(sup.stop.members) },
     timers: { ...sup.timers },
   };
-}
-
-/** Structural equality of plain data (specs are JSON-like: no dates, maps or functions). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keysA = Object.keys(a);
-  const keysB = Object.keys(b);
-  if (keysA.length !== keysB.length) return false;
-  return keysA.every(
-    (key) => Object.hasOwn(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
-  );
 }

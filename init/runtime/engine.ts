@@ -7,6 +7,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log/logger";
 import { ServerOutput, type OutputStream } from "../log/server-output";
@@ -16,7 +17,7 @@ import { startProbe, type RunningProbe } from "../process/readiness";
 import { spawnChild, StartError } from "../process/spawn";
 import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorTimer } from "../core/supervisor";
 import type { ServerEvent, ServerTimer } from "../core/server";
-import type { LogSettings, ServerSpec } from "../core/types";
+import type { ServerSpec } from "../core/types";
 
 /** Monotonic milliseconds: the core's clock. */
 export function monotonicNow(): number {
@@ -169,7 +170,7 @@ export class Engine {
     if (!runtime) {
       runtime = { output: this.newOutput(spec), probe: null, notifySocket: null, notifyFd: -1, pid: null };
       this.servers.set(spec.name, runtime);
-    } else if (runtime.pid === null && !sameLogSettings(runtime.output.settings, spec.log)) {
+    } else if (runtime.pid === null && !isDeepStrictEqual(runtime.output.settings, spec.log)) {
       // A reload changed where or how this server logs: its next process writes with the new settings.
       runtime.output.close();
       runtime.output = this.newOutput(spec);
@@ -405,10 +406,6 @@ const PROGRESS_MARKS: Partial<Record<string, string>> = {
   "shutdown-complete": " STOP ",
   "shutdown-deadline": " KILL ",
 };
-
-function sameLogSettings(a: LogSettings, b: LogSettings): boolean {
-  return a.file === b.file && a.maxBytes === b.maxBytes && a.keep === b.keep && a.console === b.console && a.maxLineBytes === b.maxLineBytes;
-}
 
 function describeEvent(event: SupervisorEvent): string {
   return event.type === "server" ? `${event.name}:${event.event.type}` : event.type;
