@@ -12,7 +12,7 @@
 
 import path from "node:path";
 import type { Invocation } from "../cli/args";
-import { loadConfigWithSources, ConfigError, type ConfigWithSources } from "../config/loader";
+import { loadConfigWithSources, type ConfigWithSources } from "../config/loader";
 import type { TangoReport } from "../config/tango/compose";
 import { describeTangoReport } from "../config/tango/describe";
 import { TangoSourceHub } from "../config/tango/hub";
@@ -80,14 +80,28 @@ function configPath(context: SupervisorContext): string {
   return context.invocation.configGiven || !fromKernel ? context.invocation.config : fromKernel;
 }
 
-function describeConfigError(err: unknown): string {
-  return err instanceof ConfigError ? err.message : (err as Error).message;
+/** A config error (a ConfigError names file, line and field) for the person at the console. */
+function reportConfigError(err: unknown): void {
+  writeAll(2, `starter-init: config error:\n${(err as Error).message}\n`);
 }
 
-/** Stays alive forever (a VM's PID 1 must not exit): the reaper keeps the loop running. */
-function stayUp(log: Logger, why: string): Promise<void> {
-  log.error(`${why}; staying up (reaping orphans) — fix the config and send SIGHUP, or power off`);
-  return new Promise(() => {});
+/**
+ * What a signal asks of a VM's PID 1: busybox's poweroff sends SIGUSR2 and halt SIGUSR1, and
+ * ctrl-alt-del arrives as SIGINT. A restart is only ever asked for explicitly (`starter-init reboot`).
+ */
+function vmPowerAction(signal: HandledSignal): PowerAction | null {
+  switch (signal) {
+    case "SIGTERM":
+    case "SIGPWR":
+    case "SIGINT":
+    case "SIGUSR2":
+      return "poweroff";
+    case "SIGQUIT":
+    case "SIGUSR1":
+      return "halt";
+    default:
+      return null;
+  }
 }
 
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
@@ -96,8 +110,7 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
   try {
     config = loadConfigWithSources(file);
   } catch (err) {
-    const message = describeConfigError(err);
-    writeAll(2, `starter-init: config error:\n${message}\n`);
+    reportConfigError(err);
     log.error({ file }, "cannot load the config");
     if (context.role !== "vm") {
       if (context.role === "container") await endLeftovers(log, LEFTOVER_GRACE_MS);
@@ -113,19 +126,20 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
   await supervise(log, context, file, config);
 }
 
+/** Stays alive (a VM's PID 1 must not exit; the reaper keeps the loop running) until SIGHUP finds a config that loads. */
 function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSources> {
-  void stayUp(log, `config ${file} does not load`);
+  log.error(`config ${file} does not load; staying up (reaping orphans) — fix the config and send SIGHUP, or power off`);
   return new Promise((resolve) => {
     const remove = installSignalHandlers((signal) => {
-      if (signal === "SIGTERM" || signal === "SIGPWR" || signal === "SIGINT" || signal === "SIGUSR2") return finish(log, "vm", 0, "poweroff");
-      if (signal === "SIGQUIT" || signal === "SIGUSR1") return finish(log, "vm", 0, "halt");
+      const action = vmPowerAction(signal);
+      if (action) return finish(log, "vm", 0, action);
       if (signal !== "SIGHUP") return;
       try {
         const config = loadConfigWithSources(file);
         remove();
         resolve(config);
       } catch (err) {
-        writeAll(2, `starter-init: config error:\n${describeConfigError(err)}\n`);
+        reportConfigError(err);
       }
     });
   });
@@ -135,9 +149,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   // The file alone until the Tango database (when the file names it) has answered; then the file with
   // the database's servers, applied like a reload.
   const sources = new TangoSourceHub(log, progressWriter(), (next) => {
-    if (stopping) return;
-    config = next;
-    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
+    if (!stopping) apply(next);
   });
   let config = sources.use(initial);
   const runtimeDir = path.dirname(config.settings.controlSocket);
@@ -145,12 +157,17 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
+  const apply = (next: SupervisorConfig) => {
+    config = next;
+    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
+  };
+
   const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
     let loaded: ConfigWithSources;
     try {
       loaded = loadConfigWithSources(file);
     } catch (err) {
-      const error = describeConfigError(err);
+      const error = (err as Error).message;
       log.error({ file }, `reload refused; the running config stays:\n${error}`);
       return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
     }
@@ -164,10 +181,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       unchanged: diff.unchanged.map((s) => s.name),
       notes,
     };
-    if (!dryRun && !stopping) {
-      config = next;
-      engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
-    }
+    if (!dryRun && !stopping) apply(next);
     return outcome;
   };
 
@@ -183,18 +197,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
 
   installSignalHandlers((signal: HandledSignal) => {
     if (context.role === "vm") {
-      // busybox's poweroff sends SIGUSR2 and halt SIGUSR1; ctrl-alt-del arrives as SIGINT. A restart
-      // is only ever asked for explicitly (`starter-init reboot`).
-      switch (signal) {
-        case "SIGTERM":
-        case "SIGPWR":
-        case "SIGINT":
-        case "SIGUSR2":
-          return shutdown("poweroff");
-        case "SIGQUIT":
-        case "SIGUSR1":
-          return shutdown("halt");
-      }
+      const action = vmPowerAction(signal);
+      if (action) return shutdown(action);
     }
     switch (signal) {
       case "SIGTERM":
@@ -266,7 +270,7 @@ export async function printPlan(log: Logger, invocation: Extract<Invocation, { m
   try {
     loaded = loadConfigWithSources(invocation.config);
   } catch (err) {
-    writeAll(2, `starter-init: config error:\n${describeConfigError(err)}\n`);
+    reportConfigError(err);
     return EXIT_CONFIG;
   }
   const tango = loaded.tango;
