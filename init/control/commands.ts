@@ -165,7 +165,7 @@ export class Commands {
    * Resolves when every judge has a verdict, or at the timeout (the rest are reported pending), or
    * when the client went away (nobody to answer).
    */
-  private waitFor(judges: Map<string, Judge>, timeoutMs: number, context: RequestContext): Promise<{ outcomes: Map<string, Outcome>; timedOut: boolean }> {
+  private async waitFor(judges: Map<string, Judge>, timeoutMs: number, context: RequestContext): Promise<{ outcomes: Map<string, Outcome>; timedOut: boolean }> {
     const outcomes = new Map<string, Outcome>();
     const check = (): boolean => {
       for (const [name, judge] of judges) {
@@ -175,7 +175,19 @@ export class Commands {
       }
       return outcomes.size === judges.size;
     };
-    if (check()) return Promise.resolve({ outcomes, timedOut: false });
+    if (check()) return { outcomes, timedOut: false };
+    const timedOut = await this.until(check, timeoutMs, context);
+    for (const name of judges.keys()) {
+      if (!outcomes.has(name)) outcomes.set(name, this.outcome(name, false, `still ${this.sup.servers.get(name)?.state ?? "removed"} after ${formatMs(timeoutMs)}`, true));
+    }
+    return { outcomes, timedOut };
+  }
+
+  /**
+   * Resolves after an engine event that makes `settled` true (or throw), when the client went away
+   * (nobody to answer), or at the timeout: true only in that last case.
+   */
+  private until(settled: () => boolean, timeoutMs: number, context: RequestContext): Promise<boolean> {
     return new Promise((resolve) => {
       let done = false;
       const finish = (timedOut: boolean) => {
@@ -183,14 +195,11 @@ export class Commands {
         done = true;
         unsubscribe();
         clearTimeout(timer);
-        for (const name of judges.keys()) {
-          if (!outcomes.has(name)) outcomes.set(name, this.outcome(name, false, `still ${this.sup.servers.get(name)?.state ?? "removed"} after ${formatMs(timeoutMs)}`, true));
-        }
-        resolve({ outcomes, timedOut });
+        resolve(timedOut);
       };
       const unsubscribe = this.running.engine.onEvent(() => {
         try {
-          if (check()) finish(false);
+          if (settled()) finish(false);
         } catch {
           finish(false);
         }
@@ -324,25 +333,12 @@ export class Commands {
     return !result.ready && result.phase === "running" && result.waiting.every((w) => w.state === "failed" || w.state === "stopped");
   }
 
-  ready(args: CommandArgs<"ready">, context: RequestContext): Promise<ReadyResult> {
+  async ready(args: CommandArgs<"ready">, context: RequestContext): Promise<ReadyResult> {
+    const settled = (result: ReadyResult) => result.ready || this.hopeless(result);
     const now = this.readiness();
-    if (now.ready || args.waitMs === 0 || this.hopeless(now)) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        unsubscribe();
-        clearTimeout(timer);
-        resolve(this.readiness());
-      };
-      const unsubscribe = this.running.engine.onEvent(() => {
-        const result = this.readiness();
-        if (result.ready || this.hopeless(result)) finish();
-      });
-      const timer = setTimeout(finish, args.waitMs);
-      context.onClose(finish);
-    });
+    if (args.waitMs === 0 || settled(now)) return now;
+    await this.until(() => settled(this.readiness()), args.waitMs, context);
+    return this.readiness();
   }
 
   // ---- shutdown, timeline --------------------------------------------------------------------
