@@ -7,11 +7,11 @@
 // Waiting for an outcome listens to the engine's events and looks at each target server after every
 // step: no polling, no timers besides the caller's timeout.
 
-import { formatMs, isDown, type Server, type ServerEvent } from "../core/server";
+import { describeServerExit, formatMs, isDown, type Server, type ServerEvent } from "../core/server";
 import { startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
-import { describeExit, describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
+import { describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
 import { tailFile, type LogTaps } from "./logs";
 import {
   INIT_VERSION,
@@ -441,6 +441,6 @@ function readyMessage(server: Server): string {
 function stoppedMessage(server: Server): string {
   const exit = server.lastExit;
   if (!exit || server.reason === "initial") return server.state;
-  const how = `${describeExit(exit)}${exit.uptimeMs !== null ? ` after ${formatMs(exit.uptimeMs)}` : ""}`;
+  const how = `${describeServerExit(exit)}${exit.uptimeMs !== null ? ` after ${formatMs(exit.uptimeMs)}` : ""}`;
   return server.state === "failed" ? `not running (failed: ${how})` : `${server.state} (${how})`;
 }

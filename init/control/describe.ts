@@ -1,16 +1,8 @@
 // Words for a person about a server's facts: shared by the answers of the control server.
 
-import { formatMs, starterState, type ExitRecord, type Server } from "../core/server";
-import { signalName } from "../process/exit";
+import { describeServerExit, formatMs, starterState, type Server } from "../core/server";
+import { signalName } from "../core/signals";
 import type { LastExit, ServerStatus } from "./protocol";
-
-/** "exited with code 1", "killed by SIGKILL", "exec failed: ENOENT", or the reason alone. */
-export function describeExit(exit: ExitRecord): string {
-  if (exit.errno !== null) return `exec failed: ${exit.errno}`;
-  if (exit.signal !== null) return `killed by ${signalName(exit.signal)}`;
-  if (exit.code !== null) return `exited with code ${exit.code}`;
-  return exit.reason;
-}
 
 /** Why a server that should have started is not running: its reason, with the exit when it tells more. */
 export function describeFailure(server: Server): string {
@@ -23,11 +15,11 @@ export function describeFailure(server: Server): string {
     case "dependency-failed":
       return "a server it requires failed";
     case "burst-limit":
-      return `restarted too often${exit ? ` (last: ${describeExit(exit)})` : ""}`;
+      return `restarted too often${exit ? ` (last: ${describeServerExit(exit)})` : ""}`;
     case "min-uptime":
-      return `ran too briefly to be restarted${exit ? ` (${describeExit(exit)})` : ""}`;
+      return `ran too briefly to be restarted${exit ? ` (${describeServerExit(exit)})` : ""}`;
     default:
-      return exit ? describeExit(exit) : server.reason;
+      return exit ? describeServerExit(exit) : server.reason;
   }
 }
 

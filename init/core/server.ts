@@ -186,6 +186,14 @@ export function starterState(state: ServerState): StarterState {
   }
 }
 
+/** "exited with code 1", "killed by SIGKILL", "exec failed: ENOENT", or the reason alone. */
+export function describeServerExit(exit: ExitRecord): string {
+  if (exit.errno !== null) return `exec failed: ${exit.errno}`;
+  if (exit.signal !== null) return `killed by ${signalName(exit.signal)}`;
+  if (exit.code !== null) return `exited with code ${exit.code}`;
+  return exit.reason;
+}
+
 /** Stopped or failed: no process and no restart coming. */
 export function isDown(server: Server): boolean {
   return server.state === "stopped" || server.state === "failed";
@@ -385,8 +393,7 @@ function recordExit(
   const uptimeMs = s.startedAt === null ? null : now - s.startedAt;
   s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason, uptimeMs };
   s.pid = null;
-  const how = event.signal !== null ? `killed by ${signalName(event.signal)}` : `exited with code ${event.code}`;
-  t.log(level, "exited", `${how} after ${formatMs(uptimeMs ?? 0)}`);
+  t.log(level, "exited", `${describeServerExit(s.lastExit)} after ${formatMs(uptimeMs ?? 0)}`);
   if (s.spec.postStop) {
     t.emit({ type: "run-post-stop", server: t.name, argv: s.spec.postStop, code: event.code, signal: event.signal });
   }
