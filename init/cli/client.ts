@@ -21,7 +21,7 @@ import {
 import { DEFAULT_CONFIG } from "./args";
 import type { ClientInvocation, ClientRequest } from "./commands";
 import { EXIT } from "./exit-codes";
-import { duration, statusTable, styleFor, type Style } from "./format";
+import { duration, statusTable, styleFor, visibleLength, type Style } from "./format";
 import { plotSvg } from "./plot";
 
 /** Extra time the client gives the init beyond the wait it asked for. */
@@ -248,10 +248,10 @@ function describeBlame(result: TimelineResult, all: boolean, style: Style): stri
     return { group: 3, sort: 0, time: "cancelled", e, note: e.reason ?? "" };
   });
   rows.sort((a, b) => a.group - b.group || b.sort - a.sort || a.e.name.localeCompare(b.e.name));
-  const timeWidth = Math.max(0, ...rows.map((r) => r.time.replace(/\x1b\[[0-9;]*m/g, "").length));
+  const timeWidth = Math.max(0, ...rows.map((r) => visibleLength(r.time)));
   const nameWidth = Math.max(0, ...rows.map((r) => r.e.name.length));
   const lines = rows.map((r) => {
-    const time = " ".repeat(timeWidth - r.time.replace(/\x1b\[[0-9;]*m/g, "").length) + r.time;
+    const time = " ".repeat(timeWidth - visibleLength(r.time)) + r.time;
     const note = [r.e.duringBoot ? "" : "after the boot", r.note].filter(Boolean).join("; ");
     return `${time}  ${r.e.name.padEnd(nameWidth)}  level ${r.e.level}${note ? `  ${note}` : ""}`.trimEnd();
   });

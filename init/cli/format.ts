@@ -67,7 +67,8 @@ export function stateWord(server: Pick<ServerStatus, "state" | "pin">, style: St
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
-function visibleLength(text: string): number {
+/** Characters a terminal shows: colour codes do not count. */
+export function visibleLength(text: string): number {
   return [...text.replace(ANSI, "")].length;
 }
 

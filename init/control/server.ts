@@ -42,7 +42,7 @@ export interface ControlServerOptions {
   maxBadRequests: number;
 }
 
-/** How long a refused connection is drained before it is destroyed. */
+/** How long a refused or idle-closed connection is drained before it is destroyed. */
 const DRAIN_MS = 1000;
 
 const DEFAULTS: Omit<ControlServerOptions, "path" | "allowedGroup"> = {
@@ -415,7 +415,7 @@ class Connection {
       this.owner.log.debug({ peer: this.who }, "control: idle connection closed");
       this.closing = true;
       this.socket.end();
-      setTimeout(() => this.socket.destroy(), 1000).unref();
+      setTimeout(() => this.socket.destroy(), DRAIN_MS).unref();
     }, idleTimeoutMs);
   }
 }

@@ -3,7 +3,7 @@
 // `analyze plot` are drawn from it. Fed with the engine's events (Engine.onEvent), after each step.
 
 import type { Server } from "../core/server";
-import type { Supervisor, SupervisorEvent } from "../core/supervisor";
+import { eventTime, type Supervisor, type SupervisorEvent } from "../core/supervisor";
 import { describeFailure } from "./describe";
 import type { TimelineEntry, TimelineResult } from "./protocol";
 
@@ -11,10 +11,6 @@ import type { TimelineEntry, TimelineResult } from "./protocol";
 type ClockedEntry = TimelineEntry;
 
 const CANCELLING = new Set(["stop-requested", "restart-requested", "hard-kill"]);
-
-export function eventTime(event: SupervisorEvent): number {
-  return event.type === "server" ? event.event.now : event.now;
-}
 
 export class BootTimeline {
   private bootAt: number | null = null;

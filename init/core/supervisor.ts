@@ -137,8 +137,13 @@ export function diffConfig(before: readonly ServerSpec[], after: readonly Server
   return diff;
 }
 
+/** When an event happened (a server's events carry their own time). */
+export function eventTime(event: SupervisorEvent): number {
+  return event.type === "server" ? event.event.now : event.now;
+}
+
 export function step(sup: Supervisor, event: SupervisorEvent): SupervisorStep {
-  const draft = new Draft(copy(sup), event.type === "server" ? event.event.now : event.now);
+  const draft = new Draft(copy(sup), eventTime(event));
   const ignored = draft.handle(event);
   if (ignored !== null) return { sup, effects: [], ignored };
   draft.settle();
