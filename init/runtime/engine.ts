@@ -14,7 +14,7 @@ import { ServerOutput, type OutputStream } from "../log/server-output";
 import { native } from "../native";
 import { describeExit, signalName } from "../process/exit";
 import { startProbe, type RunningProbe } from "../process/readiness";
-import { spawnChild, StartError } from "../process/spawn";
+import { spawnChild, StartError, type Child } from "../process/spawn";
 import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorTimer } from "../core/supervisor";
 import type { ServerEvent, ServerTimer } from "../core/server";
 import type { ServerSpec } from "../core/types";
@@ -38,6 +38,10 @@ interface ServerRuntime {
 }
 
 type TimerKey = string;
+
+function timerKey(server: string | null, timer: ServerTimer | SupervisorTimer): TimerKey {
+  return `${server ?? ""}\0${timer}`;
+}
 
 export class Engine {
   sup: Supervisor;
@@ -307,14 +311,12 @@ export class Engine {
     };
     let child;
     try {
-      child = spawnChild({ command: argv[0], args: argv.slice(1), env: spec?.env ?? {}, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
+      child = this.spawnHook(spec, argv, spec?.env ?? {});
     } catch (err) {
       if (!(err instanceof StartError)) throw err;
       fail(err.message, err.code);
       return;
     }
-    const output = spec ? this.runtimeFor(spec).output : null;
-    output?.attach(child.stdoutFd, "stdout");
     child.exited.then((exit) => {
       if (exit.code === 0) this.execute(rest);
       else fail(describeExit(exit), "EPRESTART");
@@ -330,8 +332,7 @@ export class Engine {
       EXIT_SIGNAL: signal === null ? "" : signalName(signal),
     };
     try {
-      const child = spawnChild({ command: argv[0], args: argv.slice(1), env, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
-      if (spec) this.runtimeFor(spec).output.attach(child.stdoutFd, "stdout");
+      const child = this.spawnHook(spec, argv, env);
       const done = child.exited.then((exit) => {
         this.hooks.delete(done);
         if (exit.code !== 0) this.log.warn({ server: name }, `postStop of ${name} ${describeExit(exit)}`);
@@ -342,10 +343,16 @@ export class Engine {
     }
   }
 
+  /** A preStart or postStop command: its own session, its output in the server's log. */
+  private spawnHook(spec: ServerSpec | undefined, argv: string[], env: Record<string, string>): Child {
+    const child = spawnChild({ command: argv[0], args: argv.slice(1), env, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
+    if (spec) this.runtimeFor(spec).output.attach(child.stdoutFd, "stdout");
+    return child;
+  }
+
   private armTimer(server: string | null, timer: ServerTimer | SupervisorTimer, id: number, at: number): void {
-    const key = `${server ?? ""}\0${timer}`;
-    const previous = this.timers.get(key);
-    if (previous) clearTimeout(previous);
+    this.cancelTimer(server, timer);
+    const key = timerKey(server, timer);
     const delay = Math.max(0, at - monotonicNow());
     const handle = setTimeout(() => {
       this.timers.delete(key);
@@ -357,7 +364,7 @@ export class Engine {
   }
 
   private cancelTimer(server: string | null, timer: ServerTimer | SupervisorTimer): void {
-    const key = `${server ?? ""}\0${timer}`;
+    const key = timerKey(server, timer);
     const handle = this.timers.get(key);
     if (handle) clearTimeout(handle);
     this.timers.delete(key);
