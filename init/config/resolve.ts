@@ -108,14 +108,14 @@ function inheritedEnvironment(env: ResolveDeps["env"]): Record<string, string | 
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("NODE_")));
 }
 
-interface AccountEntry {
+export interface AccountEntry {
   name: string;
   id: number;
   groupId: number;
 }
 
 /** Lines "name:x:id:…" of /etc/passwd or /etc/group; groupId (the 4th field) means something in /etc/passwd only. */
-function parseAccounts(text: string): AccountEntry[] {
+export function parseAccounts(text: string): AccountEntry[] {
   return text.split("\n").flatMap((line) => {
     const fields = line.split(":");
     const id = Number(fields[2]);
@@ -292,7 +292,7 @@ class ServerResolver {
 }
 
 /** 1000 or "1000" → 1000; a name → undefined. */
-function asId(value: string | number): number | undefined {
+export function asId(value: string | number): number | undefined {
   if (typeof value === "number") return value;
   return /^\d+$/.test(value) ? Number(value) : undefined;
 }

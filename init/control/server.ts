@@ -18,6 +18,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { asId, parseAccounts } from "../config/resolve";
 import type { Logger } from "../log/logger";
 import { native } from "../native";
 import { attachToSupervisor, type RunningSupervisor } from "../runtime/supervisor";
@@ -57,16 +58,14 @@ const DEFAULTS: Omit<ControlServerOptions, "path" | "allowedGroup"> = {
 
 /** Resolves a group name or number through /etc/group; null when it cannot. */
 export function resolveGroup(value: string, groupFile = "/etc/group"): number | null {
-  if (/^\d+$/.test(value)) return Number(value);
+  const id = asId(value);
+  if (id !== undefined) return id;
   try {
-    for (const line of fs.readFileSync(groupFile, "utf8").split("\n")) {
-      const [name, , id] = line.split(":");
-      if (name === value && /^\d+$/.test(id ?? "")) return Number(id);
-    }
+    return parseAccounts(fs.readFileSync(groupFile, "utf8")).find((group) => group.name === value)?.id ?? null;
   } catch {
     // No /etc/group: only numbers work.
+    return null;
   }
-  return null;
 }
 
 export function optionsFromEnvironment(socketPath: string, env: NodeJS.ProcessEnv, log: Logger): ControlServerOptions {
