@@ -374,19 +374,22 @@ export const starterProperties = [
   { starter: "EnableParallelStartup", native: ["startMode"] },
 ] as const;
 
+/** Whether a raw (not yet validated) YAML mapping has a value at `path`. */
+export function hasPath(raw: unknown, path: readonly string[]): boolean {
+  let node = raw;
+  for (const key of path) {
+    if (node === null || typeof node !== "object" || !Object.hasOwn(node, key)) return false;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
 /**
  * Starter properties given together with their native key, found in the raw `settings` mapping (before
  * the schema converts anything). Each is reported at the Starter key, naming both.
  */
 export function findStarterConflicts(rawSettings: unknown): FieldProblem[] {
-  const has = (path: readonly string[]) => {
-    let node: unknown = rawSettings;
-    for (const key of path) {
-      if (node === null || typeof node !== "object" || !Object.hasOwn(node, key)) return false;
-      node = (node as Record<string, unknown>)[key];
-    }
-    return true;
-  };
+  const has = (path: readonly string[]) => hasPath(rawSettings, path);
   return starterProperties
     .filter(({ starter, native }) => has([starter]) && has(native))
     .map(({ starter, native }) => ({

@@ -21,9 +21,9 @@
 import type { ServerSpec, SupervisorConfig } from "../../core/types";
 import { formatFieldPath } from "../errors";
 import { resolveConfig, type ResolveDeps, type ServerEntry } from "../resolve";
-import { issueMessage, levelCeiling, makeServerSchema, settingsSchema, starterProperties, type ServerInput, type SettingsInput } from "../schema";
+import { hasPath, issueMessage, settingsSchema, starterProperties, type ServerInput, type SettingsInput } from "../schema";
 import type { HostServer, TangoSnapshot } from "./read";
-import type { TangoSourceSettings } from "./schema";
+import { overrideSchema, type TangoSourceSettings } from "./schema";
 
 /** Starter properties that have no equivalent here (known, so they are not reported as unknown). */
 const unusedProperties = new Set(["WaitForDriverStartup", "MovingMaxDuration", "UseEvents", "StartingTime", "ServerStartupTimeoutDefault"]);
@@ -76,15 +76,6 @@ export function globMatches(pattern: string, name: string): boolean {
   return new RegExp(`^${source}$`).test(name);
 }
 
-function hasPath(raw: unknown, path: readonly string[]): boolean {
-  let node = raw;
-  for (const key of path) {
-    if (node === null || typeof node !== "object" || !Object.hasOwn(node, key)) return false;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return true;
-}
-
 /** A property's strings as the YAML value the Starter key takes. */
 function propertyValue(name: string, values: string[]): unknown {
   if (name === "StartDsPath") return values.flatMap((value) => value.split(":")).map((dir) => dir.trim()).filter(Boolean);
@@ -126,7 +117,6 @@ function setFields(override: ServerInput): Partial<ServerInput> {
   return Object.fromEntries(Object.entries(override).filter(([key, value]) => key !== "name" && value !== undefined));
 }
 
-const nameSchema = makeServerSchema({ max: levelCeiling });
 
 /** The database's servers (and settings) on top of the file's configuration. */
 export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { config: SupervisorConfig; report: TangoReport } {
@@ -217,7 +207,7 @@ function serverEntry(
     report.note = "defined in the config file: the file's entry is used";
     return { index: context.index, input: undefined, report };
   }
-  const named = nameSchema.safeParse({ name: server.name }, { error: issueMessage, reportInput: true });
+  const named = overrideSchema.safeParse({ name: server.name }, { error: issueMessage, reportInput: true });
   if (!named.success) {
     report.skipped = true;
     report.note = `left out: ${named.error.issues[0]?.message ?? "not a server name"}`;
