@@ -92,7 +92,7 @@ function layered<T extends object>(base: T, ...layers: (Partial<T> | undefined)[
 }
 
 /** Environment layers merged in order; a null value removes the variable. */
-function mergeEnvironment(...layers: Readonly<Record<string, string | null | undefined>>[]): Record<string, string> {
+export function mergeEnvironment(...layers: Readonly<Record<string, string | null | undefined>>[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const layer of layers) {
     for (const [name, value] of Object.entries(layer)) {

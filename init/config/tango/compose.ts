@@ -57,6 +57,11 @@ export interface TangoReport {
   warnings: string[];
 }
 
+/** The database's servers started at boot (controlled, level ≥ 1, not left out by an override). */
+export function bootServers(report: TangoReport): TangoServerReport[] {
+  return report.servers.filter((s) => !s.skipped && s.startLevel > 0);
+}
+
 export interface ComposeInput {
   source: TangoSourceSettings;
   /** The file's `settings` mapping as written (before the schema). */

@@ -6,7 +6,7 @@
 import type { SupervisorConfig } from "../../core/types";
 import type { Logger } from "../../log/logger";
 import type { ConfigWithSources } from "../loader";
-import type { TangoReport } from "./compose";
+import { bootServers, type TangoReport } from "./compose";
 import type { TangoSnapshot } from "./read";
 import { TangoSourceWatcher, type TangoSourceStatus } from "./watcher";
 
@@ -129,7 +129,7 @@ export class TangoSourceHub {
     if (this.closed) return;
     const { config, report } = this.compose(snapshot);
     if (report) {
-      const started = report.servers.filter((s) => !s.skipped && s.startLevel > 0);
+      const started = bootServers(report);
       const known = report.servers.filter((s) => !s.skipped && s.startLevel === 0);
       this.log.info(
         { source: "tango", host: report.host, database: report.database, servers: report.servers.map((s) => ({ name: s.name, mode: s.mode, level: s.level, startLevel: s.startLevel })), applied: report.applied },

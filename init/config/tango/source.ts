@@ -5,7 +5,7 @@ import os from "node:os";
 import type * as z from "zod";
 import type { SupervisorConfig } from "../../core/types";
 import type { FieldProblem } from "../errors";
-import type { ResolveDeps, ServerEntry } from "../resolve";
+import { mergeEnvironment, type ResolveDeps, type ServerEntry } from "../resolve";
 import { composeTango, type TangoReport } from "./compose";
 import { resolveConnection, type TangoConnection } from "./connection";
 import { readTangoHost, type TangoSnapshot } from "./read";
@@ -42,15 +42,13 @@ export function shortHostName(): string {
 export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, context: SourceContext, problems: FieldProblem[]): TangoSource {
   const settings = tangoSourceSettings(section);
   const fileNames = new Set(context.entries.flatMap((entry) => (entry.rawName === undefined ? [] : [entry.rawName])));
-  const waitFor = section.waitFor ?? [];
-  for (const name of waitFor) {
+  for (const name of settings.waitFor) {
     if (!fileNames.has(name)) {
       problems.push({ path: ["sources", "tango", "waitFor"], message: `unknown server ${JSON.stringify(name)}: waitFor names servers of the file's servers list` });
     }
   }
-  const env: Record<string, string | undefined> = { ...context.deps.env };
-  for (const [name, value] of Object.entries(context.settingsEnv)) env[name] = value ?? undefined;
-  const connection = resolveConnection(settings.url, env);
+  // MYSQL_* may come from the init's environment or the file's settings.env (which may unset one).
+  const connection = resolveConnection(settings.url, mergeEnvironment(context.deps.env, context.settingsEnv));
   const host = settings.host ?? shortHostName();
   return {
     settings,

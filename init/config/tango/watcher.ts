@@ -7,7 +7,7 @@
 // A failed reload read keeps what the last successful read found, and tries again in the background.
 
 import { backoffDelay } from "../../core/restart";
-import type { TangoReport } from "./compose";
+import { bootServers, type TangoReport } from "./compose";
 import { TangoReadError, type TangoSnapshot } from "./read";
 import type { TangoSource } from "./source";
 
@@ -127,7 +127,7 @@ export class TangoSourceWatcher {
       lastReadAgoMs: this.lastSnapshot ? now - this.lastSnapshot.readAt : null,
       sinceMs: now - this.since,
       servers: report ? report.servers.length : null,
-      startedAtBoot: report ? report.servers.filter((s) => !s.skipped && s.startLevel > 0).length : null,
+      startedAtBoot: report ? bootServers(report).length : null,
       message: this.describe(now),
       report,
     };
@@ -135,7 +135,7 @@ export class TangoSourceWatcher {
 
   private describe(now: number): string {
     const servers = this.lastReport
-      ? `${this.lastReport.servers.length} server(s) of host ${this.source.host}, ${this.lastReport.servers.filter((s) => !s.skipped && s.startLevel > 0).length} started at boot`
+      ? `${this.lastReport.servers.length} server(s) of host ${this.source.host}, ${bootServers(this.lastReport).length} started at boot`
       : null;
     switch (this.state) {
       case "waiting":
