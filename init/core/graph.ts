@@ -14,13 +14,6 @@ import type { ServerSpec } from "./types";
 /** The part of a ServerSpec the graph looks at. */
 export type GraphNode = Pick<ServerSpec, "name" | "level" | "requires" | "after" | "exclusive" | "autostart">;
 
-export interface GraphError {
-  kind: "duplicate-name" | "unknown-dependency" | "cycle";
-  message: string;
-  /** The servers involved; for a cycle its path, the first name repeated at the end. */
-  names: string[];
-}
-
 /** What a server waits for before it starts, among a set of servers being started (the members). */
 export interface StartRule {
   /** Members it requires: each must be ready (if one fails, this one is not started). */
@@ -31,34 +24,6 @@ export interface StartRule {
   levelBarrier: string[] | null;
   /** Required servers that are not members: they must be running already (or be starting). */
   externalRequires: string[];
-}
-
-export function validateGraph(nodes: readonly GraphNode[]): GraphError[] {
-  const errors: GraphError[] = [];
-  const names = new Set<string>();
-  for (const node of nodes) {
-    if (names.has(node.name)) {
-      errors.push({ kind: "duplicate-name", message: `server "${node.name}" is defined twice`, names: [node.name] });
-    }
-    names.add(node.name);
-  }
-  for (const node of nodes) {
-    for (const field of ["requires", "after"] as const) {
-      for (const dependency of node[field]) {
-        if (!names.has(dependency)) {
-          errors.push({
-            kind: "unknown-dependency",
-            message: `${node.name}: ${field} "${dependency}", which is not a configured server`,
-            names: [node.name, dependency],
-          });
-        }
-      }
-    }
-  }
-  for (const cycle of findCycles(nodes)) {
-    errors.push({ kind: "cycle", message: `dependency cycle: ${cycle.join(" → ")}`, names: cycle });
-  }
-  return errors;
 }
 
 /** Every distinct cycle of requires/after edges, each as a path that ends where it began. */
