@@ -36,6 +36,12 @@ export interface LaunchRun {
   levelOpensAt: Map<number, number>;
   /** No fork before this: interServerWaitMs spacing (sequential: counted from the previous settling). */
   nextForkAt: number;
+  /**
+   * startRules over the members, kept because they are quadratic in the members and change only
+   * when the members or the specs do (launch, reload); every event of a large boot would
+   * otherwise compute them again.
+   */
+  rules: Map<string, StartRule>;
 }
 
 export interface StopRun {
@@ -44,6 +50,8 @@ export interface StopRun {
   members: Set<string>;
   /** Stops that a pin does not refuse (shutdown). */
   force: boolean;
+  /** stopRules over the members, kept for the same reason as LaunchRun.rules. */
+  rules: Map<string, string[]>;
 }
 
 export interface Supervisor {
@@ -113,7 +121,7 @@ export function createSupervisor(config: { settings: Settings; servers: readonly
     servers: new Map(config.servers.map((spec) => [spec.name, createServer(spec, now)])),
     removing: new Set(),
     launch: emptyLaunch(Number.NEGATIVE_INFINITY),
-    stop: { queue: [], members: new Set(), force: false },
+    stop: emptyStop(),
     timers: {},
     nextTimerId: 1,
   };
@@ -154,6 +162,8 @@ export function step(sup: Supervisor, event: SupervisorEvent): SupervisorStep {
 
 class Draft {
   readonly effects: SupervisorEffect[] = [];
+  /** The launch queue as a set, for the queue array it was made from (every change makes a new array). */
+  private queuedNames: { of: string[]; names: Set<string> } | null = null;
 
   constructor(
     readonly sup: Supervisor,
@@ -230,6 +240,14 @@ class Draft {
     }
     const queued = new Set([...run.queue, ...names]);
     run.queue = startOrder(this.specs(), run.members).filter((name) => queued.has(name));
+    this.refreshRules();
+  }
+
+  /** Computes the runs' start and stop rules again: their members or the specs changed. */
+  private refreshRules(): void {
+    const specs = this.specs();
+    this.sup.launch.rules = startRules(specs, this.sup.launch.members);
+    this.sup.stop.rules = stopRules(specs, this.sup.stop.members);
   }
 
   /** One pass over the launch queue: starts every server whose turn it is. */
@@ -239,7 +257,7 @@ class Draft {
     const wake: Wake = {};
     if (run.queue.length === 0) return { changed: false, wake };
     const sequential = sup.settings.startMode === "sequential";
-    const rules = startRules(this.specs(), run.members);
+    const rules = run.rules;
     this.openLevels(rules);
     let changed = false;
     for (const name of [...run.queue]) {
@@ -287,11 +305,16 @@ class Draft {
   /** Records when each level's barrier is passed: its servers may start interLevelWaitMs later. */
   private openLevels(rules: Map<string, StartRule>): void {
     const run = this.sup.launch;
+    // A barrier is the same for every server of a level (the members of lower levels): one check a level.
+    const stillClosed = new Set<number>();
     for (const name of run.queue) {
       const barrier = rules.get(name)?.levelBarrier;
       const level = this.sup.servers.get(name)?.spec.level;
-      if (barrier == null || level === undefined || run.levelOpensAt.has(level)) continue;
-      if (!barrier.every((n) => this.settledInRun(n))) continue;
+      if (barrier == null || level === undefined || run.levelOpensAt.has(level) || stillClosed.has(level)) continue;
+      if (!barrier.every((n) => this.settledInRun(n))) {
+        stillClosed.add(level);
+        continue;
+      }
       // The lowest level waits for nothing, so it does not wait interLevelWaitMs either.
       run.levelOpensAt.set(level, this.now + (barrier.length > 0 ? this.sup.settings.interLevelWaitMs : 0));
     }
@@ -305,7 +328,7 @@ class Draft {
       if (dependency?.state === "ready") continue;
       const mayGetThere =
         dependency !== undefined &&
-        (this.sup.launch.queue.includes(name) ||
+        (this.isQueued(name) ||
           dependency.state === "starting" ||
           dependency.state === "backoff" ||
           (dependency.state === "stopping" && dependency.desired === "up"));
@@ -317,7 +340,14 @@ class Draft {
 
   /** Ordering (after, level barriers) waits until a member is neither queued nor on its first attempt. */
   private settledInRun(name: string): boolean {
-    return !this.sup.launch.queue.includes(name) && !this.sup.launch.unsettled.has(name);
+    return !this.isQueued(name) && !this.sup.launch.unsettled.has(name);
+  }
+
+  /** Whether a server waits in the launch queue: asked for every member of a level barrier, so not a linear search. */
+  private isQueued(name: string): boolean {
+    const queue = this.sup.launch.queue;
+    if (this.queuedNames?.of !== queue) this.queuedNames = { of: queue, names: new Set(queue) };
+    return this.queuedNames.names.has(name);
   }
 
   /** Nothing else starts while an exclusive server starts, and an exclusive one starts alone. */
@@ -342,13 +372,14 @@ class Draft {
     run.force ||= force;
     const queued = new Set([...run.queue, ...names]);
     run.queue = stopOrder(this.specs(), run.members).filter((name) => queued.has(name));
+    this.refreshRules();
   }
 
   /** One pass over the stop queue: signals every server whose dependents have no process left. */
   private stopPass(): boolean {
     const run = this.sup.stop;
     if (run.queue.length === 0) return false;
-    const stopFirst = stopRules(this.specs(), run.members);
+    const stopFirst = run.rules;
     let changed = false;
     for (const name of [...run.queue]) {
       const waiting = (stopFirst.get(name) ?? []).some((n) => {
@@ -435,6 +466,8 @@ class Draft {
       const wanted = bootSet(diff.added, sup.settings.maxLevel);
       this.launch(this.startable(diff.added.map((spec) => spec.name).filter((name) => wanted.has(name))));
     }
+    // Specs changed and removed servers left the runs.
+    this.refreshRules();
   }
 
   // ---- shared ------------------------------------------------------------------------------
@@ -451,7 +484,7 @@ class Draft {
   private observe(name: string, server: Server): void {
     const { sup, now } = this;
     const run = sup.launch;
-    if (run.queue.includes(name) && server.state === "starting") {
+    if (this.isQueued(name) && server.state === "starting") {
       this.dropFromLaunch(name);
       run.unsettled.add(name);
     }
@@ -484,7 +517,7 @@ class Draft {
       const server = sup.servers.get(n);
       return server === undefined || hasNoProcess(server);
     });
-    if (stopDone && stop.members.size > 0) sup.stop = { queue: [], members: new Set(), force: false };
+    if (stopDone && stop.members.size > 0) sup.stop = emptyStop();
     if (sup.phase === "shutting-down" && stopDone && [...sup.servers.values()].every(isDown)) {
       this.syncTimer("shutdown-deadline", undefined);
       sup.phase = "stopped";
@@ -555,7 +588,11 @@ interface Wake {
 }
 
 function emptyLaunch(nextForkAt: number): LaunchRun {
-  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt };
+  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt, rules: new Map() };
+}
+
+function emptyStop(): StopRun {
+  return { queue: [], members: new Set(), force: false, rules: new Map() };
 }
 
 /** A copy deep enough that the draft can change it without touching the caller's value. */
