@@ -77,16 +77,20 @@ bool ReadStringArray(Napi::Env env, const Napi::Value& value, const std::string&
   return true;
 }
 
+const NamedFlag* FindNamed(const NamedFlag* table, size_t table_size, const std::string& name) {
+  for (size_t i = 0; i < table_size; i++) {
+    if (name == table[i].name) return &table[i];
+  }
+  return nullptr;
+}
+
 bool ReadFlags(Napi::Env env, const Napi::Value& value, const std::string& what,
                const NamedFlag* table, size_t table_size, unsigned long* out) {
   std::vector<std::string> names;
   if (!ReadStringArray(env, value, what, &names)) return false;
   unsigned long flags = 0;
   for (const std::string& name : names) {
-    const NamedFlag* found = nullptr;
-    for (size_t i = 0; i < table_size && found == nullptr; i++) {
-      if (name == table[i].name) found = &table[i];
-    }
+    const NamedFlag* found = FindNamed(table, table_size, name);
     if (found == nullptr) return Fail(env, what + ": unknown flag \"" + name + "\"");
     flags |= found->value;
   }

@@ -32,6 +32,17 @@ bool ReadInt(Napi::Env env, const Napi::Value& value, const std::string& what, i
 bool ReadFd(Napi::Env env, const Napi::Value& value, const std::string& what, int* out);
 bool ReadStringArray(Napi::Env env, const Napi::Value& value, const std::string& what,
                      std::vector<std::string>* out);
+// The entry of `table` called `name`, or nullptr.
+const NamedFlag* FindNamed(const NamedFlag* table, size_t table_size, const std::string& name);
+
+// Reads options[key] when present; `read` is called with the value only if it is not undefined.
+template <typename Read>
+bool Optional(const Napi::Object& options, const char* key, Read read) {
+  Napi::Value value;
+  if (!GetProperty(options, key, &value)) return false;
+  return value.IsUndefined() || read(value);
+}
+
 // An array of names from `table`, OR-ed together; an unknown name is a TypeError.
 bool ReadFlags(Napi::Env env, const Napi::Value& value, const std::string& what,
                const NamedFlag* table, size_t table_size, unsigned long* out);

@@ -42,17 +42,19 @@ void Mount(const Napi::CallbackInfo& info) {
   if (!GetProperty(options, "type", &value) || !ReadString(env, value, "type", &type)) return;
 
   unsigned long flags = 0;
-  if (!GetProperty(options, "flags", &value)) return;
-  if (!value.IsUndefined() &&
-      !ReadFlags(env, value, "flags", kMountFlags, std::size(kMountFlags), &flags)) {
+  if (!Optional(options, "flags", [&](const Napi::Value& v) {
+        return ReadFlags(env, v, "flags", kMountFlags, std::size(kMountFlags), &flags);
+      })) {
     return;
   }
 
   bool has_data = false;
-  if (!GetProperty(options, "data", &value)) return;
-  if (!value.IsUndefined()) {
-    if (!ReadString(env, value, "data", &data)) return;
-    has_data = true;
+  if (!Optional(options, "data", [&](const Napi::Value& v) {
+        if (!ReadString(env, v, "data", &data)) return false;
+        has_data = true;
+        return true;
+      })) {
+    return;
   }
 
   // An empty type is passed as NULL: remount, bind and propagation changes ignore it, and a

@@ -22,6 +22,7 @@
 #include <climits>
 #include <cstdint>
 #include <optional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -85,12 +86,7 @@ struct RlimitSetting {
   struct rlimit limit;
 };
 
-struct RlimitName {
-  const char* name;
-  int resource;
-};
-
-constexpr RlimitName kRlimitNames[] = {
+constexpr NamedFlag kRlimitNames[] = {
     {"as", RLIMIT_AS},
     {"core", RLIMIT_CORE},
     {"cpu", RLIMIT_CPU},
@@ -186,29 +182,18 @@ bool ReadRlimits(Napi::Env env, const Napi::Value& value, std::vector<RlimitSett
       return false;
     }
 
-    const RlimitName* found = nullptr;
-    for (const RlimitName& entry : kRlimitNames) {
-      if (name == entry.name) found = &entry;
-    }
+    const NamedFlag* found = FindNamed(kRlimitNames, std::size(kRlimitNames), name);
     if (found == nullptr) {
       ThrowTypeError(env, (what + ": unknown resource \"" + name + "\"").c_str());
       return false;
     }
     RlimitSetting setting;
-    setting.resource = found->resource;
+    setting.resource = static_cast<int>(found->value);
     setting.limit.rlim_cur = soft < 0 ? RLIM_INFINITY : static_cast<rlim_t>(soft);
     setting.limit.rlim_max = hard < 0 ? RLIM_INFINITY : static_cast<rlim_t>(hard);
     out->push_back(setting);
   }
   return true;
-}
-
-// Reads options[key] when present; `read` is called with the value only if it is not undefined.
-template <typename Read>
-bool Optional(const Napi::Object& options, const char* key, Read read) {
-  Napi::Value value;
-  if (!GetProperty(options, key, &value)) return false;
-  return value.IsUndefined() || read(value);
 }
 
 bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <string>
 
 #include "args.h"
@@ -23,27 +24,26 @@ void SetChildSubreaper(const Napi::CallbackInfo& info) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) ThrowErrno(info.Env(), errno, "prctl");
 }
 
+// RB_* values are ints; NamedFlag holds them as unsigned long and they are cast back.
+constexpr NamedFlag kRebootCommands[] = {
+    {"poweroff", static_cast<unsigned long>(RB_POWER_OFF)},
+    {"restart", static_cast<unsigned long>(RB_AUTOBOOT)},
+    {"halt", static_cast<unsigned long>(RB_HALT_SYSTEM)},
+    {"cad-off", static_cast<unsigned long>(RB_DISABLE_CAD)},  // ctrl-alt-del then sends SIGINT to PID 1
+    {"cad-on", static_cast<unsigned long>(RB_ENABLE_CAD)},
+};
+
 void Reboot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string command;
   if (!ReadString(env, info[0], "command", &command)) return;
 
-  int how = 0;
-  if (command == "poweroff") {
-    how = RB_POWER_OFF;
-  } else if (command == "restart") {
-    how = RB_AUTOBOOT;
-  } else if (command == "halt") {
-    how = RB_HALT_SYSTEM;
-  } else if (command == "cad-off") {
-    how = RB_DISABLE_CAD;  // ctrl-alt-del then sends SIGINT to PID 1
-  } else if (command == "cad-on") {
-    how = RB_ENABLE_CAD;
-  } else {
+  const NamedFlag* found = FindNamed(kRebootCommands, std::size(kRebootCommands), command);
+  if (found == nullptr) {
     ThrowTypeError(env, ("reboot: unknown command \"" + command + "\"").c_str());
     return;
   }
-  if (reboot(how) != 0) ThrowErrno(env, errno, "reboot");
+  if (reboot(static_cast<int>(found->value)) != 0) ThrowErrno(env, errno, "reboot");
 }
 
 void Sync(const Napi::CallbackInfo&) { sync(); }
