@@ -27,8 +27,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "prereqs ($profile): installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package lists are read again only when they are too old to install from (.ci/run has just
+  # updated them on a fresh machine).
+  if ! "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
 fi
 
 # A real Tango database for the Tango-DB tests and the Starter benchmark: Debian's tango-db creates

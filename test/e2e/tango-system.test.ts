@@ -68,7 +68,7 @@ type LogRecord = Record<string, unknown>;
 
 /** Reads an attribute of each device with PyTango on this machine, through the database at tangoHost. */
 async function readThroughDatabase(tangoHost: string, devices: string[]): Promise<Record<string, { ok: boolean; error?: string; value?: unknown }>> {
-  const result = await run("env", [`TANGO_HOST=${tangoHost}`, PYTHON, TANGO_DB_PY, "read", JSON.stringify({ devices, attribute: "double_scalar" })], 60_000);
+  const result = await run("env", [`TANGO_HOST=${tangoHost}`, PYTHON, TANGO_DB_PY, "read", JSON.stringify({ devices, attribute: "double_scalar" })], { timeoutMs: 60_000 });
   if (result.code !== 0) throw new Error(`PyTango read failed (${result.code}):\n${result.stderr}`);
   return JSON.parse(result.stdout) as Record<string, { ok: boolean; error?: string }>;
 }

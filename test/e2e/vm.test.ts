@@ -7,8 +7,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
 import path from "node:path";
+import { ROOT } from "../integration/helpers";
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const QEMU = path.join(ROOT, "qemu");
 const FIXTURES = path.join(ROOT, "test", "fixtures", "vm");
 const INITRD = path.join(ROOT, "build", "qemu", "test", "initramfs.cpio");

@@ -1,12 +1,30 @@
 // Running the built binary as PID 1 of a fresh PID namespace, and watching it from outside.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const BINARY = path.join(ROOT, "dist", "starter-init");
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a program to its end; never rejects on a non-zero exit (the caller asserts), only when it cannot run or times out. */
+export function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CommandResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { env: options.env ?? process.env, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && typeof (err as NodeJS.ErrnoException).code !== "number") return reject(new Error(`${file} ${args.join(" ")}: ${err.message}\n${stderr}`));
+      resolve({ code: err ? Number((err as NodeJS.ErrnoException).code) : 0, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
 
 export interface RunResult {
   code: number | null;

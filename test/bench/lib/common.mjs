@@ -12,6 +12,13 @@ import { fileURLToPath } from "node:url";
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ROOT = path.resolve(BENCH_DIR, "..", "..");
 export const BINARY = path.join(ROOT, "dist", "starter-init");
+
+/** The inits compared by the -- mode workloads: ours, and Debian's tini and dumb-init as anchors. */
+export const INITS = [
+  { label: "starter-init", argv: [BINARY, "--"] },
+  { label: "tini", argv: ["/usr/bin/tini", "--"], anchor: true },
+  { label: "dumb-init", argv: ["/usr/bin/dumb-init"], anchor: true },
+];
 export const TANGO_DIR = "/usr/lib/tango";
 export const TANGO_TEST = path.join(TANGO_DIR, "TangoTest");
 /** Debian's python3, which has PyTango (not another python on PATH). */
@@ -473,4 +480,20 @@ export function loadAverage() {
     .loadavg()
     .map((v) => v.toFixed(2))
     .join(" ");
+}
+
+/** Whether something accepts TCP connections on host:port now (at most a second to tell). */
+export function portOpen(port, host = "127.0.0.1") {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }

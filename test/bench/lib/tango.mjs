@@ -2,10 +2,9 @@
 // PyTango agent (tango_agent.py) that pings devices and drives the Starter and the database.
 
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
-import { BENCH_DIR, PYTHON, TANGO_DIR, TANGO_TEST, cleanEnv, now, spawnTracked, waitExit, withTimeout } from "./common.mjs";
+import { BENCH_DIR, PYTHON, TANGO_DIR, TANGO_TEST, cleanEnv, now, portOpen, spawnTracked, waitExit, withTimeout } from "./common.mjs";
 
 const AGENT = path.join(BENCH_DIR, "lib", "tango_agent.py");
 
@@ -76,17 +75,6 @@ export class TangoAgent {
 
 // ---- ports --------------------------------------------------------------------------------------
 
-function portTaken(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 // Below the ephemeral range (32768-60999 here): a port there may be the local end of some outgoing
 // connection at the moment a server wants to listen on it. Above the integration tests' ports.
 const PORT_LOW = 28000;
@@ -99,7 +87,7 @@ export async function portBlock(n) {
     const base = nextBase;
     nextBase += Math.ceil((n + 5) / 50) * 50;
     if (nextBase + n > PORT_HIGH) nextBase = PORT_LOW;
-    const taken = await Promise.all(Array.from({ length: n }, (_, i) => portTaken(base + i + 1)));
+    const taken = await Promise.all(Array.from({ length: n }, (_, i) => portOpen(base + i + 1)));
     if (!taken.some(Boolean)) return base;
   }
   throw new Error(`no free block of ports in ${PORT_LOW}-${PORT_HIGH}`);

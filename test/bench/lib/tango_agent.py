@@ -9,10 +9,8 @@ with one JSON request per line; answers one JSON line per request, in order:
   {"op": "read", "device": ..., "attribute": "Servers"}
   {"op": "db-check"}                            the database device's name (TANGO_HOST)
   {"op": "db-register", "servers": [{"name", "class", "devices", "host", "mode", "level"}]}
-  {"op": "db-server-info", "servers": [{"name", "host", "mode", "level"}]}
   {"op": "db-delete", "servers": ["Server/inst", ...]}
   {"op": "db-properties", "device", "properties": {name: [values]}}
-  {"op": "host-info", "host"}                   DbGetHostServersInfo, as the Starter calls it
 
 Pings are sent only to servers that announced readiness: TangoTest 9.3 segfaults when a request
 arrives while it is still exporting its device.
@@ -86,7 +84,6 @@ def read(req):
 
 DATABASE_ACTIONS = {
     "db-register": tango_db.register,
-    "db-server-info": tango_db.server_info,
     "db-delete": tango_db.delete,
     "db-properties": tango_db.properties,
 }
@@ -105,11 +102,6 @@ def handle(req):
         return {"ok": True, "name": db.dev_name(), "servers": len(db.get_server_list("*"))}
     if op in DATABASE_ACTIONS:
         return {"ok": True, **DATABASE_ACTIONS[op](req)}
-    if op == "host-info":
-        return {"ok": True, "value": tango_db.host_info(req)["info"]}
-    if op == "server-list":
-        db = tango.Database()
-        return {"ok": True, "value": list(db.get_server_list(req.get("pattern", "*")))}
     return {"ok": False, "error": "unknown op %s" % op}
 
 

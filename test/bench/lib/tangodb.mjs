@@ -6,30 +6,11 @@
 
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
-import { ROOT, cleanEnv, now, sleep, spawnTracked, waitExit } from "./common.mjs";
+import { cleanEnv, now, portOpen, sleep, spawnTracked, waitExit } from "./common.mjs";
+import { DATABASEDS, databasedsArgs, MAKE_DATADIR, MARIADBD, mariadbArgs, TANGO_SCHEMA } from "../../fixtures/tango-db/programs.mjs";
 import { TangoAgent } from "./tango.mjs";
 
-const MAKE_DATADIR = path.join(ROOT, "rootfs", "tango-db", "make-datadir.sh");
-const MARIADBD = "/usr/sbin/mariadbd";
-const DATABASEDS = "/usr/lib/tango/DataBaseds";
-const SCHEMA = "/usr/share/dbconfig-common/data/tango-db/install/mysql";
-
-function portOpen(port, host = "127.0.0.1") {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, host);
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 async function waitPort(port, timeoutMs, child, what) {
   const deadline = now() + timeoutMs;
@@ -63,7 +44,7 @@ function missingForPrivate() {
   return [
     [MARIADBD, "mariadb-server"],
     [DATABASEDS, "tango-db"],
-    [SCHEMA, "tango-db"],
+    [TANGO_SCHEMA, "tango-db"],
     [MAKE_DATADIR, "rootfs/tango-db/make-datadir.sh of this repository"],
   ]
     .filter(([file]) => !fs.existsSync(file))
@@ -93,21 +74,7 @@ export async function tangoDatabase(ctx, requested) {
     execFile("bash", [MAKE_DATADIR, datadir, "--user", "tango", "--password", "tango"], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`make-datadir.sh: ${stderr || err.message}`)) : resolve())),
   );
   const sqlPort = await freePort(3390);
-  const mariadb = spawnTracked(
-    MARIADBD,
-    [
-      "--no-defaults",
-      `--datadir=${datadir}`,
-      "--user=root",
-      "--bind-address=127.0.0.1",
-      `--port=${sqlPort}`,
-      `--socket=${path.join(datadir, "mysqld.sock")}`,
-      `--pid-file=${path.join(datadir, "mysqld.pid")}`,
-      "--innodb-log-file-size=8M",
-      "--skip-name-resolve",
-    ],
-    { stdio: ["ignore", "ignore", "ignore"] },
-  );
+  const mariadb = spawnTracked(MARIADBD, mariadbArgs(datadir, sqlPort), { stdio: ["ignore", "ignore", "ignore"] });
   let databaseds = null;
   const stop = async () => {
     for (const child of [databaseds, mariadb]) {
@@ -120,7 +87,7 @@ export async function tangoDatabase(ctx, requested) {
     await waitPort(sqlPort, 60_000, mariadb, "mariadbd");
     const tangoPort = await freePort(10190);
     const tangoHost = `127.0.0.1:${tangoPort}`;
-    databaseds = spawnTracked(DATABASEDS, ["2", "-ORBendPoint", `giop:tcp:127.0.0.1:${tangoPort}`], {
+    databaseds = spawnTracked(DATABASEDS, databasedsArgs(tangoPort), {
       stdio: ["ignore", "ignore", "ignore"],
       env: cleanEnv({ TANGO_HOST: tangoHost, MYSQL_USER: "tango", MYSQL_PASSWORD: "tango", MYSQL_HOST: `127.0.0.1:${sqlPort}`, MYSQL_DATABASE: "tango" }),
     });

@@ -7,14 +7,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { BINARY, anonKiB, childrenOf, now, rssKiB, sleep, spawnTracked, startInit, waitExit } from "../lib/common.mjs";
+import { anonKiB, BINARY, childrenOf, INITS, now, rssKiB, sleep, spawnTracked, startInit, waitExit } from "../lib/common.mjs";
 import { portBlock, tangoSet, writeInitConfig } from "../lib/tango.mjs";
-
-const INITS = [
-  { label: "starter-init", argv: [BINARY, "--"] },
-  { label: "tini", argv: ["/usr/bin/tini", "--"], anchor: true },
-  { label: "dumb-init", argv: ["/usr/bin/dumb-init"], anchor: true },
-];
 
 const NS = ["--pid", "--fork", "--mount-proc"];
 

@@ -4,7 +4,7 @@
 // the main program (every zombie reaped), polling the init's children in /proc every 1 ms.
 
 import readline from "node:readline";
-import { BINARY, childrenOf, now, sleep, spawnTracked, waitExit, withTimeout } from "../lib/common.mjs";
+import { childrenOf, INITS, now, sleep, spawnTracked, waitExit, withTimeout } from "../lib/common.mjs";
 import fs from "node:fs";
 
 const STORM = `
@@ -25,12 +25,6 @@ signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
 while True:
     signal.pause()
 `;
-
-const INITS = [
-  { label: "starter-init", argv: [BINARY, "--"] },
-  { label: "tini", argv: ["/usr/bin/tini", "--"], anchor: true },
-  { label: "dumb-init", argv: ["/usr/bin/dumb-init"], anchor: true },
-];
 
 async function storm(init, n) {
   const child = spawnTracked("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", ...init.argv, "/usr/bin/python3", "-c", STORM, String(n)], { stdio: ["ignore", "pipe", "pipe"] });

@@ -233,7 +233,6 @@ class StarterRun {
     }
   }
 
-  /** DevStopAll for every level, highest first → every server process gone. */
   /** Until the Starter shows ON every server that has a process (DevStopAll stops only those). */
   async settle(what) {
     await this.waitStates(
@@ -246,6 +245,7 @@ class StarterRun {
     );
   }
 
+  /** DevStopAll for every level, highest first → every server process gone. */
   async stop() {
     await this.settle("every running server ON before DevStopAll");
     const pids = [...this.pids().values()];

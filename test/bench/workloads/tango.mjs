@@ -363,4 +363,4 @@ export async function stop(ctx) {
   );
 }
 
-export { repeat, serverPids };
+export { repeat };

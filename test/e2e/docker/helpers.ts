@@ -3,44 +3,20 @@
 // through the docker CLI of Debian's docker.io.
 
 import "./env";
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { GenericContainer, Wait, type StartedTestContainer, type WaitStrategy } from "testcontainers";
-import { logRecords, sleep } from "../../integration/helpers";
+import { BINARY, logRecords, ROOT, run, sleep, type CommandResult } from "../../integration/helpers";
 import { deviceUrl, ping as pingTango, PYTHON, type PingResult } from "../../integration/tango";
 
-export { deviceUrl, logRecords, pingTango, PYTHON, sleep, type PingResult };
+export { BINARY, deviceUrl, logRecords, pingTango, PYTHON, ROOT, run, sleep, type CommandResult, type PingResult };
 
-export const ROOT = path.resolve(__dirname, "..", "..", "..");
-export const BINARY = path.join(ROOT, "dist", "starter-init");
 export const ASSEMBLE = path.join(ROOT, "rootfs", "assemble.sh");
 export const DOCKERFILE = path.join(ROOT, "Dockerfile");
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs a program to its end; never rejects on a non-zero exit (the caller asserts). */
-export function run(file: string, args: string[], timeoutMs = 120_000): Promise<CommandResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const ms = Date.now() - started;
-      if (err && typeof (err as NodeJS.ErrnoException).code !== "number") {
-        return reject(new Error(`${file} ${args.join(" ")}: ${err.message}\n${stderr}`));
-      }
-      resolve({ code: err ? Number((err as NodeJS.ErrnoException).code) : 0, stdout, stderr, ms });
-    });
-  });
-}
-
-export function docker(args: string[], timeoutMs?: number): Promise<CommandResult> {
-  return run("docker", args, timeoutMs);
+export function docker(args: string[], timeoutMs = 120_000): Promise<CommandResult> {
+  return run("docker", args, { timeoutMs });
 }
 
 export async function dockerOk(args: string[], timeoutMs?: number): Promise<string> {
@@ -60,7 +36,7 @@ export async function snapshotBinary(dir: string): Promise<string> {
   for (let attempt = 0; attempt < 10; attempt++) {
     fs.copyFileSync(BINARY, copy);
     fs.chmodSync(copy, 0o755);
-    const probe = await run(copy, ["--help"], 30_000).catch((err: Error) => ({ code: -1, stdout: "", stderr: err.message, ms: 0 }));
+    const probe = await run(copy, ["--help"], { timeoutMs: 30_000 }).catch((err: Error) => ({ code: -1, stdout: "", stderr: err.message, ms: 0 }));
     if (probe.code === 0 && probe.stdout.includes("starter-init")) return copy;
     last = `exit ${probe.code}: ${probe.stdout.slice(0, 200)}${probe.stderr.slice(0, 500)}`;
     await sleep(3000);
@@ -88,7 +64,7 @@ export async function buildImage(tag: string, options: ImageOptions = {}): Promi
     const args = ["--out", path.join(context, "root"), "--binary", options.binary ?? BINARY];
     for (const payload of options.with ?? []) args.push("--with", payload);
     if (options.config) args.push("--config", options.config);
-    const assembled = await run("bash", [ASSEMBLE, ...args]);
+    const assembled = await run("bash", [ASSEMBLE, ...args], { timeoutMs: 120_000 });
     if (assembled.code !== 0) throw new Error(`assemble.sh failed (${assembled.code}):\n${assembled.stdout}${assembled.stderr}`);
     fs.copyFileSync(DOCKERFILE, path.join(context, "Dockerfile"));
     await withoutUmask(() => GenericContainer.fromDockerfile(context, "Dockerfile").withBuildArgs({ ROOTFS: "root" }).build(tag, { deleteOnExit: false }));
