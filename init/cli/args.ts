@@ -14,7 +14,7 @@ import { isLogLevel, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/lo
 import { INIT_VERSION } from "../version";
 import { CLIENT_COMMANDS, clientInvocation, clientOptions, type ClientInvocation } from "./commands";
 
-export const VERSION = INIT_VERSION;
+const VERSION = INIT_VERSION;
 export const DEFAULT_CONFIG = "/etc/starter-init/config.yaml";
 
 export interface CommonOptions {

@@ -36,7 +36,7 @@ export function formatFieldPath(path: FieldPath): string {
 }
 
 /** `etc/starter.yaml:14:5: servers[2].level: expected an integer between 0 and 5, got "high"` */
-export function formatProblem(problem: ConfigProblem): string {
+function formatProblem(problem: ConfigProblem): string {
   const where = `${problem.file}:${problem.line}:${problem.column}`;
   return problem.path === "" ? `${where}: ${problem.message}` : `${where}: ${problem.path}: ${problem.message}`;
 }

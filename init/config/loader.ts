@@ -38,7 +38,7 @@ function executableStatus(path: string): "executable" | "not-executable" | "miss
   }
 }
 
-export const systemDeps: ConfigDeps = {
+const systemDeps: ConfigDeps = {
   readFile: (path) => readFileSync(path, "utf8"),
   executableStatus,
   readPasswd: () => readFileSync("/etc/passwd", "utf8"),

@@ -56,7 +56,7 @@ const plainReadiness: ReadinessProbe = { kind: "none" };
 const baseEnvironment: Record<string, string> = { PYTHONUNBUFFERED: "1", PATH: STANDARD_PATH };
 
 /** Built-in values for everything the file leaves out. */
-export const builtinDefaults = {
+const builtinDefaults = {
   controlSocket: DEFAULT_SOCKET,
   /** Fits inside `docker stop`'s default 10 s grace period. */
   shutdownTimeoutMs: 9000,
@@ -124,7 +124,7 @@ export function parseAccounts(text: string): AccountEntry[] {
 }
 
 /** Splits "Server/instance"; a plain name has no instance. */
-export function splitServerName(name: string): { server: string; instance: string | undefined } {
+function splitServerName(name: string): { server: string; instance: string | undefined } {
   const slash = name.indexOf("/");
   return slash < 0 ? { server: name, instance: undefined } : { server: name.slice(0, slash), instance: name.slice(slash + 1) };
 }

@@ -196,7 +196,7 @@ export function parseProbeShorthand(text: string): Parsed<ReadinessProbe> {
 }
 
 /** Resource names setrlimit(2) knows, without the RLIMIT_ prefix, lower case. */
-export const rlimitNames = [
+const rlimitNames = [
   "as",
   "core",
   "cpu",

@@ -100,7 +100,7 @@ export function startRules(nodes: readonly GraphNode[], members: ReadonlySet<str
 }
 
 /** Everything a member waits for, among the members. */
-export function prerequisites(rule: StartRule): string[] {
+function prerequisites(rule: StartRule): string[] {
   return [...rule.requires, ...rule.after, ...(rule.levelBarrier ?? [])];
 }
 

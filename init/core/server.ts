@@ -213,7 +213,7 @@ export type Column =
   | "pin-started"
   | "pin-stopped";
 
-export function columnOf(event: ServerEvent): Column {
+function columnOf(event: ServerEvent): Column {
   if (event.type === "timer") return event.timer;
   if (event.type === "pin") return event.pin === "started" ? "pin-started" : "pin-stopped";
   return event.type;

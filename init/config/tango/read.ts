@@ -50,7 +50,7 @@ export function hostPattern(host: string): string {
   return host.replace(/[\\%_]/g, (char) => `\\${char}`).replace(/\*/g, "%");
 }
 
-export const HOST_SERVERS_SQL = `
+const HOST_SERVERS_SQL = `
 SELECT d.server AS name,
        (SELECT s.mode FROM server s WHERE LOWER(s.name) = LOWER(d.server) LIMIT 1) AS mode,
        (SELECT s.level FROM server s WHERE LOWER(s.name) = LOWER(d.server) LIMIT 1) AS level
@@ -58,7 +58,7 @@ SELECT d.server AS name,
          WHERE (host LIKE ? OR host LIKE ?) AND name LIKE 'dserver/%') AS d
  ORDER BY d.server`;
 
-export const DEVICE_PROPERTIES_SQL = "SELECT name, value FROM property_device WHERE device = ? ORDER BY name, count";
+const DEVICE_PROPERTIES_SQL = "SELECT name, value FROM property_device WHERE device = ? ORDER BY name, count";
 
 /** The Starter's device name for a host: tango/admin/<short host name>. */
 export function starterDeviceOf(host: string): string {

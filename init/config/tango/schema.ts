@@ -82,7 +82,7 @@ export interface TangoSourceSettings {
   overrides: ServerInput[];
 }
 
-export const tangoDefaults = { connectTimeoutMs: 5000, retry: { initialDelayMs: 1000, maxDelayMs: 30_000 } };
+const tangoDefaults = { connectTimeoutMs: 5000, retry: { initialDelayMs: 1000, maxDelayMs: 30_000 } };
 
 export function tangoSourceSettings(section: z.output<typeof tangoSectionSchema>): TangoSourceSettings {
   return {

@@ -34,7 +34,7 @@ export interface SourceContext {
 }
 
 /** This machine's host name up to the first dot, as the Starter names itself. */
-export function shortHostName(): string {
+function shortHostName(): string {
   return os.hostname().split(".")[0];
 }
 
