@@ -39,11 +39,11 @@ export class LogTaps {
   private readonly followers = new Map<string, Set<Follower>>();
 
   constructor(engine: Engine) {
-    engine.onOutput((name, line, stream) => this.push(name, line, stream));
+    engine.onOutput((name, line, stream, at) => this.push(name, `${at} ${line}`, stream));
   }
 
-  private push(name: string, text: string, stream: LogLineEvent["stream"]): void {
-    const line = `${new Date().toISOString()} ${text}`;
+  /** A line with its time stamp, as the server's log file has it. */
+  private push(name: string, line: string, stream: LogLineEvent["stream"]): void {
     let ring = this.rings.get(name);
     if (!ring) this.rings.set(name, (ring = new Ring()));
     ring.push(line);

@@ -17,7 +17,8 @@ const CONSOLE_FD = 1;
 export const CUT_MARKER = " …[line cut]";
 
 export type OutputStream = "stdout" | "stderr";
-export type LineListener = (line: string, stream: OutputStream) => void;
+/** A line as the server wrote it, and when it arrived (ISO 8601: the stamp of its log file line). */
+export type LineListener = (line: string, stream: OutputStream, at: string) => void;
 
 /** Splits a byte stream into lines; overlong lines are cut and the rest up to the newline dropped. */
 export class LineSplitter {
@@ -187,10 +188,12 @@ export class ServerOutput {
 
   private emit(lines: string[], stream: OutputStream): void {
     if (lines.length === 0) return;
-    if (this.file) this.file.write(lines.map((line) => `${timestamp()} ${line}\n`).join(""));
+    // The lines of one read arrived together: one time stamp for them all.
+    const at = timestamp();
+    if (this.file) this.file.write(lines.map((line) => `${at} ${line}\n`).join(""));
     if (this.settings.console) writeAll(CONSOLE_FD, lines.map((line) => `${this.name} | ${line}\n`).join(""));
     for (const listener of this.listeners) {
-      for (const line of lines) listener(line, stream);
+      for (const line of lines) listener(line, stream, at);
     }
   }
 }

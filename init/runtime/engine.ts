@@ -26,7 +26,7 @@ export function monotonicNow(): number {
 
 /** A line for a person on the console: boot progress, failures, shutdown steps. */
 export type ProgressWriter = (line: string) => void;
-export type OutputListener = (server: string, line: string, stream: OutputStream) => void;
+export type OutputListener = (server: string, line: string, stream: OutputStream, at: string) => void;
 
 interface ServerRuntime {
   output: ServerOutput;
@@ -184,8 +184,8 @@ export class Engine {
 
   private newOutput(spec: ServerSpec): ServerOutput {
     const output = new ServerOutput(spec.name, spec.log);
-    output.onLine((line, stream) => {
-      for (const listener of this.outputListeners) listener(spec.name, line, stream);
+    output.onLine((line, stream, at) => {
+      for (const listener of this.outputListeners) listener(spec.name, line, stream, at);
     });
     return output;
   }
