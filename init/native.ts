@@ -70,10 +70,7 @@ function load(): NativeModule {
   const asset = seaAsset();
   if (asset) return loadEmbedded(asset);
   // Development: the bundle lives in dist/, the build output in native/build/Release/.
-  for (const candidate of [
-    path.join(__dirname, ADDON_FILE),
-    path.join(__dirname, "..", "native", "build", "Release", ADDON_FILE),
-  ]) {
+  for (const candidate of [path.join(__dirname, ADDON_FILE), path.join(__dirname, "..", "native", "build", "Release", ADDON_FILE)]) {
     if (fs.existsSync(candidate)) return dlopen(candidate);
   }
   throw new Error(`native addon ${ADDON_FILE} not found beside ${process.execPath} nor embedded`);

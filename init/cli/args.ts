@@ -26,7 +26,15 @@ export interface CommonOptions {
 export type { ClientInvocation, ClientRequest } from "./commands";
 
 export type Invocation =
-  | ({ mode: "main-program"; command: string; args: string[]; forwardToGroup: boolean; graceMs: number; expectedExitCodes: number[]; config: string | null } & CommonOptions)
+  | ({
+      mode: "main-program";
+      command: string;
+      args: string[];
+      forwardToGroup: boolean;
+      graceMs: number;
+      expectedExitCodes: number[];
+      config: string | null;
+    } & CommonOptions)
   | ({ mode: "supervisor"; config: string; configGiven: boolean } & CommonOptions)
   | ({ mode: "plan"; config: string; json: boolean; source: "tango" | null } & CommonOptions)
   | ClientInvocation
@@ -43,13 +51,25 @@ export class UsageError extends Error {
 /** The supervisor's options: at the top level (no command), and again for `run` and `plan`. */
 function commonOptions<T>(parser: Argv<T>, global = false) {
   return parser
-    .option("log-level", { type: "string", global, choices: LOG_LEVELS as unknown as string[], describe: "level of the init's own log (env STARTER_LOG_LEVEL, kernel starter.loglevel=)" })
+    .option("log-level", {
+      type: "string",
+      global,
+      choices: LOG_LEVELS as unknown as string[],
+      describe: "level of the init's own log (env STARTER_LOG_LEVEL, kernel starter.loglevel=)",
+    })
     .option("log-format", { type: "string", global, choices: ["pretty", "json"], describe: "pretty on a TTY, JSON otherwise, unless set" })
     .option("mount", { type: "boolean", global, default: true, describe: "as PID 1, mount /proc, /sys, /dev, … when missing (--no-mount to skip)" })
     .option("config", { alias: "c", type: "string", global, describe: `config file (default ${DEFAULT_CONFIG}, env STARTER_CONFIG)` })
     .option("group", { alias: "g", type: "boolean", global, default: false, describe: "-- mode: forward signals to the main program's whole process group" })
     .option("grace", { alias: "t", type: "number", global, default: 5, describe: "-- mode: seconds leftover processes get between SIGTERM and SIGKILL" })
-    .option("expect-exit", { alias: "e", type: "number", global, array: true, default: [] as number[], describe: "-- mode: exit code reported as 0 (repeatable), e.g. 143" })
+    .option("expect-exit", {
+      alias: "e",
+      type: "number",
+      global,
+      array: true,
+      default: [] as number[],
+      describe: "-- mode: exit code reported as 0 (repeatable), e.g. 143",
+    })
     .option("json", { type: "boolean", global, default: false, describe: "machine-readable output (plan)" });
 }
 
@@ -65,7 +85,11 @@ function buildParser(args: string[]) {
     )
     .command("run", "supervise the servers of the config file (the default)", (y) => commonOptions(y))
     .command("plan", "print the start order and the exact command of each server; start nothing", (y) =>
-      commonOptions(y).option("source", { type: "string", choices: ["tango"], describe: "also read the config's sources.tango (the Tango database) and plan its servers" }),
+      commonOptions(y).option("source", {
+        type: "string",
+        choices: ["tango"],
+        describe: "also read the config's sources.tango (the Tango database) and plan its servers",
+      }),
     );
   for (const command of CLIENT_COMMANDS) {
     parser = parser.command(command.usage, command.describe, (y) => command.builder(clientOptions(y))) as typeof parser;

@@ -158,7 +158,10 @@ async function run(client: ControlClient, invocation: ClientInvocation, request:
     }
     case "shutdown": {
       const result = (await call(client, "shutdown", { action: request.action })) as ShutdownResult;
-      const what = result.action === "exit" ? "stopping every server, then exiting" : `stopping every server, then ${result.action === "restart" ? "rebooting" : result.action}`;
+      const what =
+        result.action === "exit"
+          ? "stopping every server, then exiting"
+          : `stopping every server, then ${result.action === "restart" ? "rebooting" : result.action}`;
       io.out(`${invocation.command}: ${what}`);
       if (!request.wait) return EXIT.OK;
       if (await client.waitForClose(request.timeoutMs)) {
@@ -219,7 +222,10 @@ function describeStatus(result: StatusResult, style: Style): string {
 
 function describeReload(result: ReloadResult, style: Style): string {
   const counts = `${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged`;
-  const lines = [`${result.dryRun ? "would reload" : "reloaded"} ${result.config}: ${counts}`, ...(result.notes ?? []).map((note) => `  ${style.yellow(note)}`)];
+  const lines = [
+    `${result.dryRun ? "would reload" : "reloaded"} ${result.config}: ${counts}`,
+    ...(result.notes ?? []).map((note) => `  ${style.yellow(note)}`),
+  ];
   if (result.dryRun) {
     const width = Math.max(0, ...[...result.added, ...result.removed, ...result.changed].map((name) => name.length));
     for (const name of result.added) lines.push(`  + ${name.padEnd(width)}  would start it (if it starts at boot)`);
@@ -269,7 +275,11 @@ async function logs(client: ControlClient, request: Extract<ClientRequest, { kin
   const onEvent = (event: string, data: unknown) => {
     if (event === "line") io.out((data as LogLineEvent).line);
   };
-  const result = (await client.request("logs", { server: request.server, lines: request.lines, follow: request.follow }, { timeoutMs: QUICK_ANSWER_MS, onEvent })) as LogsResult;
+  const result = (await client.request(
+    "logs",
+    { server: request.server, lines: request.lines, follow: request.follow },
+    { timeoutMs: QUICK_ANSWER_MS, onEvent },
+  )) as LogsResult;
   if (result.lines.length) io.out(result.lines.join("\n"));
   if (!request.follow) return EXIT.OK;
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => closed());

@@ -52,7 +52,10 @@ export const DEFAULT_WAIT_TIMEOUT_S = 120;
 /** Options every client command has. */
 export function clientOptions<T>(parser: Argv<T>): AnyArgv {
   return (parser as unknown as AnyArgv)
-    .option("socket", { type: "string", describe: "the init's control socket (env STARTER_SOCKET; default: controlSocket of the config file, else /run/starter-init.sock)" })
+    .option("socket", {
+      type: "string",
+      describe: "the init's control socket (env STARTER_SOCKET; default: controlSocket of the config file, else /run/starter-init.sock)",
+    })
     .option("config", { alias: "c", type: "string", describe: "config file whose settings.controlSocket names the socket (env STARTER_CONFIG)" })
     .option("color", { type: "boolean", describe: "colours (default: only on a TTY, and not when NO_COLOR is set)" });
 }
@@ -69,7 +72,8 @@ function waiting(y: AnyArgv): AnyArgv {
 
 function seconds(value: unknown, option: string, allowZero = false): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) throw new Error(`${option}: expected a number of seconds${allowZero ? " ≥ 0" : " > 0"}, got ${String(value)}`);
+  if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0))
+    throw new Error(`${option}: expected a number of seconds${allowZero ? " ≥ 0" : " > 0"}, got ${String(value)}`);
   return Math.round(n * 1000);
 }
 
@@ -84,7 +88,8 @@ function names(value: unknown): string[] {
   return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(String);
 }
 
-const serversPositional = (y: AnyArgv) => y.positional("servers", { type: "string", array: true, describe: "server names or glob patterns (quote them: 'TangoTest/*')" });
+const serversPositional = (y: AnyArgv) =>
+  y.positional("servers", { type: "string", array: true, describe: "server names or glob patterns (quote them: 'TangoTest/*')" });
 
 function action(name: ActionName, describe: string, aliases: string[]): ClientCommand {
   return {
@@ -92,7 +97,14 @@ function action(name: ActionName, describe: string, aliases: string[]): ClientCo
     usage: [`${name} <servers..>`, ...aliases],
     describe,
     builder: (y) => json(waiting(serversPositional(y))),
-    request: (p) => ({ kind: "action", action: name, servers: names(p.servers), wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout"), json: p.json === true }),
+    request: (p) => ({
+      kind: "action",
+      action: name,
+      servers: names(p.servers),
+      wait: p.wait !== false,
+      timeoutMs: seconds(p.timeout, "--timeout"),
+      json: p.json === true,
+    }),
   };
 }
 
@@ -104,14 +116,28 @@ function all(name: "start-all" | "stop-all", starter: string, describe: string):
       usage: name,
       describe,
       builder: (y) => json(waiting(y.option("level", { alias: "l", type: "number", describe: `only the servers of this level (default: every level)` }))),
-      request: (p) => ({ kind: "all", action: name, level: levelOf(p.level, "--level"), wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout"), json: p.json === true }),
+      request: (p) => ({
+        kind: "all",
+        action: name,
+        level: levelOf(p.level, "--level"),
+        wait: p.wait !== false,
+        timeoutMs: seconds(p.timeout, "--timeout"),
+        json: p.json === true,
+      }),
     },
     {
       names: [starter],
       usage: `${starter} [level]`,
       describe: `the Starter's ${starter}: ${what} the servers of a level (all levels without one)`,
       builder: (y) => json(waiting(y.positional("level", { type: "string", describe: "a startup level" }))),
-      request: (p) => ({ kind: "all", action: name, level: levelOf(p.level, "level"), wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout"), json: p.json === true }),
+      request: (p) => ({
+        kind: "all",
+        action: name,
+        level: levelOf(p.level, "level"),
+        wait: p.wait !== false,
+        timeoutMs: seconds(p.timeout, "--timeout"),
+        json: p.json === true,
+      }),
     },
   ];
 }
@@ -191,7 +217,8 @@ export const CLIENT_COMMANDS: ClientCommand[] = [
     names: ["ready"],
     usage: "ready",
     describe: "exit 0 when every server that should run is ready, 1 otherwise (HEALTHCHECK, Kubernetes exec probes)",
-    builder: (y) => json(y.option("wait", { alias: "w", type: "number", default: 0, describe: "wait up to this many seconds for readiness (and for the init to answer)" })),
+    builder: (y) =>
+      json(y.option("wait", { alias: "w", type: "number", default: 0, describe: "wait up to this many seconds for readiness (and for the init to answer)" })),
     request: (p) => ({ kind: "ready", waitMs: seconds(p.wait, "--wait", true), json: p.json === true }),
   },
   {
@@ -201,15 +228,13 @@ export const CLIENT_COMMANDS: ClientCommand[] = [
     builder: (y) => waiting(y),
     request: (p) => ({ kind: "shutdown", action: "default", wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout") }),
   },
-  ...(["poweroff", "reboot", "halt"] as const).map(
-    (word): ClientCommand => ({
-      names: [word],
-      usage: word,
-      describe: `VM only: stop every server in order, then ${word === "reboot" ? "restart the machine" : word === "halt" ? "halt the machine" : "power off"}`,
-      builder: (y) => waiting(y),
-      request: (p) => ({ kind: "shutdown", action: word, wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout") }),
-    }),
-  ),
+  ...(["poweroff", "reboot", "halt"] as const).map((word): ClientCommand => ({
+    names: [word],
+    usage: word,
+    describe: `VM only: stop every server in order, then ${word === "reboot" ? "restart the machine" : word === "halt" ? "halt the machine" : "power off"}`,
+    builder: (y) => waiting(y),
+    request: (p) => ({ kind: "shutdown", action: word, wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout") }),
+  })),
   {
     names: ["analyze"],
     usage: "analyze <what>",

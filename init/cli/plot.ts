@@ -51,7 +51,9 @@ export function plotSvg(timeline: TimelineResult, options: { all?: boolean; titl
   const width = LEFT + LEVEL_WIDTH + LABEL_WIDTH + PLOT_WIDTH + NOTE_WIDTH;
   const out: string[] = [];
   out.push('<?xml version="1.0" encoding="UTF-8"?>');
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<title>${escape(title)}</title>`);
   out.push(
     "<style>.bar{stroke:#333;stroke-width:0.5}.failed{fill:#e15759}.starting{fill:#f28e2b;fill-opacity:0.6}.lead{fill:#ccc}.band{fill-opacity:0.06}.tick{stroke:#ddd}.label{fill:#222}.note{fill:#555;font-size:11px}.failmark{stroke:#900;stroke-width:1.5}</style>",
@@ -89,7 +91,9 @@ export function plotSvg(timeline: TimelineResult, options: { all?: boolean; titl
     const stop = end(entry, now);
     out.push(`<text class="label" x="${LEFT + LEVEL_WIDTH}" y="${y + BAR - 3}">${escape(entry.name)}</text>`);
     if (entry.forkAt !== null && entry.forkAt > entry.startAt) {
-      out.push(`<rect class="lead" x="${x(entry.startAt).toFixed(1)}" y="${y + BAR / 2 - 1}" width="${((entry.forkAt - entry.startAt) * scale).toFixed(1)}" height="2"/>`);
+      out.push(
+        `<rect class="lead" x="${x(entry.startAt).toFixed(1)}" y="${y + BAR / 2 - 1}" width="${((entry.forkAt - entry.startAt) * scale).toFixed(1)}" height="2"/>`,
+      );
     }
     const kind = entry.outcome === "failed" ? " failed" : entry.outcome === "starting" ? " starting" : "";
     const fill = kind ? "" : ` fill="${entry.outcome === "cancelled" ? "#bab0ac" : colour}"`;

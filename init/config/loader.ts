@@ -144,7 +144,13 @@ export function parseConfigWithSources(text: string, fileName: string, deps: Par
   const { config, problems: resolveProblems } = resolveConfig(settings, entries, fileName, allDeps);
   problems.push(...resolveProblems);
   const tangoSection = parsedSources.success ? parsedSources.data.tango : undefined;
-  const tango = tangoSection ? tangoSourceOf(tangoSection, { rawSettings: sections.settings, settingsEnv: settings?.env ?? {}, entries, fileConfig: config, fileName, deps: allDeps }, problems) : null;
+  const tango = tangoSection
+    ? tangoSourceOf(
+        tangoSection,
+        { rawSettings: sections.settings, settingsEnv: settings?.env ?? {}, entries, fileConfig: config, fileName, deps: allDeps },
+        problems,
+      )
+    : null;
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => place(offsetOf(doc, problem.path), formatFieldPath(problem.path), problem.message)));
   }

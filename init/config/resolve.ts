@@ -31,7 +31,6 @@ export interface ServerEntry {
   input: ServerInput | undefined;
 }
 
-
 const defaultRestart: RestartPolicy = {
   mode: "on-failure",
   initialDelayMs: 500,
@@ -202,8 +201,7 @@ class ServerResolver {
       requires: input.requires ?? [],
       after: input.after ?? [],
       exclusive: input.exclusive ?? false,
-      readiness:
-        readiness.kind === "exec" ? { ...readiness, argv: this.findCommand(readiness.argv, commandDirs, [...at, "readiness"]) } : readiness,
+      readiness: readiness.kind === "exec" ? { ...readiness, argv: this.findCommand(readiness.argv, commandDirs, [...at, "readiness"]) } : readiness,
       startTimeoutMs: input.startTimeout ?? defaults.startTimeoutMs ?? builtinDefaults.startTimeoutMs,
       restart: layered(builtinDefaults.restart, input.restart, defaults.restart),
       stopSignal: input.stopSignal ?? defaults.stopSignal ?? builtinDefaults.stopSignal,

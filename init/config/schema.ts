@@ -117,23 +117,19 @@ function via<I, T>(parse: (input: I) => Parsed<T>) {
 /** A string, or a number or boolean YAML read from an unquoted word (env values, arguments). */
 const text = z.union([z.string(), z.number(), z.boolean()], { error: expecting("a string") }).transform(String);
 
-const absolutePath = z
-  .string({ error: expecting("an absolute path") })
-  .refine((path) => path.startsWith("/"), { error: expecting("an absolute path") });
+const absolutePath = z.string({ error: expecting("an absolute path") }).refine((path) => path.startsWith("/"), { error: expecting("an absolute path") });
 
 const durationMs = z.union([z.number(), z.string()], { error: expecting(durationExpectation) }).transform(via(parseDuration));
 
 /** A Starter duration: a bare number is in the Starter's unit; a duration string means what it says. */
 function starterDurationMs(unitMs: number, unitName: string) {
   const what = `${unitName} as a number, or a duration string like "2s"`;
-  return z
-    .union([z.number(), z.string()], { error: expecting(what) })
-    .transform(
-      via((value: number | string): Parsed<number> => {
-        const parsed = parseDuration(typeof value === "number" ? value * unitMs : value);
-        return parsed.ok ? parsed : { ok: false, expected: what };
-      }),
-    );
+  return z.union([z.number(), z.string()], { error: expecting(what) }).transform(
+    via((value: number | string): Parsed<number> => {
+      const parsed = parseDuration(typeof value === "number" ? value * unitMs : value);
+      return parsed.ok ? parsed : { ok: false, expected: what };
+    }),
+  );
 }
 
 const byteSize = z.union([z.number(), z.string()], { error: expecting(byteSizeExpectation) }).transform(via(parseByteSize));
@@ -174,21 +170,21 @@ const searchPath = z.union(
   { error: expecting('a list of absolute directories, or one string "dir:dir"') },
 );
 
-const envName = z.string().regex(/^[^=\0]+$/, { error: expecting("an environment variable name (no \"=\")") });
+const envName = z.string().regex(/^[^=\0]+$/, { error: expecting('an environment variable name (no "=")') });
 
 /** Environment variables; an empty value (`NAME:` or `NAME: null`) removes an inherited variable. */
 const environment = z.record(
   envName,
-  z.union([z.string(), z.number(), z.boolean(), z.null()], { error: expecting("a string, or nothing to unset the variable") })
+  z
+    .union([z.string(), z.number(), z.boolean(), z.null()], { error: expecting("a string, or nothing to unset the variable") })
     .transform((value) => (value === null ? null : String(value))),
 );
 
 /** A user or group: a name, or a numeric id. */
 const principalExpectation = "a name or a numeric id";
-const principal = z.union(
-  [z.string().min(1, { error: expecting(principalExpectation) }), z.int().min(0, { error: expecting(principalExpectation) })],
-  { error: expecting(principalExpectation) },
-);
+const principal = z.union([z.string().min(1, { error: expecting(principalExpectation) }), z.int().min(0, { error: expecting(principalExpectation) })], {
+  error: expecting(principalExpectation),
+});
 
 /** A resource limit value: -1 stands for unlimited. */
 const limitExpectation = 'a non-negative integer or "unlimited"';
@@ -244,10 +240,7 @@ const readinessMapping = z
       ctx.addIssue({
         code: "custom",
         path: kinds.length > 1 ? [kinds[1]] : [],
-        message:
-          kinds.length > 1
-            ? `expected one probe kind, got both ${kinds[0]} and ${kinds[1]}`
-            : `expected one probe kind: ${probeKinds.join(", ")}`,
+        message: kinds.length > 1 ? `expected one probe kind, got both ${kinds[0]} and ${kinds[1]}` : `expected one probe kind: ${probeKinds.join(", ")}`,
       });
       return z.NEVER;
     }
@@ -310,18 +303,16 @@ const restart = z.union(
         resetAfter: durationMs.optional(),
         minUptime: durationMs.optional(),
       })
-      .transform(
-        (policy): Partial<RestartPolicy> => ({
-          mode: policy.mode,
-          initialDelayMs: policy.initialDelay,
-          factor: policy.factor,
-          maxDelayMs: policy.maxDelay,
-          burstCount: policy.burst?.count,
-          burstWindowMs: policy.burst?.window,
-          resetAfterMs: policy.resetAfter,
-          minUptimeForRestartMs: policy.minUptime,
-        }),
-      ),
+      .transform((policy): Partial<RestartPolicy> => ({
+        mode: policy.mode,
+        initialDelayMs: policy.initialDelay,
+        factor: policy.factor,
+        maxDelayMs: policy.maxDelay,
+        burstCount: policy.burst?.count,
+        burstWindowMs: policy.burst?.window,
+        resetAfterMs: policy.resetAfter,
+        minUptimeForRestartMs: policy.minUptime,
+      })),
   ],
   { error: expecting('a restart mode ("on-failure", "always", "never") or a mapping {mode, initialDelay, factor, maxDelay, burst, resetAfter, minUptime}') },
 );
@@ -425,8 +416,7 @@ export const settingsSchema = z
   })
   .transform((settings) => {
     const defaults = settings.defaults ?? {};
-    const startModeFromStarter =
-      settings.EnableParallelStartup === undefined ? undefined : settings.EnableParallelStartup ? "parallel" : "sequential";
+    const startModeFromStarter = settings.EnableParallelStartup === undefined ? undefined : settings.EnableParallelStartup ? "parallel" : "sequential";
     const maxLevelKey = settings.maxLevel !== undefined ? "maxLevel" : settings.NbStartupLevels !== undefined ? "NbStartupLevels" : undefined;
     return {
       startMode: settings.startMode ?? startModeFromStarter,
@@ -462,9 +452,7 @@ const serverNameExpectation = 'a name: "Server/instance" (Tango style) or a plai
 export function makeServerSchema(levelBound: { max: number; boundKey?: string }) {
   const levelExpectation = `an integer between 0 and ${levelBound.max}${levelBound.boundKey ? ` (settings.${levelBound.boundKey})` : ""}`;
   return z.strictObject({
-    name: z
-      .string({ error: expecting(serverNameExpectation) })
-      .regex(/^[^\s/-][^\s/]*(\/[^\s/]+)?$/, { error: expecting(serverNameExpectation) }),
+    name: z.string({ error: expecting(serverNameExpectation) }).regex(/^[^\s/-][^\s/]*(\/[^\s/]+)?$/, { error: expecting(serverNameExpectation) }),
     binary: z
       .string({ error: expecting("an absolute path, or a bare name to look up in searchPath") })
       .regex(/^(\/.*[^/]|[^/]+)$/, { error: expecting("an absolute path, or a bare name to look up in searchPath") })

@@ -217,10 +217,11 @@ const rlimitNames = [
 
 /** "nofile", "NOFILE" or "RLIMIT_NOFILE" → "nofile". */
 export function parseRlimitName(text: string): Parsed<string> {
-  const name = text.trim().toLowerCase().replace(/^rlimit_/, "");
-  return (rlimitNames as readonly string[]).includes(name)
-    ? ok(name)
-    : expected(`a resource limit name: ${rlimitNames.join(", ")} (optionally with RLIMIT_)`);
+  const name = text
+    .trim()
+    .toLowerCase()
+    .replace(/^rlimit_/, "");
+  return (rlimitNames as readonly string[]).includes(name) ? ok(name) : expected(`a resource limit name: ${rlimitNames.join(", ")} (optionally with RLIMIT_)`);
 }
 
 /** Edit distance counting a swap of two neighbours as one edit (typos like "levle"), for suggestions. */

@@ -85,10 +85,13 @@ export class ControlClient {
     return new Promise((resolve, reject) => {
       const attempt = () => {
         const socket = net.createConnection(path);
-        const timer = setTimeout(() => {
-          socket.destroy();
-          reject(new ClientError("timeout", `no answer from ${path} within ${timeoutMs} ms`));
-        }, Math.max(0, deadline - Date.now()));
+        const timer = setTimeout(
+          () => {
+            socket.destroy();
+            reject(new ClientError("timeout", `no answer from ${path} within ${timeoutMs} ms`));
+          },
+          Math.max(0, deadline - Date.now()),
+        );
         socket.once("connect", () => {
           clearTimeout(timer);
           resolve(new ControlClient(socket, path));
@@ -227,7 +230,10 @@ export async function withClient<T>(path: string, use: (client: ControlClient) =
 function connectError(path: string, err: NodeJS.ErrnoException): ClientError {
   switch (err.code) {
     case "ENOENT":
-      return new ClientError("unreachable", `no init answers on ${path}: there is no such socket (is starter-init running? --socket PATH or STARTER_SOCKET names another)`);
+      return new ClientError(
+        "unreachable",
+        `no init answers on ${path}: there is no such socket (is starter-init running? --socket PATH or STARTER_SOCKET names another)`,
+      );
     case "ECONNREFUSED":
       return new ClientError("unreachable", `no init answers on ${path}: connection refused (the init that made it is gone)`);
     case "EACCES":

@@ -75,7 +75,7 @@ export class Commands {
     return { protocol: PROTOCOL_VERSION, supported: SUPPORTED_VERSIONS, version: INIT_VERSION, pid: process.pid, role: this.running.role };
   }
 
-  private info(now: number): InitInfo {
+  private info(): InitInfo {
     return {
       protocol: PROTOCOL_VERSION,
       version: INIT_VERSION,
@@ -92,7 +92,7 @@ export class Commands {
     const now = monotonicNow();
     const names = args.servers.length ? this.match(args.servers) : [...this.sup.servers.keys()];
     const sources = this.running.sources?.() ?? [];
-    return { init: this.info(now), servers: names.map((name) => statusOf(this.sup.servers.get(name)!, now)), ...(sources.length ? { sources } : {}) };
+    return { init: this.info(), servers: names.map((name) => statusOf(this.sup.servers.get(name)!, now)), ...(sources.length ? { sources } : {}) };
   }
 
   /** Names in config order for names and glob patterns; a pattern matching nothing is an error. */
@@ -165,7 +165,11 @@ export class Commands {
    * Resolves when every judge has a verdict, or at the timeout (the rest are reported pending), or
    * when the client went away (nobody to answer).
    */
-  private async waitFor(judges: Map<string, Judge>, timeoutMs: number, context: RequestContext): Promise<{ outcomes: Map<string, Outcome>; timedOut: boolean }> {
+  private async waitFor(
+    judges: Map<string, Judge>,
+    timeoutMs: number,
+    context: RequestContext,
+  ): Promise<{ outcomes: Map<string, Outcome>; timedOut: boolean }> {
     const outcomes = new Map<string, Outcome>();
     const check = (): boolean => {
       for (const [name, judge] of judges) {
@@ -178,7 +182,8 @@ export class Commands {
     if (check()) return { outcomes, timedOut: false };
     const timedOut = await this.until(check, timeoutMs, context);
     for (const name of judges.keys()) {
-      if (!outcomes.has(name)) outcomes.set(name, this.outcome(name, false, `still ${this.sup.servers.get(name)?.state ?? "removed"} after ${formatMs(timeoutMs)}`, true));
+      if (!outcomes.has(name))
+        outcomes.set(name, this.outcome(name, false, `still ${this.sup.servers.get(name)?.state ?? "removed"} after ${formatMs(timeoutMs)}`, true));
     }
     return { outcomes, timedOut };
   }
@@ -226,7 +231,13 @@ export class Commands {
     return this.settle(targets, stopAllJudge, args, context, "stop requested");
   }
 
-  private async settle(targets: string[], judge: Judge, args: { wait: boolean; timeoutMs: number }, context: RequestContext, requested: string): Promise<ActionResult> {
+  private async settle(
+    targets: string[],
+    judge: Judge,
+    args: { wait: boolean; timeoutMs: number },
+    context: RequestContext,
+    requested: string,
+  ): Promise<ActionResult> {
     if (!args.wait) return { waited: false, timedOut: false, outcomes: targets.map((name) => this.outcome(name, true, requested)) };
     const { outcomes, timedOut } = await this.waitFor(new Map(targets.map((name) => [name, judge])), args.timeoutMs, context);
     return { waited: true, timedOut, outcomes: targets.map((name) => outcomes.get(name)!) };
@@ -349,7 +360,8 @@ export class Commands {
       const where = role === "container" ? "PID 1 of a container" : "a supervisor that is not PID 1";
       throw new ControlError("not-a-vm", `${args.action} is for the init of a VM; this one is ${where}: use "shutdown" (or stop the container)`, { role });
     }
-    const action: ShutdownResult["action"] = args.action === "default" ? (role === "vm" ? "poweroff" : "exit") : args.action === "reboot" ? "restart" : args.action;
+    const action: ShutdownResult["action"] =
+      args.action === "default" ? (role === "vm" ? "poweroff" : "exit") : args.action === "reboot" ? "restart" : args.action;
     context.keepOpen();
     // Answer first: the shutdown may end this process soon after.
     setImmediate(() => this.running.shutdown(action));
@@ -380,7 +392,11 @@ const startJudge: Judge = (server) => {
     case "backoff":
       return { ok: false, message: `${describeFailure(server)}; restarting` };
     default:
-      return { ok: false, message: server.state === "stopped" && server.reason === "exited" ? `stopped: ${describeFailure(server)}` : `${server.state}: ${describeFailure(server)}` };
+      return {
+        ok: false,
+        message:
+          server.state === "stopped" && server.reason === "exited" ? `stopped: ${describeFailure(server)}` : `${server.state}: ${describeFailure(server)}`,
+      };
   }
 };
 

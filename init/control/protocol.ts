@@ -52,9 +52,7 @@ export interface ProtocolError {
   details?: unknown;
 }
 
-export type Response =
-  | { v: number; id: RequestId; ok: true; result: unknown }
-  | { v: number; id: RequestId | null; ok: false; error: ProtocolError };
+export type Response = { v: number; id: RequestId; ok: true; result: unknown } | { v: number; id: RequestId | null; ok: false; error: ProtocolError };
 
 export interface StreamEvent {
   v: number;
@@ -73,7 +71,11 @@ const waiting = {
   /** Wait for the outcome (ready, stopped, failed) before answering. */
   wait: z.boolean().default(true),
   /** How long to wait for it; the answer then reports what is still pending. */
-  timeoutMs: z.int().min(0).max(7 * 24 * 3600 * 1000).default(120_000),
+  timeoutMs: z
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600 * 1000)
+    .default(120_000),
 };
 const level = z.int().min(0).max(1_000_000).optional();
 
@@ -92,7 +94,13 @@ export const COMMANDS = {
   unpin: z.strictObject({ server: name }),
   logs: z.strictObject({ server: name, lines: z.int().min(0).max(100_000).default(20), follow: z.boolean().default(false) }),
   reload: z.strictObject({ dryRun: z.boolean().default(false), ...waiting }),
-  ready: z.strictObject({ waitMs: z.int().min(0).max(7 * 24 * 3600 * 1000).default(0) }),
+  ready: z.strictObject({
+    waitMs: z
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600 * 1000)
+      .default(0),
+  }),
   /** "default": power off in a VM, exit in a container. The others are for a VM only. */
   shutdown: z.strictObject({ action: z.enum(["default", "poweroff", "reboot", "halt"]).default("default") }),
   timeline: z.strictObject({}),
@@ -144,7 +152,11 @@ export function parseRequest(line: string): { ok: true; request: ParsedRequest }
   if (!parsed.success) return { ok: false, id, error: { code: "bad-request", message: describeIssues(parsed.error) } };
   const { cmd } = parsed.data;
   if (!isCommandName(cmd)) {
-    return { ok: false, id, error: { code: "unknown-command", message: `unknown command ${JSON.stringify(cmd)}`, details: { commands: Object.keys(COMMANDS) } } };
+    return {
+      ok: false,
+      id,
+      error: { code: "unknown-command", message: `unknown command ${JSON.stringify(cmd)}`, details: { commands: Object.keys(COMMANDS) } },
+    };
   }
   const args = COMMANDS[cmd].safeParse(parsed.data.args ?? {});
   if (!args.success) return { ok: false, id, error: { code: "bad-request", message: `${cmd}: ${describeIssues(args.error)}` } };

@@ -24,7 +24,17 @@ import { native } from "../native";
 import { attachToSupervisor, type RunningSupervisor } from "../runtime/supervisor";
 import { Commands, ControlError, type RequestContext } from "./commands";
 import { LogTaps } from "./logs";
-import { encode, LineReader, MAX_REQUEST_BYTES, parseRequest, PROTOCOL_VERSION, type Message, type ParsedRequest, type ProtocolError, type RequestId } from "./protocol";
+import {
+  encode,
+  LineReader,
+  MAX_REQUEST_BYTES,
+  parseRequest,
+  PROTOCOL_VERSION,
+  type Message,
+  type ParsedRequest,
+  type ProtocolError,
+  type RequestId,
+} from "./protocol";
 import { BootTimeline } from "./timeline";
 
 export interface ControlServerOptions {
@@ -340,7 +350,12 @@ class Connection {
     }
     const { request } = parsed;
     if (this.inFlight >= this.owner.options.maxInFlight) {
-      this.send({ v: PROTOCOL_VERSION, id: request.id, ok: false, error: { code: "busy", message: `at most ${this.owner.options.maxInFlight} requests at once on a connection` } });
+      this.send({
+        v: PROTOCOL_VERSION,
+        id: request.id,
+        ok: false,
+        error: { code: "busy", message: `at most ${this.owner.options.maxInFlight} requests at once on a connection` },
+      });
       return;
     }
     this.inFlight++;

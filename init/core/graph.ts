@@ -90,9 +90,7 @@ export function startRules(nodes: readonly GraphNode[], members: ReadonlySet<str
     const requires = unique(node.requires).filter((d) => d !== node.name && byName.has(d));
     const after = unique(node.after).filter((d) => d !== node.name && byName.has(d) && !requires.includes(d));
     const explicit = requires.length + after.length > 0;
-    const levelBarrier = explicit
-      ? null
-      : [...byName.keys()].filter((other) => other !== node.name && effective.get(other)! < node.level);
+    const levelBarrier = explicit ? null : [...byName.keys()].filter((other) => other !== node.name && effective.get(other)! < node.level);
     const externalRequires = unique(node.requires).filter((d) => d !== node.name && !byName.has(d));
     rules.set(node.name, { requires, after, levelBarrier, externalRequires });
   }
@@ -143,11 +141,7 @@ export function stopOrder(nodes: readonly GraphNode[], members: ReadonlySet<stri
  * Sequential mode forks one server per stage. In parallel mode an exclusive server gets a stage of
  * its own, because nothing else may be starting while it starts.
  */
-export function planStages(
-  nodes: readonly GraphNode[],
-  members: ReadonlySet<string>,
-  mode: "parallel" | "sequential",
-): string[][] {
+export function planStages(nodes: readonly GraphNode[], members: ReadonlySet<string>, mode: "parallel" | "sequential"): string[][] {
   const order = startOrder(nodes, members);
   if (mode === "sequential") return order.map((name) => [name]);
   const rules = startRules(nodes, members);
@@ -203,11 +197,7 @@ function memberList(nodes: readonly GraphNode[], members: ReadonlySet<string>): 
  * Kahn's algorithm, taking the best-ranked available node each time. Nodes left on a cycle (which
  * validateGraph reports) are appended in rank order rather than dropped.
  */
-function topologicalOrder(
-  nodes: Ranked[],
-  waitsFor: ReadonlyMap<string, readonly string[]>,
-  compare: (a: Ranked, b: Ranked) => number,
-): string[] {
+function topologicalOrder(nodes: Ranked[], waitsFor: ReadonlyMap<string, readonly string[]>, compare: (a: Ranked, b: Ranked) => number): string[] {
   const remaining = [...nodes].sort(compare);
   const placed = new Set<string>();
   const order: string[] = [];

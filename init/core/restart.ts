@@ -55,11 +55,7 @@ export function pruneStartHistory(history: readonly number[], policy: RestartPol
   return history.filter((t) => t > now - policy.burstWindowMs);
 }
 
-export function decideRestart(
-  policy: RestartPolicy,
-  termination: Termination,
-  history: RestartHistory,
-): RestartDecision {
+export function decideRestart(policy: RestartPolicy, termination: Termination, history: RestartHistory): RestartDecision {
   const failure = isFailure(termination);
   if (policy.mode === "never" || (policy.mode === "on-failure" && !failure)) {
     return failure ? { action: "give-up", reason: "policy" } : { action: "stay-stopped" };

@@ -207,11 +207,7 @@ export function hasNoProcess(server: Server): boolean {
 // ---- one step ---------------------------------------------------------------------------------
 
 /** The column of the table an event falls in: timers by kind, pins by direction. */
-export type Column =
-  | Exclude<ServerEvent["type"], "timer" | "pin">
-  | ServerTimer
-  | "pin-started"
-  | "pin-stopped";
+export type Column = Exclude<ServerEvent["type"], "timer" | "pin"> | ServerTimer | "pin-started" | "pin-stopped";
 
 function columnOf(event: ServerEvent): Column {
   if (event.type === "timer") return event.timer;
@@ -383,12 +379,7 @@ function becomeReady(t: Transition): void {
 }
 
 /** Records a finished process, runs postStop and returns what the restart decision needs. */
-function recordExit(
-  t: Transition,
-  event: Extract<ServerEvent, { type: "exited" }>,
-  reason: StateReason,
-  level: LogLevel,
-): Termination {
+function recordExit(t: Transition, event: Extract<ServerEvent, { type: "exited" }>, reason: StateReason, level: LogLevel): Termination {
   const { s, now } = t;
   const uptimeMs = s.startedAt === null ? null : now - s.startedAt;
   s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason, uptimeMs };

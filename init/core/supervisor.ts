@@ -10,16 +10,7 @@
 
 import { isDeepStrictEqual } from "node:util";
 import type { ServerSpec, Settings } from "./types";
-import {
-  createServer,
-  hasNoProcess,
-  isDown,
-  step as stepServer,
-  type LogLevel,
-  type Server,
-  type ServerEffect,
-  type ServerEvent,
-} from "./server";
+import { createServer, hasNoProcess, isDown, step as stepServer, type LogLevel, type Server, type ServerEffect, type ServerEvent } from "./server";
 import { bootSet, planStages, startOrder, startRules, stopOrder, stopRules, type StartRule } from "./graph";
 
 export type SupervisorPhase = "stopped" | "booting" | "running" | "shutting-down";
@@ -79,16 +70,7 @@ export type SupervisorEvent =
   | { type: "server"; name: string; event: ServerEvent };
 
 export type SupervisorLogKind =
-  | "boot"
-  | "boot-complete"
-  | "start-all"
-  | "stop-all"
-  | "shutdown"
-  | "shutdown-deadline"
-  | "shutdown-complete"
-  | "config-reloaded"
-  | "removed"
-  | "pinned";
+  "boot" | "boot-complete" | "start-all" | "stop-all" | "shutdown" | "shutdown-deadline" | "shutdown-complete" | "config-reloaded" | "removed" | "pinned";
 
 /** Server effects pass through unchanged; supervisor timers and log lines have `server: null`. */
 export type SupervisorEffect =
@@ -218,7 +200,7 @@ class Draft {
 
   /** After the event: start and stop what may go now, then move the phase on. */
   settle(): void {
-    let wake: Wake = {};
+    let wake: Wake;
     for (;;) {
       const launched = this.launchPass();
       const stopped = this.stopPass();
@@ -431,16 +413,14 @@ class Draft {
     const diff = diffConfig(this.specs(), specs);
     if (settings !== undefined) sup.settings = settings;
     const previous = sup.servers;
-    sup.servers = new Map(specs.map((spec) => {
-      const server = previous.get(spec.name);
-      return [spec.name, server === undefined ? createServer(spec, now) : { ...server, spec }];
-    }));
-    for (const spec of specs) sup.removing.delete(spec.name);
-    this.log(
-      "info",
-      "config-reloaded",
-      `config reloaded: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed`,
+    sup.servers = new Map(
+      specs.map((spec) => {
+        const server = previous.get(spec.name);
+        return [spec.name, server === undefined ? createServer(spec, now) : { ...server, spec }];
+      }),
     );
+    for (const spec of specs) sup.removing.delete(spec.name);
+    this.log("info", "config-reloaded", `config reloaded: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed`);
 
     for (const spec of diff.removed) {
       const server = previous.get(spec.name)!;
@@ -513,10 +493,12 @@ class Draft {
       }
     }
     const stop = sup.stop;
-    const stopDone = stop.queue.length === 0 && [...stop.members].every((n) => {
-      const server = sup.servers.get(n);
-      return server === undefined || hasNoProcess(server);
-    });
+    const stopDone =
+      stop.queue.length === 0 &&
+      [...stop.members].every((n) => {
+        const server = sup.servers.get(n);
+        return server === undefined || hasNoProcess(server);
+      });
     if (stopDone && stop.members.size > 0) sup.stop = emptyStop();
     if (sup.phase === "shutting-down" && stopDone && [...sup.servers.values()].every(isDown)) {
       this.syncTimer("shutdown-deadline", undefined);
@@ -567,7 +549,10 @@ function namesAt(sup: Supervisor, level: number | undefined): string[] {
 
 /** What start-all acts on: the startable servers of a level (level 0 is never started in bulk). */
 export function startAllTargets(sup: Supervisor, level: number | undefined): string[] {
-  return startable(sup, namesAt(sup, level).filter((name) => sup.servers.get(name)!.spec.level >= 1));
+  return startable(
+    sup,
+    namesAt(sup, level).filter((name) => sup.servers.get(name)!.spec.level >= 1),
+  );
 }
 
 /** What stop-all acts on: the servers with a process or a restart coming (not pinned started), and those still queued to start. */

@@ -95,7 +95,10 @@ export function mountEarlyFilesystems(log: Logger, table: readonly MountEntry[] 
   // One line for all failures: an unprivileged container refuses every mount the same way.
   const failed = outcomes.filter((outcome) => outcome.result === "failed");
   if (failed.length) {
-    log.warn({ failed: failed.map((f) => `${f.target}: ${f.detail}`) }, `mounts skipped: ${failed.map((f) => `${f.target} (${f.detail})`).join(", ")}; going on without them`);
+    log.warn(
+      { failed: failed.map((f) => `${f.target}: ${f.detail}`) },
+      `mounts skipped: ${failed.map((f) => `${f.target} (${f.detail})`).join(", ")}; going on without them`,
+    );
   }
   linkPtmx(log);
   return outcomes;

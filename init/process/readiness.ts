@@ -35,7 +35,7 @@ function poll(intervalMs: number, attempt: () => Promise<boolean> | boolean, cal
   let timer: NodeJS.Timeout | null = null;
   const tick = async () => {
     if (stopped) return;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await attempt();
     } catch {
@@ -47,7 +47,7 @@ function poll(intervalMs: number, attempt: () => Promise<boolean> | boolean, cal
       callbacks.onReady();
       return;
     }
-    timer = setTimeout(tick, intervalMs);
+    timer = setTimeout(() => void tick(), intervalMs);
   };
   void tick();
   return {

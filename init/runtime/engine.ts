@@ -232,11 +232,13 @@ export class Engine {
     runtime.output.attach(child.stderrFd, "stderr");
     runtime.output.note(`started pid ${child.pid}: ${spec.argv.join(" ")}`);
     const pid = child.pid;
-    child.exited.then((exit) => {
-      runtime.output.note(`pid ${pid} ${describeExit(exit)}`);
-      if (runtime.pid === pid) runtime.pid = null;
-      this.serverEvent(spec.name, { type: "exited", now: monotonicNow(), pid, code: exit.code, signal: exit.signal });
-    });
+    child.exited
+      .then((exit) => {
+        runtime.output.note(`pid ${pid} ${describeExit(exit)}`);
+        if (runtime.pid === pid) runtime.pid = null;
+        this.serverEvent(spec.name, { type: "exited", now: monotonicNow(), pid, code: exit.code, signal: exit.signal });
+      })
+      .catch((err: unknown) => this.log.error({ err, server: spec.name }, "exit handling failed"));
     this.serverEvent(spec.name, { type: "spawned", now, pid });
   }
 
@@ -317,10 +319,12 @@ export class Engine {
       fail(err.message, err.code);
       return;
     }
-    child.exited.then((exit) => {
-      if (exit.code === 0) this.execute(rest);
-      else fail(describeExit(exit), "EPRESTART");
-    });
+    child.exited
+      .then((exit) => {
+        if (exit.code === 0) this.execute(rest);
+        else fail(describeExit(exit), "EPRESTART");
+      })
+      .catch((err: unknown) => this.log.error({ err, server: name }, "preStart exit handling failed"));
   }
 
   private runPostStop(name: string, argv: string[], code: number | null, signal: number | null): void {

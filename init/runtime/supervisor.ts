@@ -106,7 +106,7 @@ function vmPowerAction(signal: HandledSignal): PowerAction | null {
 
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
   const file = configPath(context);
-  let config: ConfigWithSources | null = null;
+  let config: ConfigWithSources;
   try {
     config = loadConfigWithSources(file);
   } catch (err) {
@@ -207,7 +207,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       case "SIGQUIT":
         return shutdown("exit");
       case "SIGHUP":
-        reload(false);
+        reload(false).catch((err: unknown) => log.error({ err }, "reload failed"));
         return;
       case "SIGUSR1":
         return logStatus(log, engine.sup);
@@ -288,7 +288,13 @@ export async function printPlan(log: Logger, invocation: Extract<Invocation, { m
   }
 }
 
-function writePlan(log: Logger, invocation: Extract<Invocation, { mode: "plan" }>, config: SupervisorConfig, tango: TangoReport | null, tangoUnread = false): number {
+function writePlan(
+  log: Logger,
+  invocation: Extract<Invocation, { mode: "plan" }>,
+  config: SupervisorConfig,
+  tango: TangoReport | null,
+  tangoUnread = false,
+): number {
   const stages = bootPlan(config.servers, config.settings);
   const byName = new Map(config.servers.map((spec) => [spec.name, spec]));
   if (invocation.json) {

@@ -33,7 +33,13 @@ function parseArgs(argv) {
   const options = { quick: false, only: null, skip: new Set(), out: path.join(BENCH_DIR, "results"), write: true, json: false, tangoHost: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const list = () => new Set(argv[++i].split(",").map((s) => s.trim()).filter(Boolean));
+    const list = () =>
+      new Set(
+        argv[++i]
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     if (arg === "--quick") options.quick = true;
     else if (arg === "--only") options.only = list();
     else if (arg === "--skip") options.skip = list();
@@ -42,7 +48,14 @@ function parseArgs(argv) {
     else if (arg === "--json") options.json = true;
     else if (arg === "--tango-host") options.tangoHost = argv[++i];
     else if (arg === "-h" || arg === "--help") {
-      console.log(fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").slice(1, 19).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+      console.log(
+        fs
+          .readFileSync(new URL(import.meta.url), "utf8")
+          .split("\n")
+          .slice(1, 19)
+          .map((l) => l.replace(/^\/\/ ?/, ""))
+          .join("\n"),
+      );
       process.exit(0);
     } else {
       console.error(`bench: unknown argument ${arg} (--help)`);
@@ -60,14 +73,38 @@ function parseArgs(argv) {
 
 const RUNS = {
   full: {
-    boot: 5, bootSequential: 3, kills: 60, stop: 3, stopOneByOne: 2, overhead: 20, rss: 3, reaping: 3, orphans: 10_000,
-    scale: 3, scaleSizes: [10, 100, 1000], statusRequests: 30, vm: 3,
-    starterBoot: { "10x1": 3, "30x1": 1, "10x5": 2 }, starterKills: 10,
+    boot: 5,
+    bootSequential: 3,
+    kills: 60,
+    stop: 3,
+    stopOneByOne: 2,
+    overhead: 20,
+    rss: 3,
+    reaping: 3,
+    orphans: 10_000,
+    scale: 3,
+    scaleSizes: [10, 100, 1000],
+    statusRequests: 30,
+    vm: 3,
+    starterBoot: { "10x1": 3, "30x1": 1, "10x5": 2 },
+    starterKills: 10,
   },
   quick: {
-    boot: 2, bootSequential: 1, kills: 20, stop: 1, stopOneByOne: 1, overhead: 5, rss: 1, reaping: 1, orphans: 10_000,
-    scale: 1, scaleSizes: [10, 100, 1000], statusRequests: 10, vm: 1,
-    starterBoot: { "10x1": 2, "30x1": 0, "10x5": 0 }, starterKills: 3,
+    boot: 2,
+    bootSequential: 1,
+    kills: 20,
+    stop: 1,
+    stopOneByOne: 1,
+    overhead: 5,
+    rss: 1,
+    reaping: 1,
+    orphans: 10_000,
+    scale: 1,
+    scaleSizes: [10, 100, 1000],
+    statusRequests: 10,
+    vm: 1,
+    starterBoot: { "10x1": 2, "30x1": 0, "10x5": 0 },
+    starterKills: 3,
   },
 };
 
@@ -83,11 +120,30 @@ function reexecWithPrivateHosts() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "starter-bench-hosts-"));
   const hosts = path.join(dir, "hosts");
   const name = os.hostname();
-  fs.writeFileSync(hosts, `${fs.readFileSync("/etc/hosts", "utf8").trimEnd()}\n# starter-init bench: this machine's own addresses\n${ips.map((ip) => `${ip} ${name}`).join("\n")}\n`);
-  const child = spawn("unshare", ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: "inherit",
-    env: { ...process.env, STARTER_BENCH_NS: "1" },
-  });
+  fs.writeFileSync(
+    hosts,
+    `${fs.readFileSync("/etc/hosts", "utf8").trimEnd()}\n# starter-init bench: this machine's own addresses\n${ips.map((ip) => `${ip} ${name}`).join("\n")}\n`,
+  );
+  const child = spawn(
+    "unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "/bin/sh",
+      "-c",
+      'mount --bind "$0" /etc/hosts && exec "$@"',
+      hosts,
+      process.execPath,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
+    {
+      stdio: "inherit",
+      env: { ...process.env, STARTER_BENCH_NS: "1" },
+    },
+  );
   // unshare execs the shell, which execs node: child.pid is the bench itself.
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => {
@@ -151,7 +207,9 @@ async function main() {
     killTracked();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  const leftovers = pidsWhere((argv) => argv.some((a) => a.includes("starter-bench-")) || (argv[0]?.endsWith("TangoTest") && /^(b|h|c|s|k|r|bench)\d\d$/.test(argv[1] ?? "")));
+  const leftovers = pidsWhere(
+    (argv) => argv.some((a) => a.includes("starter-bench-")) || (argv[0]?.endsWith("TangoTest") && /^(b|h|c|s|k|r|bench)\d\d$/.test(argv[1] ?? "")),
+  );
   const loadAfter = loadAverage();
   const minutes = (now() - started) / 60_000;
 
@@ -179,18 +237,28 @@ async function main() {
   if (options.write) {
     fs.mkdirSync(options.out, { recursive: true });
     fs.writeFileSync(path.join(options.out, "results.md"), markdown);
-    if (options.json) fs.writeFileSync(path.join(options.out, "results.json"), `${JSON.stringify({ machine: info, quick: options.quick, loadBefore, loadAfter, loads, results }, null, 1)}\n`);
+    if (options.json)
+      fs.writeFileSync(
+        path.join(options.out, "results.json"),
+        `${JSON.stringify({ machine: info, quick: options.quick, loadBefore, loadAfter, loads, results }, null, 1)}\n`,
+      );
     if (timelines.shapes.size) {
-      const svg = timelineSvg(timelines, { shapes: ["10x1", "10x5"], subtitle: `${info.date}, ${info.cpu}, load ${loadBefore} → ${loadAfter}; median run of each contender` });
+      const svg = timelineSvg(timelines, {
+        shapes: ["10x1", "10x5"],
+        subtitle: `${info.date}, ${info.cpu}, load ${loadBefore} → ${loadAfter}; median run of each contender`,
+      });
       fs.writeFileSync(path.join(options.out, "boot-timelines.svg"), svg);
     }
-    console.log(`\nwritten: ${path.relative(process.cwd(), options.out) || "."}/results.md${options.json ? ", results.json" : ""}${timelines.shapes.size ? ", boot-timelines.svg" : ""}`);
+    console.log(
+      `\nwritten: ${path.relative(process.cwd(), options.out) || "."}/results.md${options.json ? ", results.json" : ""}${timelines.shapes.size ? ", boot-timelines.svg" : ""}`,
+    );
   }
 }
 
 if (!process.env.STARTER_BENCH_NS && process.getuid?.() === 0) reexecWithPrivateHosts();
-else main().catch((err) => {
-  console.error(err);
-  killTracked();
-  process.exit(1);
-});
+else
+  main().catch((err) => {
+    console.error(err);
+    killTracked();
+    process.exit(1);
+  });

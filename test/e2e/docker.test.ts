@@ -228,7 +228,7 @@ describe("-- cmd mode (init + busybox)", () => {
 
   it("docker kill -s forwards USR1, HUP, WINCH to the main program and keeps running; INT ends it", async () => {
     const script = [
-      "for s in USR1 USR2 HUP WINCH; do trap \"echo got $s\" $s; done",
+      'for s in USR1 USR2 HUP WINCH; do trap "echo got $s" $s; done',
       "trap 'echo got INT; exit 3' INT",
       "echo armed",
       "while :; do sleep 0.1; done",
@@ -249,13 +249,19 @@ describe("-- cmd mode (init + busybox)", () => {
   });
 
   it("--read-only with no tmpfs at all: the addon is extracted to /dev (a tmpfs that allows exec)", async () => {
-    const result = await runToExit(new StarterContainer(CMD_IMAGE).withReadOnlyRoot().withCommand(["--", "sh", "-c", "touch /probe 2>/dev/null && echo writable || echo read-only"]));
+    const result = await runToExit(
+      new StarterContainer(CMD_IMAGE).withReadOnlyRoot().withCommand(["--", "sh", "-c", "touch /probe 2>/dev/null && echo writable || echo read-only"]),
+    );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("read-only");
   });
 
   it("as a non-root user (--user 1000:1000)", async () => {
-    const result = await runToExit(new StarterContainer(CMD_IMAGE).withUser("1000:1000").withCommand(["--", "sh", "-c", "echo uid=$(id -u) init=$(grep ^Uid: /proc/1/status | tr -s '\\t ' ' ' | cut -d' ' -f2); exit 9"]));
+    const result = await runToExit(
+      new StarterContainer(CMD_IMAGE)
+        .withUser("1000:1000")
+        .withCommand(["--", "sh", "-c", "echo uid=$(id -u) init=$(grep ^Uid: /proc/1/status | tr -s '\\t ' ' ' | cut -d' ' -f2); exit 9"]),
+    );
     expect(result.code, result.stderr).toBe(9);
     expect(result.stdout).toContain("uid=1000 init=1000");
   });
@@ -295,7 +301,12 @@ describe(`the demo image: ${SERVERS.length} TangoTest servers over levels ${LEVE
   it("boots level by level without CAP_SYS_ADMIN: mounts skipped with warnings, every server ready", async () => {
     const { stderr } = await logs(demo.getId());
     const records = logRecords(stderr);
-    expect(records.filter((r) => r.kind === "ready").map((r) => r.server).sort()).toEqual(SERVERS.map((s) => s.name).sort());
+    expect(
+      records
+        .filter((r) => r.kind === "ready")
+        .map((r) => r.server)
+        .sort(),
+    ).toEqual(SERVERS.map((s) => s.name).sort());
     expectLevelOrder(records, LEVELS, "starting", "ready");
     expect(records.some((r) => r.pid === 1)).toBe(true);
     // One warning names every mount that was refused.
@@ -328,10 +339,14 @@ describe(`the demo image: ${SERVERS.length} TangoTest servers over levels ${LEVE
     expect(parents[0]).not.toBe(1);
     expect((await demo.exec(["kill", String(parents[0])])).exitCode).toBe(0);
     await storm;
-    const left = await eventually("no zombie", async () => {
-      const found = await zombies();
-      return found.length === 0 ? found : undefined;
-    }, 5000);
+    const left = await eventually(
+      "no zombie",
+      async () => {
+        const found = await zombies();
+        return found.length === 0 ? found : undefined;
+      },
+      5000,
+    );
     expect(left).toEqual([]);
   });
 
@@ -391,7 +406,10 @@ describe("the demo image under other docker run options", () => {
       expect(servers.length).toBe(SERVERS.length);
       expect(new Set([...servers, all.find((p) => p.pid === 1)!].map((p) => p.uid))).toEqual(new Set([1000]));
       const records = logRecords((await logs(running.getId())).stderr);
-      expect(records.some((r) => r.level === 40 && Array.isArray(r.failed)), "mounts skipped with a warning").toBe(true);
+      expect(
+        records.some((r) => r.level === 40 && Array.isArray(r.failed)),
+        "mounts skipped with a warning",
+      ).toBe(true);
       await waitForHealth(running.getId(), "healthy", 30_000);
     });
   });

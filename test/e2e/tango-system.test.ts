@@ -68,12 +68,17 @@ type LogRecord = Record<string, unknown>;
 
 /** Reads an attribute of each device with PyTango on this machine, through the database at tangoHost. */
 async function readThroughDatabase(tangoHost: string, devices: string[]): Promise<Record<string, { ok: boolean; error?: string; value?: unknown }>> {
-  const result = await run("env", [`TANGO_HOST=${tangoHost}`, PYTHON, TANGO_DB_PY, "read", JSON.stringify({ devices, attribute: "double_scalar" })], { timeoutMs: 60_000 });
+  const result = await run("env", [`TANGO_HOST=${tangoHost}`, PYTHON, TANGO_DB_PY, "read", JSON.stringify({ devices, attribute: "double_scalar" })], {
+    timeoutMs: 60_000,
+  });
   if (result.code !== 0) throw new Error(`PyTango read failed (${result.code}):\n${result.stderr}`);
   return JSON.parse(result.stdout) as Record<string, { ok: boolean; error?: string }>;
 }
 
-async function statusJson(container: StartedTestContainer): Promise<{ servers: { name: string; state: string; level: number }[]; sources?: { state: string; host: string; startedAtBoot: number | null; servers: number | null }[] }> {
+async function statusJson(container: StartedTestContainer): Promise<{
+  servers: { name: string; state: string; level: number }[];
+  sources?: { state: string; host: string; startedAtBoot: number | null; servers: number | null }[];
+}> {
   const result = await container.exec(["/sbin/starter-init", "status", "--json"]);
   if (result.exitCode !== 0) throw new Error(`status failed: ${result.output}`);
   return JSON.parse(result.stdout);
@@ -134,7 +139,10 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     expect(status.servers.filter((s) => s.name === "mariadb" || s.name === "DataBaseds/2").map((s) => s.state)).toEqual(["ready", "ready"]);
 
     // A client outside reads an attribute of every device through the database server.
-    const reads = await readThroughDatabase(tangoHost, SERVERS.flatMap((s) => s.devices));
+    const reads = await readThroughDatabase(
+      tangoHost,
+      SERVERS.flatMap((s) => s.devices),
+    );
     for (const server of STARTED) for (const device of server.devices) expect(reads[device], `${server.name} ${device}`).toMatchObject({ ok: true });
     for (const server of KNOWN_ONLY) for (const device of server.devices) expect(reads[device]?.ok, device).toBe(false);
 
@@ -153,9 +161,27 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     }
 
     // The setup step is idempotent: run again, it leaves the database as it was.
-    const count = ["mariadb", "--no-defaults", "-h", "127.0.0.1", "-utango", "-ptango", "tango", "-N", "-e", "SELECT COUNT(*) FROM device; SELECT COUNT(*) FROM server; SELECT COUNT(*) FROM property_device"];
+    const count = [
+      "mariadb",
+      "--no-defaults",
+      "-h",
+      "127.0.0.1",
+      "-utango",
+      "-ptango",
+      "tango",
+      "-N",
+      "-e",
+      "SELECT COUNT(*) FROM device; SELECT COUNT(*) FROM server; SELECT COUNT(*) FROM property_device",
+    ];
     const before = (await container.exec(count)).stdout;
-    const again = await container.exec(["env", "MYSQL_HOST=127.0.0.1:3306", "MYSQL_USER=tango", "MYSQL_PASSWORD=tango", "/usr/lib/tango-db/register.sh", "/etc/tango-db/servers.conf"]);
+    const again = await container.exec([
+      "env",
+      "MYSQL_HOST=127.0.0.1:3306",
+      "MYSQL_USER=tango",
+      "MYSQL_PASSWORD=tango",
+      "/usr/lib/tango-db/register.sh",
+      "/etc/tango-db/servers.conf",
+    ]);
     expect(again.exitCode, again.output).toBe(0);
     expect((await container.exec(count)).stdout).toBe(before);
 
@@ -178,7 +204,8 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     expect(indexOf(shutdown, "mariadb", "stopping")).toBeGreaterThan(indexOf(shutdown, "DataBaseds/2", "stopped"));
     for (let i = levels.length - 1; i > 0; i--) {
       const upperStopped = Math.max(...STARTED.filter((s) => s.level === levels[i]).map((s) => indexOf(shutdown, s.name, "stopped")));
-      for (const server of STARTED.filter((s) => s.level === levels[i - 1])) expect(indexOf(shutdown, server.name, "stopping"), server.name).toBeGreaterThan(upperStopped);
+      for (const server of STARTED.filter((s) => s.level === levels[i - 1]))
+        expect(indexOf(shutdown, server.name, "stopping"), server.name).toBeGreaterThan(upperStopped);
     }
     const exits = shutdown.filter((r) => r.kind === "exited");
     expect(exits.map((r) => r.server).sort()).toEqual(["DataBaseds/2", "mariadb", ...STARTED.map((s) => s.name)].sort());
@@ -186,4 +213,3 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     console.log(`the Tango system, docker run → docker stop done: ${Date.now() - begin} ms`);
   }, 240_000);
 });
-

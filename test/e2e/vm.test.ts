@@ -115,12 +115,23 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
       // Stage 1, as a one-shot at level 4 sees it: every early mount, the host name, lo up (the
       // servers below answer on 127.0.0.1 only when it is).
       const reportAt = expectLine(boot, /^report \| /);
-      for (const [target, type] of [["/proc", "proc"], ["/sys", "sysfs"], ["/dev", "devtmpfs"], ["/dev/pts", "devpts"], ["/dev/shm", "tmpfs"], ["/run", "tmpfs"], ["/tmp", "tmpfs"]]) {
+      for (const [target, type] of [
+        ["/proc", "proc"],
+        ["/sys", "sysfs"],
+        ["/dev", "devtmpfs"],
+        ["/dev/pts", "devpts"],
+        ["/dev/shm", "tmpfs"],
+        ["/run", "tmpfs"],
+        ["/tmp", "tmpfs"],
+      ]) {
         expectLine(boot, new RegExp(`^report \\| \\S+ ${target.replace(/\//g, "\\/")} ${type} `));
       }
       expectLine(boot, "report | hostname=starter");
       // And the init's own account of stage 1 on the console, before anything else starts.
-      const stage1 = expectLine(boot, /stage 1 \(vm\): mounted \/proc \/sys \/dev \/dev\/pts \/dev\/shm \/run \/tmp, console on \/dev\/console, .*host name starter, lo up/);
+      const stage1 = expectLine(
+        boot,
+        /stage 1 \(vm\): mounted \/proc \/sys \/dev \/dev\/pts \/dev\/shm \/run \/tmp, console on \/dev\/console, .*host name starter, lo up/,
+      );
       expect(stage1).toBeLessThan(expectLine(boot, "supervisor starting"));
 
       // Every server ready, level after level, all before level 4 ran.
@@ -156,7 +167,7 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
     "reports a broken config with file:line and powers off (starter.onfailure=poweroff)",
     async () => {
       const boot = await bootVm(kernel, ["starter.config=/etc/starter-init/vm/broken.yaml", "starter.onfailure=poweroff"]);
-      report("broken config", boot, { "error": "config error", "power down": "reboot: Power down" });
+      report("broken config", boot, { error: "config error", "power down": "reboot: Power down" });
       expectCleanPowerOff(boot);
       const error = expectLine(boot, "config error");
       expectLine(boot, /\/etc\/starter-init\/vm\/broken\.yaml:6:\d+: settings\.defaults\.stopTimeout: .*"5 parsecs"/, error);
@@ -170,19 +181,19 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
     "restarts a server killed with SIGKILL inside the VM",
     async () => {
       const boot = await bootVm(kernel, ["starter.config=/etc/starter-init/vm/kill.yaml"]);
-      report("kill -9", boot, { "first init line": "supervisor starting", "killed": "killer: kill -9", "ready again": "killer: TangoTest t01 runs again" });
+      report("kill -9", boot, { "first init line": "supervisor starting", killed: "killer: kill -9", "ready again": "killer: TangoTest t01 runs again" });
       expectCleanPowerOff(boot);
-      const firstReady = expectLine(boot, /\[  OK  \] TangoTest\/t01 ready in \d/);
+      const firstReady = expectLine(boot, /\[ {2}OK {2}\] TangoTest\/t01 ready in \d/);
       const kill = expectLine(boot, /^killer \| killer: kill -9 \d+ \(TangoTest t01\)/, firstReady);
       const died = expectLine(boot, /\[ EXIT \] TangoTest\/t01 killed by (SIGKILL|signal 9)\b/, kill);
       const restarting = expectLine(boot, /TangoTest\/t01 restarting in/, died);
-      const readyAgain = expectLine(boot, /\[  OK  \] TangoTest\/t01 ready in \d/, restarting);
+      const readyAgain = expectLine(boot, /\[ {2}OK {2}\] TangoTest\/t01 ready in \d/, restarting);
       // …and serves again: the one-shot connects to its port before it powers the VM off.
       expectLine(boot, "killer | killer: port 23001 accepts again", restarting);
       const shutdown = expectLine(boot, /\[ STOP \] shutdown: stopping \d+ servers/);
       expect(readyAgain).toBeLessThan(shutdown);
       // t02 was not touched: ready once, never restarted.
-      expect(boot.lines.filter((line) => /\[  OK  \] TangoTest\/t02 ready in/.test(line.text))).toHaveLength(1);
+      expect(boot.lines.filter((line) => /\[ {2}OK {2}\] TangoTest\/t02 ready in/.test(line.text))).toHaveLength(1);
       expect(boot.text).not.toMatch(/TangoTest\/t02 (killed|restarting)/);
     },
     TEST_TIMEOUT_MS,

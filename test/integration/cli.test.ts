@@ -13,7 +13,34 @@ describe("help and completion", () => {
   it("lists every command, the Starter's names and the exit codes", async () => {
     const help = await runBinary(["--help"]);
     expect(help.code).toBe(0);
-    for (const word of ["status", "start", "stop", "restart", "kill", "start-all", "stop-all", "pin", "unpin", "logs", "reload", "plan", "ready", "shutdown", "poweroff", "reboot", "halt", "analyze", "completion", "DevStart", "DevStop", "DevStartAll", "DevStopAll", "HardKillServer", "DevGetRunningServers", "DevGetStopServers"]) {
+    for (const word of [
+      "status",
+      "start",
+      "stop",
+      "restart",
+      "kill",
+      "start-all",
+      "stop-all",
+      "pin",
+      "unpin",
+      "logs",
+      "reload",
+      "plan",
+      "ready",
+      "shutdown",
+      "poweroff",
+      "reboot",
+      "halt",
+      "analyze",
+      "completion",
+      "DevStart",
+      "DevStop",
+      "DevStartAll",
+      "DevStopAll",
+      "HardKillServer",
+      "DevGetRunningServers",
+      "DevGetStopServers",
+    ]) {
       expect(help.stdout, word).toMatch(new RegExp(`\\b${word}\\b`));
     }
     expect(help.stdout).toContain("Exit codes: 0 ok, 1 failed, 2 usage, 3 no such server");

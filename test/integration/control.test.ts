@@ -260,14 +260,23 @@ describe("requests and their effects", () => {
     const blame = await init.cli(["analyze", "blame"]);
     expect(blame.code, blame.stderr).toBe(0);
     expect(blame.stdout).toMatch(/boot complete after .*; 5 server\(s\) started during the boot, 2 after it/);
-    const rowsOf = (text: string) => text.split("\n").filter((line) => /Fake\//.test(line)).map((line) => /(Fake\/\w+)/.exec(line)![1]);
+    const rowsOf = (text: string) =>
+      text
+        .split("\n")
+        .filter((line) => /Fake\//.test(line))
+        .map((line) => /(Fake\/\w+)/.exec(line)![1]);
     const rows = rowsOf(blame.stdout);
 
     type Entry = { name: string; outcome: string; forkAt: number; readyAt: number | null; duringBoot: boolean };
     const timeline = JSON.parse((await init.cli(["analyze", "blame", "--all", "--json"])).stdout) as { entries: Entry[] };
     const byName = new Map(timeline.entries.map((e) => [e.name, e]));
     expect([...byName.keys()].sort()).toEqual(["Fake/alpha", "Fake/beta", "Fake/broken", "Fake/crash", "Fake/delta", "Fake/gamma", "Fake/slow"]);
-    expect(timeline.entries.filter((e) => e.duringBoot).map((e) => e.name).sort()).toEqual(["Fake/alpha", "Fake/beta", "Fake/crash", "Fake/delta", "Fake/gamma"]);
+    expect(
+      timeline.entries
+        .filter((e) => e.duringBoot)
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(["Fake/alpha", "Fake/beta", "Fake/crash", "Fake/delta", "Fake/gamma"]);
     // beta waits 200 ms before its ready line; crash and broken failed; the first start of slow was cancelled.
     expect(byName.get("Fake/beta")!.readyAt! - byName.get("Fake/beta")!.forkAt).toBeGreaterThanOrEqual(200);
     expect(byName.get("Fake/crash")!.outcome).toBe("failed");
@@ -282,7 +291,9 @@ describe("requests and their effects", () => {
     expect(rowsOf((await init.cli(["analyze", "blame", "--all"])).stdout).slice(4)).toEqual(["Fake/broken", "Fake/crash", "Fake/slow"]);
 
     const isSvg = (text: string) =>
-      execFileSync("/usr/bin/python3", ["-c", "import sys, xml.etree.ElementTree as E; print(E.parse(sys.stdin).getroot().tag)"], { input: text }).toString().trim();
+      execFileSync("/usr/bin/python3", ["-c", "import sys, xml.etree.ElementTree as E; print(E.parse(sys.stdin).getroot().tag)"], { input: text })
+        .toString()
+        .trim();
     const bars = (text: string) => text.match(/<rect class="bar[ "][^>]*>/g) ?? [];
     const plot = await init.cli(["analyze", "plot"]);
     expect(plot.code, plot.stderr).toBe(0);
@@ -291,7 +302,10 @@ describe("requests and their effects", () => {
     const bootBars = bars(plot.stdout);
     expect(bootBars).toHaveLength(5);
     for (const name of ["Fake/alpha", "Fake/beta", "Fake/gamma", "Fake/delta", "Fake/crash"]) {
-      expect(bootBars.filter((bar) => bar.includes(`data-server="${name}"`)), name).toHaveLength(1);
+      expect(
+        bootBars.filter((bar) => bar.includes(`data-server="${name}"`)),
+        name,
+      ).toHaveLength(1);
     }
     expect(bootBars.find((bar) => bar.includes('data-server="Fake/crash"'))).toContain('class="bar failed"');
     expect(bootBars.filter((bar) => bar.includes("failed"))).toHaveLength(1);
@@ -434,7 +448,11 @@ describe("who may connect, and clients that misbehave", () => {
     raw.socket.write(`${JSON.stringify({ v: 1, id: 7, cmd: "start", args: { servers: "Fake/one" } })}\n`);
     raw.socket.write(`${JSON.stringify({ v: 1, id: 8, cmd: "status", args: {} })}\n`);
     await waitUntil(() => raw.received().trim().split("\n").length >= 5, "five answers", 5000);
-    const answers = raw.received().trim().split("\n").map((line) => JSON.parse(line));
+    const answers = raw
+      .received()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     const byId = new Map(answers.map((a) => [a.id, a]));
     expect(byId.get(5)).toMatchObject({ ok: false, error: { code: "unsupported-version", details: { supported: [1] } } });
     expect(byId.get(6)).toMatchObject({ ok: false, error: { code: "unknown-command" } });
@@ -472,7 +490,13 @@ describe("who may connect, and clients that misbehave", () => {
   it("serves many clients at once", async () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => init.cli(["status", "--json"])));
     // The message names what a failing client said, should one fail.
-    expect(results.map((r) => r.code), results.filter((r) => r.code !== 0).map((r) => r.stderr).join("\n")).toEqual(results.map(() => 0));
+    expect(
+      results.map((r) => r.code),
+      results
+        .filter((r) => r.code !== 0)
+        .map((r) => r.stderr)
+        .join("\n"),
+    ).toEqual(results.map(() => 0));
     const connections = await Promise.all(Array.from({ length: 40 }, () => rawConnect(init.socket)));
     for (const [i, c] of connections.entries()) c.socket.write(`${JSON.stringify({ v: 1, id: i, cmd: "hello", args: {} })}\n`);
     const answers = await Promise.all(connections.map((c) => c.firstLine));

@@ -70,11 +70,11 @@ export function killStartedInits(): void {
 /** Starts `binary args…` as PID 1 of a new PID namespace with its own /proc. */
 export function startAsPid1(args: string[], options: Pid1Options = {}): Pid1Process {
   const started = Date.now();
-  const unshare = spawn(
-    "unshare",
-    ["--pid", "--fork", "--mount-proc", "--kill-child", ...(options.unshareArgs ?? []), options.binary ?? BINARY, ...args],
-    { env: options.env ?? cleanEnv(), cwd: options.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const unshare = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", ...(options.unshareArgs ?? []), options.binary ?? BINARY, ...args], {
+    env: options.env ?? cleanEnv(),
+    cwd: options.cwd ?? ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   running.add(unshare);
   unshare.once("close", () => running.delete(unshare));
   let stdout = "";
@@ -128,7 +128,8 @@ export function startAsPid1(args: string[], options: Pid1Options = {}): Pid1Proc
           if (watchers.has(check)) {
             watchers.delete(check);
             clearTimeout(timer);
-            matches() ? resolve() : reject(new Error(`exited before ${String(text)}; output:\n${stdout}\n${stderr}`));
+            if (matches()) resolve();
+            else reject(new Error(`exited before ${String(text)}; output:\n${stdout}\n${stderr}`));
           }
         });
       });

@@ -48,7 +48,15 @@ describe("-- mode exit codes", () => {
   }, 240_000);
 
   it("reports death by signal n as 128+n", async () => {
-    for (const [name, number] of [["HUP", 1], ["INT", 2], ["QUIT", 3], ["KILL", 9], ["SEGV", 11], ["TERM", 15], ["USR1", 10]] as const) {
+    for (const [name, number] of [
+      ["HUP", 1],
+      ["INT", 2],
+      ["QUIT", 3],
+      ["KILL", 9],
+      ["SEGV", 11],
+      ["TERM", 15],
+      ["USR1", 10],
+    ] as const) {
       // sh as a child of the init is not PID 1, so its own default dispositions apply.
       const result = await runAsPid1(["--", "sh", "-c", `kill -${name} $$`]);
       expect(result.code, name).toBe(128 + number);
@@ -115,7 +123,12 @@ describe("-- mode signals", () => {
     // cat installs no handler of its own (grep does: a SIGSEGV handler for stack overflows).
     const result = await runAsPid1(["--", "cat", "/proc/self/status"]);
     expect(result.code).toBe(0);
-    expect(result.stdout.split("\n").filter((line) => /^Sig(Blk|Ign|Cgt):/.test(line)).sort()).toEqual(["SigBlk:\t0000000000000000", "SigCgt:\t0000000000000000", "SigIgn:\t0000000000000000"]);
+    expect(
+      result.stdout
+        .split("\n")
+        .filter((line) => /^Sig(Blk|Ign|Cgt):/.test(line))
+        .sort(),
+    ).toEqual(["SigBlk:\t0000000000000000", "SigCgt:\t0000000000000000", "SigIgn:\t0000000000000000"]);
   });
 });
 

@@ -53,7 +53,7 @@ function run(script: string, options: RunOptions = {}): Promise<RunResult> {
       { env: { ...process.env, ...hostNamespaces }, timeout: options.timeoutMs ?? 30_000, killSignal: "SIGKILL" },
       (error, stdout, stderr) => {
         const lines = stdout.split("\n").filter((line) => line.trim() !== "");
-        let json: any = null;
+        let json: any;
         try {
           json = JSON.parse(lines[lines.length - 1] ?? "null");
         } catch {
@@ -82,8 +82,7 @@ async function result(script: string, options: RunOptions = {}): Promise<any> {
   return outcome.json;
 }
 
-const nativeError = (code: string, syscall: string, errno: number) =>
-  expect.objectContaining({ name: "Error", code, syscall, errno });
+const nativeError = (code: string, syscall: string, errno: number) => expect.objectContaining({ name: "Error", code, syscall, errno });
 const typeError = expect.objectContaining({ name: "TypeError" });
 
 describe("native addon", () => {

@@ -158,7 +158,8 @@ describe("readiness probes", () => {
   it("notify fd, sd_notify, tcp and file probes each make their server ready; a start timeout fails one", async () => {
     const dir = tempDir("probes");
     const marker = path.join(dir, "file-probe.ready");
-    const sdNotify = "import socket, os, time; time.sleep(0.3); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(os.environ['NOTIFY_SOCKET']); s.send(b'STATUS=warming' + bytes([10]) + b'READY=1' + bytes([10])); time.sleep(1000)";
+    const sdNotify =
+      "import socket, os, time; time.sleep(0.3); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(os.environ['NOTIFY_SOCKET']); s.send(b'STATUS=warming' + bytes([10]) + b'READY=1' + bytes([10])); time.sleep(1000)";
     const config = writeConfig(
       dir,
       `servers:

@@ -68,8 +68,12 @@ describe("10 TangoTest servers over 3 levels (parallel)", () => {
       expect(result.code, result.stderr.slice(-2000)).toBe(0);
       const final = recordsOf(init);
       for (const level of [3, 2]) {
-        const stoppedAt = names.filter((n) => levelOf.get(n) === level).map((n) => final.filter((r) => r.server === n && r.kind === "stopped").at(-1)!.time as number);
-        const lowerStopping = names.filter((n) => levelOf.get(n) === level - 1).map((n) => final.filter((r) => r.server === n && r.kind === "stopping").at(-1)!.time as number);
+        const stoppedAt = names
+          .filter((n) => levelOf.get(n) === level)
+          .map((n) => final.filter((r) => r.server === n && r.kind === "stopped").at(-1)!.time as number);
+        const lowerStopping = names
+          .filter((n) => levelOf.get(n) === level - 1)
+          .map((n) => final.filter((r) => r.server === n && r.kind === "stopping").at(-1)!.time as number);
         expect(Math.min(...lowerStopping), `level ${level - 1} signalled before level ${level} stopped`).toBeGreaterThanOrEqual(Math.max(...stoppedAt));
       }
       expect(pidsMatching("giop:tcp:127.0.0.1:241")).toEqual([]);

@@ -114,7 +114,13 @@ describe("where the database is", () => {
   });
 
   it("from a URL (percent-decoded), a socket, or the client library's defaults", () => {
-    expect(resolveConnection("mysql://tango:p%40ss@10.0.0.5:3306/tango_prod", {})).toMatchObject({ host: "10.0.0.5", port: 3306, user: "tango", password: "p@ss", database: "tango_prod" });
+    expect(resolveConnection("mysql://tango:p%40ss@10.0.0.5:3306/tango_prod", {})).toMatchObject({
+      host: "10.0.0.5",
+      port: 3306,
+      user: "tango",
+      password: "p@ss",
+      database: "tango_prod",
+    });
     expect(resolveConnection("mariadb://u:p@localhost/tango?socket=/var/run/db.sock", {})).toMatchObject({ host: null, socketPath: "/var/run/db.sock" });
     const defaults = resolveConnection(null, { MYSQL_USER: "tango" });
     expect(defaults).toMatchObject({ host: null, socketPath: "/run/mysqld/mysqld.sock", user: "tango", password: "", database: "tango" });
@@ -169,12 +175,19 @@ describe("a read of the database on top of the file", () => {
       ["Missing/m1", 3],
     ]);
     expect(config.settings.maxLevel).toBe(4);
-    expect(report.servers.find((s) => s.name === "TangoTest/t4")).toMatchObject({ controlled: false, startLevel: 0, note: "not controlled (mode 0): known, not started" });
+    expect(report.servers.find((s) => s.name === "TangoTest/t4")).toMatchObject({
+      controlled: false,
+      startLevel: 0,
+      note: "not controlled (mode 0): known, not started",
+    });
     expect(report.servers.find((s) => s.name === "TangoTest/t3")).toMatchObject({ controlled: true, startLevel: 0, note: "level 0: known, not started" });
   });
 
   it("the file's own definition of a server wins over the database's, and the file's servers are untouched", () => {
-    expect(report.servers.find((s) => s.name === "PowerSupply/ps1")).toMatchObject({ skipped: true, note: "defined in the config file: the file's entry is used" });
+    expect(report.servers.find((s) => s.name === "PowerSupply/ps1")).toMatchObject({
+      skipped: true,
+      note: "defined in the config file: the file's entry is used",
+    });
     for (const name of ["web", "PowerSupply/ps1"]) expect(spec(name)).toEqual(fileConfig.servers.find((s) => s.name === name));
     expect(spec("web")!.log).toMatchObject({ keep: 3, file: null });
   });
@@ -235,10 +248,15 @@ describe("a read of the database on top of the file", () => {
   });
 
   it("StartServersAtStartup false: the database's servers keep their levels but none starts at boot", () => {
-    const { config: manual, report: why } = tango!.compose(snapshot({ servers: read.servers, properties: { ...read.properties, StartServersAtStartup: ["false"] } }));
+    const { config: manual, report: why } = tango!.compose(
+      snapshot({ servers: read.servers, properties: { ...read.properties, StartServersAtStartup: ["false"] } }),
+    );
     const t1 = manual.servers.find((s) => s.name === "TangoTest/t1")!;
     expect(t1).toMatchObject({ level: 3, autostart: false });
-    expect(why.servers.find((s) => s.name === "TangoTest/t1")).toMatchObject({ startLevel: 0, note: "not started at boot (StartServersAtStartup or autostart is false)" });
+    expect(why.servers.find((s) => s.name === "TangoTest/t1")).toMatchObject({
+      startLevel: 0,
+      note: "not started at boot (StartServersAtStartup or autostart is false)",
+    });
     expect(manual.servers.find((s) => s.name === "web")!.autostart).toBe(true);
   });
 

@@ -36,7 +36,17 @@ const missing = missingTools();
 
 type StatusJson = {
   servers: { name: string; state: string; level: number; pid: number | null }[];
-  sources?: { name: string; state: string; failures: number; lastErrorCode: string | null; lastError: string | null; message: string; servers: number | null; startedAtBoot: number | null; lastReadAgoMs: number | null }[];
+  sources?: {
+    name: string;
+    state: string;
+    failures: number;
+    lastErrorCode: string | null;
+    lastError: string | null;
+    message: string;
+    servers: number | null;
+    startedAtBoot: number | null;
+    lastReadAgoMs: number | null;
+  }[];
 };
 
 /** Runs the binary as a client of an init. */
@@ -197,7 +207,9 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       code: "ECONNREFUSED",
       message: "no database server answers at 127.0.0.1:1 (connection refused)",
     });
-    await expect(readTangoHost(resolveConnection(`mysql://tango:wrong@127.0.0.1:${DB_PORT}/tango`, {}), HOST, 2000)).rejects.toMatchObject({ code: "ER_ACCESS_DENIED_ERROR" });
+    await expect(readTangoHost(resolveConnection(`mysql://tango:wrong@127.0.0.1:${DB_PORT}/tango`, {}), HOST, 2000)).rejects.toMatchObject({
+      code: "ER_ACCESS_DENIED_ERROR",
+    });
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
@@ -207,10 +219,25 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
     expect(result.code, result.stderr).toBe(0);
     const plan = JSON.parse(result.stdout) as {
       settings: Record<string, unknown>;
-      stages: { name: string; level: number; file: string; argv: string[]; env: Record<string, string>; startTimeoutMs: number; restart: { minUptimeForRestartMs: number }; log: { keep: number; file: string | null } }[][];
-      sources: { tango: { applied: Record<string, string[]>; shadowed: string[]; ignored: { name: string }[]; servers: { name: string; startLevel: number }[] } };
+      stages: {
+        name: string;
+        level: number;
+        file: string;
+        argv: string[];
+        env: Record<string, string>;
+        startTimeoutMs: number;
+        restart: { minUptimeForRestartMs: number };
+        log: { keep: number; file: string | null };
+      }[][];
+      sources: {
+        tango: { applied: Record<string, string[]>; shadowed: string[]; ignored: { name: string }[]; servers: { name: string; startLevel: number }[] };
+      };
     };
-    expect(plan.stages.map((stage) => stage.map((spec) => spec.name).sort())).toEqual([["file-only"], ["TangoTest/dba1", "TangoTest/dba2"], ["TangoTest/dba3"]]);
+    expect(plan.stages.map((stage) => stage.map((spec) => spec.name).sort())).toEqual([
+      ["file-only"],
+      ["TangoTest/dba1", "TangoTest/dba2"],
+      ["TangoTest/dba3"],
+    ]);
     expect(plan.settings).toMatchObject({ interLevelWaitMs: 1000, logHome, maxLevel: 3 });
     const a1 = plan.stages[1].find((spec) => spec.name === "TangoTest/dba1")!;
     expect(a1).toMatchObject({ level: 2, file: "/usr/lib/tango/TangoTest", argv: ["/usr/lib/tango/TangoTest", "dba1"], startTimeoutMs: 25_000 });
@@ -223,7 +250,12 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
     expect(Object.keys(tango.applied).sort()).toEqual(["AutoRestartDuration", "InterStartupLevelWait", "KeepLogFiles", "LogFileHome", "StartDsPath"]);
     expect(tango.shadowed).toEqual(["ServerStartupTimeout"]);
     expect(tango.ignored.map((i) => i.name)).toEqual(["WaitForDriverStartup"]);
-    expect(tango.servers.filter((s) => s.startLevel === 0).map((s) => s.name).sort()).toEqual(["DataBaseds/2", "TangoTest/dba4", "TangoTest/dba5"]);
+    expect(
+      tango.servers
+        .filter((s) => s.startLevel === 0)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(["DataBaseds/2", "TangoTest/dba4", "TangoTest/dba5"]);
 
     const text = await run(BINARY, ["plan", "--source", "tango", "-c", file], { env: cleanEnv() });
     expect(text.stdout).toContain("TangoTest/dba4  mode 1, level 0 → not started (level 0: known, not started)");
@@ -236,7 +268,9 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
     const { file: nowhere } = writeConfig(subdir("plan-down"), db, ["url: mysql://tango:tango@127.0.0.1:1/tango"]);
     const down = await run(BINARY, ["plan", "--source", "tango", "-c", nowhere], { env: cleanEnv() });
     expect(down.code).toBe(1);
-    expect(down.stderr).toBe(`starter-init: tango source (mysql://tango@127.0.0.1:1/tango, host ${HOST}): no database server answers at 127.0.0.1:1 (connection refused)\n`);
+    expect(down.stderr).toBe(
+      `starter-init: tango source (mysql://tango@127.0.0.1:1/tango, host ${HOST}): no database server answers at 127.0.0.1:1 (connection refused)\n`,
+    );
   });
 
   it("as PID 1: runs the database's servers WITH the database at their levels; reload re-reads it; SIGTERM stops in reverse", async () => {
@@ -250,7 +284,10 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       expect(up.servers.find((s) => s.name === "TangoTest/dba3")!.level).toBe(3);
 
       // A client reads through the database (TANGO_HOST, no #dbase=no): the started devices answer, the others do not.
-      const reads = await dbServer.py<Record<string, { ok: boolean; error?: string }>>("read", { devices: SERVERS.map((s) => s.devices[0]), attribute: "double_scalar" });
+      const reads = await dbServer.py<Record<string, { ok: boolean; error?: string }>>("read", {
+        devices: SERVERS.map((s) => s.devices[0]),
+        attribute: "double_scalar",
+      });
       for (const server of STARTED) expect(reads[server.devices[0]], server.name).toMatchObject({ ok: true });
       for (const name of ["TangoTest/dba4", "TangoTest/dba5"]) expect(reads[deviceOf(name)].ok, name).toBe(false);
 
@@ -266,7 +303,11 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       // Level 0 is started by hand, as with the Starter's DevStart.
       const started = await cli(socket, ["start", "TangoTest/dba4"]);
       expect(started.code, started.stdout + started.stderr).toBe(0);
-      expect((await dbServer.py<Record<string, { ok: boolean }>>("read", { devices: [deviceOf("TangoTest/dba4")], attribute: "double_scalar" }))[deviceOf("TangoTest/dba4")].ok).toBe(true);
+      expect(
+        (await dbServer.py<Record<string, { ok: boolean }>>("read", { devices: [deviceOf("TangoTest/dba4")], attribute: "double_scalar" }))[
+          deviceOf("TangoTest/dba4")
+        ].ok,
+      ).toBe(true);
 
       // Astor adds a server and removes another; reload reads the database again.
       const added = tangoTests("dbb", [{ mode: 1, level: 1 }]);
@@ -282,7 +323,10 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       const outcome = JSON.parse(reloaded.stdout) as { added: string[]; removed: string[]; outcomes: { name: string; ok: boolean }[] };
       expect(outcome.added).toEqual(["TangoTest/dbb1"]);
       expect(outcome.removed).toEqual(["TangoTest/dba2"]);
-      expect(outcome.outcomes.every((o) => o.ok), JSON.stringify(outcome.outcomes)).toBe(true);
+      expect(
+        outcome.outcomes.every((o) => o.ok),
+        JSON.stringify(outcome.outcomes),
+      ).toBe(true);
       const after = await status(socket);
       expect(stateOf(after, "TangoTest/dbb1")).toBe("ready");
       expect(stateOf(after, "TangoTest/dba2")).toBeUndefined();
@@ -321,7 +365,11 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       const down = await statusUntil(socket, "the source is down", (s) => s.sources?.[0]?.state === "down" && stateOf(s, "file-only") === "ready");
       const source = down.sources![0];
       expect(source).toMatchObject({ state: "down", lastErrorCode: "ECONNREFUSED", lastReadAgoMs: null, servers: null });
-      expect(source.message).toMatch(new RegExp(`^database not answering: no database server answers at 127\\.0\\.0\\.1:${DB_PORT} \\(connection refused\\) \\(\\d+ failed attempt\\(s\\)\\); next attempt in \\d s; nothing from the database runs until it answers`));
+      expect(source.message).toMatch(
+        new RegExp(
+          `^database not answering: no database server answers at 127\\.0\\.0\\.1:${DB_PORT} \\(connection refused\\) \\(\\d+ failed attempt\\(s\\)\\); next attempt in \\d s; nothing from the database runs until it answers`,
+        ),
+      );
       expect(down.servers.map((s) => s.name)).toEqual(["file-only"]);
       // The human status says it too, and `ready` is not ready while the database's servers are unknown.
       const text = await cli(socket, ["status"]);
@@ -336,7 +384,12 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       expect(again.sources![0].state).toBe("down");
       await db.start();
       await dbServer.start();
-      const recovered = await statusUntil(socket, "recovered", (s) => s.sources?.[0]?.state === "up" && STARTED.every((server) => stateOf(s, server.name) === "ready"), 30_000);
+      const recovered = await statusUntil(
+        socket,
+        "recovered",
+        (s) => s.sources?.[0]?.state === "up" && STARTED.every((server) => stateOf(s, server.name) === "ready"),
+        30_000,
+      );
       expect(recovered.sources![0]).toMatchObject({ failures: 0, lastError: null, startedAtBoot: STARTED.length });
       expect((await cli(socket, ["ready"])).code).toBe(0);
       const reads = await dbServer.py<Record<string, { ok: boolean }>>("read", { devices: STARTED.map((s) => s.devices[0]), attribute: "double_scalar" });
@@ -373,4 +426,3 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
     }
   }, 120_000);
 });
-

@@ -43,14 +43,10 @@ export function ping(urls: string[]): Promise<Record<string, PingResult>> {
 }
 
 /** Writes a config of n TangoTest servers spread over levels (level of server i: levels[i]). */
-export function tangoConfig(options: {
-  file: string;
-  basePort: number;
-  levels: number[];
-  socket: string;
-  extraSettings?: string[];
-  serverExtra?: string[];
-}): { urls: string[]; names: string[] } {
+export function tangoConfig(options: { file: string; basePort: number; levels: number[]; socket: string; extraSettings?: string[]; serverExtra?: string[] }): {
+  urls: string[];
+  names: string[];
+} {
   const lines = [
     "settings:",
     `  searchPath: [${path.dirname(TANGO_TEST)}]`,

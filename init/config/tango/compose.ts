@@ -77,13 +77,20 @@ export interface ComposeInput {
 /** `*` matches any run of characters, `?` one: "TangoTest/*", "*\/t0?". */
 export function globMatches(pattern: string, name: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === name;
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${source}$`).test(name);
 }
 
 /** A property's strings as the YAML value the Starter key takes. */
 function propertyValue(name: string, values: string[]): unknown {
-  if (name === "StartDsPath") return values.flatMap((value) => value.split(":")).map((dir) => dir.trim()).filter(Boolean);
+  if (name === "StartDsPath")
+    return values
+      .flatMap((value) => value.split(":"))
+      .map((dir) => dir.trim())
+      .filter(Boolean);
   const text = (values[0] ?? "").trim();
   if (/^(true|false)$/i.test(text)) return text.toLowerCase() === "true";
   if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
@@ -91,7 +98,11 @@ function propertyValue(name: string, values: string[]): unknown {
 }
 
 /** Starter properties → raw settings (a layer under the file's), with what was shadowed or refused. */
-function starterLayer(properties: Record<string, string[]>, rawSettings: unknown, report: TangoReport): { layer: Record<string, unknown>; nbStartupLevels: number | undefined } {
+function starterLayer(
+  properties: Record<string, string[]>,
+  rawSettings: unknown,
+  report: TangoReport,
+): { layer: Record<string, unknown>; nbStartupLevels: number | undefined } {
   const layer: Record<string, unknown> = {};
   let nbStartupLevels: number | undefined;
   for (const [name, values] of Object.entries(properties)) {
@@ -121,7 +132,6 @@ function starterLayer(properties: Record<string, string[]>, rawSettings: unknown
 function setFields(override: ServerInput): Partial<ServerInput> {
   return Object.fromEntries(Object.entries(override).filter(([key, value]) => key !== "name" && value !== undefined));
 }
-
 
 /** The database's servers (and settings) on top of the file's configuration. */
 export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { config: SupervisorConfig; report: TangoReport } {
@@ -221,7 +231,8 @@ function serverEntry(
   let startLevel = 0;
   if (!controlled) report.note = "not controlled (mode 0): known, not started";
   else if (!(level >= 1)) report.note = "level 0: known, not started";
-  else if (context.nbStartupLevels !== undefined && level > context.nbStartupLevels) report.note = `level ${level} above NbStartupLevels (${context.nbStartupLevels}): not started`;
+  else if (context.nbStartupLevels !== undefined && level > context.nbStartupLevels)
+    report.note = `level ${level} above NbStartupLevels (${context.nbStartupLevels}): not started`;
   else startLevel = level + context.source.levelOffset;
 
   let input: ServerInput = { name: server.name, level: startLevel };

@@ -43,7 +43,7 @@ function splitHostPort(text: string): { host: string; port: number } {
 /** The connection from a URL (when the file gives one) or from the environment. */
 export function resolveConnection(url: string | null, env: Readonly<Record<string, string | undefined>>): TangoConnection {
   let host: string;
-  let port = DEFAULT_PORT;
+  let port: number;
   let user: string;
   let password: string;
   let database: string;

@@ -58,7 +58,10 @@ export class TangoSourceHub {
         onChange: (status) => this.reportChange(status),
         onError: (err) => this.log.error({ err, source: "tango" }, "tango source: applying what the database said failed"),
       });
-      this.log.info({ source: "tango", database: loaded.tango.connection.display, host: loaded.tango.host, waitFor: loaded.tango.settings.waitFor }, "tango source configured");
+      this.log.info(
+        { source: "tango", database: loaded.tango.connection.display, host: loaded.tango.host, waitFor: loaded.tango.settings.waitFor },
+        "tango source configured",
+      );
     }
   }
 
@@ -132,7 +135,13 @@ export class TangoSourceHub {
       const started = bootServers(report);
       const known = report.servers.filter((s) => !s.skipped && s.startLevel === 0);
       this.log.info(
-        { source: "tango", host: report.host, database: report.database, servers: report.servers.map((s) => ({ name: s.name, mode: s.mode, level: s.level, startLevel: s.startLevel })), applied: report.applied },
+        {
+          source: "tango",
+          host: report.host,
+          database: report.database,
+          servers: report.servers.map((s) => ({ name: s.name, mode: s.mode, level: s.level, startLevel: s.startLevel })),
+          applied: report.applied,
+        },
         `tango source: ${report.servers.length} server(s) of host ${report.host}`,
       );
       this.progress(
@@ -145,7 +154,15 @@ export class TangoSourceHub {
 
   private reportChange(status: TangoSourceStatus): void {
     if (this.closed) return;
-    const fields = { source: "tango", state: status.state, database: status.database, host: status.host, code: status.lastErrorCode, failures: status.failures, nextAttemptInMs: status.nextAttemptInMs };
+    const fields = {
+      source: "tango",
+      state: status.state,
+      database: status.database,
+      host: status.host,
+      code: status.lastErrorCode,
+      failures: status.failures,
+      nextAttemptInMs: status.nextAttemptInMs,
+    };
     if (status.state === "down") {
       this.log.warn(fields, `tango source: ${status.message}`);
       this.progress(`[ WAIT ] tango source: ${status.message}`);

@@ -44,7 +44,10 @@ export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, cont
   const fileNames = new Set(context.entries.flatMap((entry) => (entry.rawName === undefined ? [] : [entry.rawName])));
   for (const name of settings.waitFor) {
     if (!fileNames.has(name)) {
-      problems.push({ path: ["sources", "tango", "waitFor"], message: `unknown server ${JSON.stringify(name)}: waitFor names servers of the file's servers list` });
+      problems.push({
+        path: ["sources", "tango", "waitFor"],
+        message: `unknown server ${JSON.stringify(name)}: waitFor names servers of the file's servers list`,
+      });
     }
   }
   // MYSQL_* may come from the init's environment or the file's settings.env (which may unset one).
@@ -57,7 +60,14 @@ export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, cont
     read: () => readTangoHost(connection, host, settings.connectTimeoutMs),
     compose: (snapshot) =>
       composeTango(
-        { source: settings, rawSettings: context.rawSettings, entries: context.entries, fileConfig: context.fileConfig, fileName: context.fileName, deps: context.deps },
+        {
+          source: settings,
+          rawSettings: context.rawSettings,
+          entries: context.entries,
+          fileConfig: context.fileConfig,
+          fileName: context.fileName,
+          deps: context.deps,
+        },
         snapshot,
       ),
   };

@@ -402,7 +402,7 @@ export class Control {
         });
         return new Control(socket);
       } catch (err) {
-        if (now() > deadline) throw new Error(`cannot connect to ${socketPath}: ${err.message}`);
+        if (now() > deadline) throw new Error(`cannot connect to ${socketPath}: ${err.message}`, { cause: err });
         await sleep(20);
       }
     }

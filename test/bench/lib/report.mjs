@@ -142,7 +142,10 @@ export class Results {
   toJSON() {
     const sections = {};
     for (const [name, section] of this.sections) {
-      sections[name] = { notes: section.notes, groups: Object.fromEntries([...section.groups].map(([g, rows]) => [g, rows.map(({ stats: s, ...row }) => ({ ...row, stats: s }))])) };
+      sections[name] = {
+        notes: section.notes,
+        groups: Object.fromEntries([...section.groups].map(([g, rows]) => [g, rows.map(({ stats: s, ...row }) => ({ ...row, stats: s }))])),
+      };
     }
     return sections;
   }
@@ -201,7 +204,12 @@ export function timelineSvg(timelines, { shapes, subtitle }) {
   let y = 20;
   const text = (x, yy, s, attrs = "") => parts.push(`<text x="${x}" y="${yy}" ${attrs}>${esc(s)}</text>`);
 
-  text(10, (y += 10), "Boot timelines: one bar per server from fork to its \"Ready to accept request\"; ◆ = its admin device answered a ping", 'font-size="14" font-weight="bold"');
+  text(
+    10,
+    (y += 10),
+    'Boot timelines: one bar per server from fork to its "Ready to accept request"; ◆ = its admin device answered a ping',
+    'font-size="14" font-weight="bold"',
+  );
   text(10, (y += 18), subtitle, 'font-size="11" fill="#555"');
   y += 14;
 
@@ -254,12 +262,16 @@ export function timelineSvg(timelines, { shapes, subtitle }) {
         text(left - 6, y - 1, `${s.name}${s.level > 1 || key === "10x5" ? ` (L${s.level})` : ""}`, 'font-size="9" text-anchor="end" fill="#444"');
         if (Number.isFinite(s.fork) && Number.isFinite(s.ready)) {
           const w = Math.max(1.5, px(s.ready) - px(s.fork));
-          parts.push(`<rect x="${px(s.fork).toFixed(1)}" y="${y - barH}" width="${w.toFixed(1)}" height="${barH}" fill="${colour}"><title>${esc(`${s.name}: fork ${seconds(s.fork)}, ready ${seconds(s.ready)} (${Math.round(s.ready - s.fork)} ms)`)}</title></rect>`);
+          parts.push(
+            `<rect x="${px(s.fork).toFixed(1)}" y="${y - barH}" width="${w.toFixed(1)}" height="${barH}" fill="${colour}"><title>${esc(`${s.name}: fork ${seconds(s.fork)}, ready ${seconds(s.ready)} (${Math.round(s.ready - s.fork)} ms)`)}</title></rect>`,
+          );
         }
         if (Number.isFinite(s.pong)) {
           const cx = px(s.pong);
           const cy = y - barH / 2;
-          parts.push(`<path d="M${(cx - 3.5).toFixed(1)} ${cy} L${cx.toFixed(1)} ${cy - 3.5} L${(cx + 3.5).toFixed(1)} ${cy} L${cx.toFixed(1)} ${cy + 3.5} Z" fill="#222"/>`);
+          parts.push(
+            `<path d="M${(cx - 3.5).toFixed(1)} ${cy} L${cx.toFixed(1)} ${cy - 3.5} L${(cx + 3.5).toFixed(1)} ${cy} L${cx.toFixed(1)} ${cy + 3.5} Z" fill="#222"/>`,
+          );
         }
       }
       y += 4;

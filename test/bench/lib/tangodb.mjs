@@ -11,7 +11,6 @@ import { cleanEnv, now, portOpen, sleep, spawnTracked, waitExit } from "./common
 import { DATABASEDS, databasedsArgs, MAKE_DATADIR, MARIADBD, mariadbArgs, TANGO_SCHEMA } from "../../fixtures/tango-db/programs.mjs";
 import { TangoAgent } from "./tango.mjs";
 
-
 async function waitPort(port, timeoutMs, child, what) {
   const deadline = now() + timeoutMs;
   while (!(await portOpen(port))) {
@@ -71,7 +70,9 @@ export async function tangoDatabase(ctx, requested) {
   const datadir = path.join(dir, "data");
   fs.mkdirSync(dir, { recursive: true });
   await new Promise((resolve, reject) =>
-    execFile("bash", [MAKE_DATADIR, datadir, "--user", "tango", "--password", "tango"], { timeout: 180_000 }, (err, stdout, stderr) => (err ? reject(new Error(`make-datadir.sh: ${stderr || err.message}`)) : resolve())),
+    execFile("bash", [MAKE_DATADIR, datadir, "--user", "tango", "--password", "tango"], { timeout: 180_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`make-datadir.sh: ${stderr || err.message}`)) : resolve(),
+    ),
   );
   const sqlPort = await freePort(3390);
   const mariadb = spawnTracked(MARIADBD, mariadbArgs(datadir, sqlPort), { stdio: ["ignore", "ignore", "ignore"] });
@@ -93,7 +94,11 @@ export async function tangoDatabase(ctx, requested) {
     });
     await waitPort(tangoPort, 60_000, databaseds, "DataBaseds");
     for (let i = 0; i < 50 && !(await answers(tangoHost).catch(() => null)); i++) await sleep(200);
-    return { tangoHost, description: `a private Tango database started by the bench (MariaDB on 127.0.0.1:${sqlPort}, DataBaseds on ${tangoHost}), since none answered on 127.0.0.1:10000`, stop };
+    return {
+      tangoHost,
+      description: `a private Tango database started by the bench (MariaDB on 127.0.0.1:${sqlPort}, DataBaseds on ${tangoHost}), since none answered on 127.0.0.1:10000`,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

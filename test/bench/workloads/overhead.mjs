@@ -63,7 +63,8 @@ async function supervisorRss(ctx, n) {
 export async function overhead(ctx) {
   const section = "4. Overhead of the init itself";
   const inits = INITS.filter((i) => fs.existsSync(i.argv[0]));
-  for (const missing of INITS.filter((i) => !fs.existsSync(i.argv[0]))) ctx.results.note(section, `${missing.label} is not installed (${missing.argv[0]}): apt-get install ${missing.label}`);
+  for (const missing of INITS.filter((i) => !fs.existsSync(i.argv[0])))
+    ctx.results.note(section, `${missing.label} is not installed (${missing.argv[0]}): apt-get install ${missing.label}`);
   const compare = ["tini", "dumb-init"];
   const wall = new Map(inits.map((i) => [i.label, []]));
   const first = new Map(inits.map((i) => [i.label, []]));
@@ -76,10 +77,26 @@ export async function overhead(ctx) {
     }
   }
   for (const init of inits) {
-    ctx.results.add({ section, group: "`<init> -- true`: wall time, PID 1 of a new PID namespace", label: init.label, anchor: init.anchor, values: wall.get(init.label), unit: "ms", compare: init.anchor ? undefined : compare });
+    ctx.results.add({
+      section,
+      group: "`<init> -- true`: wall time, PID 1 of a new PID namespace",
+      label: init.label,
+      anchor: init.anchor,
+      values: wall.get(init.label),
+      unit: "ms",
+      compare: init.anchor ? undefined : compare,
+    });
   }
   for (const init of inits) {
-    ctx.results.add({ section, group: "spawn of the init → first instruction of its child", label: init.label, anchor: init.anchor, values: first.get(init.label), unit: "ms", compare: init.anchor ? undefined : compare });
+    ctx.results.add({
+      section,
+      group: "spawn of the init → first instruction of its child",
+      label: init.label,
+      anchor: init.anchor,
+      values: first.get(init.label),
+      unit: "ms",
+      compare: init.anchor ? undefined : compare,
+    });
   }
   ctx.progress(`overhead: idle RSS ×${ctx.runs.rss}`);
   const measured = [];
@@ -98,7 +115,16 @@ export async function overhead(ctx) {
     ["anon", "idle private memory of the init (RssAnon: VmRSS without the binary's file pages)"],
   ]) {
     for (const m of measured) {
-      ctx.results.add({ section, group, label: m.label, short: m.short, anchor: m.anchor, values: m.values.map((v) => v[key]), unit: "MiB", compare: m.anchor ? undefined : compare.map((c) => `${c} -- sleep`) });
+      ctx.results.add({
+        section,
+        group,
+        label: m.label,
+        short: m.short,
+        anchor: m.anchor,
+        values: m.values.map((v) => v[key]),
+        unit: "MiB",
+        compare: m.anchor ? undefined : compare.map((c) => `${c} -- sleep`),
+      });
     }
   }
   const size = fs.statSync(BINARY).size / 2 ** 20;

@@ -27,7 +27,9 @@ while True:
 `;
 
 async function storm(init, n) {
-  const child = spawnTracked("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", ...init.argv, "/usr/bin/python3", "-c", STORM, String(n)], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnTracked("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", ...init.argv, "/usr/bin/python3", "-c", STORM, String(n)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d) => {
     if (stderr.length < 4096) stderr += d;
@@ -77,7 +79,16 @@ export async function reaping(ctx) {
     }
   }
   for (const init of inits) {
-    ctx.results.add({ section, group: "spawner exits → the init has reaped every orphan", label: init.label, anchor: init.anchor, values: values.get(init.label), unit: "ms", compare: init.anchor ? undefined : ["tini", "dumb-init"], errors: errors.get(init.label) });
+    ctx.results.add({
+      section,
+      group: "spawner exits → the init has reaped every orphan",
+      label: init.label,
+      anchor: init.anchor,
+      values: values.get(init.label),
+      unit: "ms",
+      compare: init.anchor ? undefined : ["tini", "dumb-init"],
+      errors: errors.get(init.label),
+    });
   }
   ctx.results.note(
     section,

@@ -39,7 +39,8 @@ async function scaleOnce(ctx, n, statusRequests) {
     const latencies = [];
     try {
       const first = await control.request("status", {});
-      if (first.servers.length !== n || first.servers.some((s) => s.state !== "ready")) throw new Error(`status: ${first.servers.filter((s) => s.state === "ready").length} of ${n} ready`);
+      if (first.servers.length !== n || first.servers.some((s) => s.state !== "ready"))
+        throw new Error(`status: ${first.servers.filter((s) => s.state === "ready").length} of ${n} ready`);
       for (let i = 0; i < statusRequests; i++) {
         const t = now();
         await control.request("status", {});
@@ -52,7 +53,10 @@ async function scaleOnce(ctx, n, statusRequests) {
     const cli = [];
     for (let i = 0; i < 3; i++) {
       const t = now();
-      const out = spawnSync(BINARY, ["status", "--json", "--socket", path.join(dir, "control.sock")], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 << 20 });
+      const out = spawnSync(BINARY, ["status", "--json", "--socket", path.join(dir, "control.sock")], {
+        stdio: ["ignore", "pipe", "ignore"],
+        maxBuffer: 64 << 20,
+      });
       if (out.status !== 0) throw new Error(`starter-init status exited ${out.status}`);
       cli.push(now() - t);
     }
@@ -68,7 +72,9 @@ async function scaleOnce(ctx, n, statusRequests) {
 async function byHandOnce(n) {
   const code = `import os\nfor i in range(${n}):\n    os.posix_spawn("/bin/sleep", ["sleep", "100000"], os.environ)\nprint("done", flush=True)\nos.read(0, 1)\n`;
   const t0 = now();
-  const child = spawnTracked("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", "/usr/bin/python3", "-c", code], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawnTracked("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", "/usr/bin/python3", "-c", code], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   try {
     await withTimeout(new Promise((resolve) => readline.createInterface({ input: child.stdout }).once("line", resolve)), 120_000, `${n} sleeps by hand`);
     return now() - t0;
@@ -123,11 +129,25 @@ export async function scale(ctx) {
   for (const n of sizes) {
     const m = measured.get(n);
     const group = `N = ${n}`;
-    ctx.results.add({ section, group, label: "starter-init: spawn → all N started (boot complete)", values: m.started, unit: "ms", compare: ["posix_spawn loop (Python as PID 1)"], errors: m.errors });
+    ctx.results.add({
+      section,
+      group,
+      label: "starter-init: spawn → all N started (boot complete)",
+      values: m.started,
+      unit: "ms",
+      compare: ["posix_spawn loop (Python as PID 1)"],
+      errors: m.errors,
+    });
     ctx.results.add({ section, group, label: "posix_spawn loop (Python as PID 1)", short: "spawn loop", anchor: true, values: m.hand, unit: "ms" });
     ctx.results.add({ section, group, label: "`status` request on the control socket (round trip)", values: m.status, unit: "ms" });
     ctx.results.add({ section, group, label: "`starter-init status --json` command (a new process)", values: m.cli, unit: "ms" });
-    ctx.results.add({ section, group, label: "init RSS per server: (RSS − RSS with 0 servers) / N", values: m.rss.map((kib) => (kib - base) / n), unit: "KiB" });
+    ctx.results.add({
+      section,
+      group,
+      label: "init RSS per server: (RSS − RSS with 0 servers) / N",
+      values: m.rss.map((kib) => (kib - base) / n),
+      unit: "KiB",
+    });
   }
   // How each grows: slope of log(value) over log(N), and the cost of one more server (N0 → N1).
   const medianOf = (key, n, f = (v) => v) => stats(measured.get(n)[key].map(f)).median;
@@ -140,7 +160,10 @@ export async function scale(ctx) {
     ["status command", "cli", (v) => v, "ms"],
     ["init RSS above the empty init", "rss", (v) => (v - base) / 1024, "MiB"],
   ];
-  const lines = [`| growth with N | median at N = ${sizes.join(", ")} | slope of log–log | per extra server (N = ${first} → ${last}) |`, "|---|---:|---:|---:|"];
+  const lines = [
+    `| growth with N | median at N = ${sizes.join(", ")} | slope of log–log | per extra server (N = ${first} → ${last}) |`,
+    "|---|---:|---:|---:|",
+  ];
   for (const [label, key, f, unit] of growth) {
     const points = sizes.map((n) => [n, medianOf(key, n, f)]);
     const slope = logLogSlope(points);

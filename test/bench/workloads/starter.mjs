@@ -20,7 +20,22 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { PYTHON, BENCH_DIR, TANGO_DIR, alive, childrenOf, cmdline, now, onAbort, processStartEpoch, sleep, spawnTracked, waitAllGone, waitExit, withTimeout } from "../lib/common.mjs";
+import {
+  PYTHON,
+  BENCH_DIR,
+  TANGO_DIR,
+  alive,
+  childrenOf,
+  cmdline,
+  now,
+  onAbort,
+  processStartEpoch,
+  sleep,
+  spawnTracked,
+  waitAllGone,
+  waitExit,
+  withTimeout,
+} from "../lib/common.mjs";
 import { TangoAgent, pingWhenAnnounced } from "../lib/tango.mjs";
 import { tangoDatabase } from "../lib/tangodb.mjs";
 import { CRASH_GROUP, SECTIONS, SHAPES, STARTER, repeat, stopGroup } from "./tango.mjs";
@@ -47,7 +62,11 @@ function skipAll(ctx, reason) {
 function ensureStarter(ctx) {
   if (fs.existsSync(STARTER_BINARY)) return true;
   ctx.progress("starter: installing Debian package tango-starter (the real Starter, an anchor of this bench)");
-  spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "tango-starter"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, timeout: 600_000 });
+  spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "tango-starter"], {
+    stdio: "inherit",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    timeout: 600_000,
+  });
   return fs.existsSync(STARTER_BINARY);
 }
 
@@ -89,12 +108,23 @@ class StarterRun {
     const bin = path.join(this.dir, "bin");
     fs.mkdirSync(bin, { recursive: true });
     fs.mkdirSync(path.join(this.dir, "logs"), { recursive: true });
-    fs.writeFileSync(path.join(bin, "TangoTest"), `#!/bin/sh\n# stdout to stderr, which the Starter writes to its log file\nexec 1>&2\nexec ${TANGO_DIR}/TangoTest "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(bin, "TangoTest"),
+      `#!/bin/sh\n# stdout to stderr, which the Starter writes to its log file\nexec 1>&2\nexec ${TANGO_DIR}/TangoTest "$@"\n`,
+      { mode: 0o755 },
+    );
     const hosts = path.join(this.dir, "hosts");
     fs.writeFileSync(hosts, `${fs.readFileSync("/etc/hosts", "utf8").trimEnd()}\n127.0.0.1 ${HOST}\n`);
 
     await this.agent.must("db-delete", { servers: ALL_NAMES });
-    const servers = this.shape.levels.map((level, i) => ({ name: serverName(i), class: "TangoTest", devices: [`bench/tg_test/${String(i + 1).padStart(2, "0")}`], host: HOST, mode: 1, level }));
+    const servers = this.shape.levels.map((level, i) => ({
+      name: serverName(i),
+      class: "TangoTest",
+      devices: [`bench/tg_test/${String(i + 1).padStart(2, "0")}`],
+      host: HOST,
+      mode: 1,
+      level,
+    }));
     await this.agent.must("db-register", { servers });
     await this.agent.must("db-register", { servers: [{ name: `Starter/${HOST}`, class: "Starter", devices: [DEVICE], host: HOST, mode: 0, level: 0 }] });
     await this.agent.must("db-properties", {
@@ -111,7 +141,19 @@ class StarterRun {
     let output = "";
     this.process = spawnTracked(
       "unshare",
-      ["--pid", "--fork", "--mount-proc", "--kill-child", "--uts", "--", TINI, "--", "/bin/sh", "-c", `hostname ${HOST} && mount --bind ${hosts} /etc/hosts && exec ${STARTER_BINARY} ${HOST}`],
+      [
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "--uts",
+        "--",
+        TINI,
+        "--",
+        "/bin/sh",
+        "-c",
+        `hostname ${HOST} && mount --bind ${hosts} /etc/hosts && exec ${STARTER_BINARY} ${HOST}`,
+      ],
       { env: { ...process.env, TANGO_HOST: this.db.tangoHost }, stdio: ["ignore", "pipe", "pipe"], cwd: this.dir },
     );
     const keep = (chunk) => {
@@ -178,7 +220,11 @@ class StarterRun {
   async boot() {
     this.clearLogs();
     const timeoutMs = this.n * 8000 + 60_000;
-    const ping = pingWhenAnnounced(this.pinger, this.shape.levels.map((level, i) => ({ name: serverName(i), url: this.url(i) })), timeoutMs);
+    const ping = pingWhenAnnounced(
+      this.pinger,
+      this.shape.levels.map((level, i) => ({ name: serverName(i), url: this.url(i) })),
+      timeoutMs,
+    );
     const forks = new Array(this.n).fill(NaN);
     const readies = new Array(this.n).fill(NaN);
     let allOn = NaN;
@@ -258,7 +304,7 @@ class StarterRun {
     }
     const t0 = now();
     for (const level of [...this.levels].reverse()) await this.agent.must("command", { device: DEVICE, command: "DevStopAll", arg: level });
-    let total = NaN;
+    let total;
     try {
       total = (await waitAllGone(pids, 60_000)) - t0;
     } finally {
@@ -286,7 +332,9 @@ class StarterRun {
         // (whole seconds: "ran more than 60 s" needs 61 s on the Starter's clock)
         const waitMs = (Number.isFinite(onAt[k]) ? onAt[k] : now()) + this.autoRestartMinutes * 60_000 + 2500 - now();
         if (waitMs > 0) {
-          this.ctx.progress(`starter crash: waiting ${(waitMs / 1000).toFixed(0)} s until ${name} has run ${this.autoRestartMinutes} min (AutoRestartDuration)`);
+          this.ctx.progress(
+            `starter crash: waiting ${(waitMs / 1000).toFixed(0)} s until ${name} has run ${this.autoRestartMinutes} min (AutoRestartDuration)`,
+          );
           await sleep(waitMs);
         }
       }
@@ -353,7 +401,9 @@ class StarterRun {
 export async function starter(ctx) {
   if (!fs.existsSync(TINI)) return skipAll(ctx, "tini is missing (apt-get install tini): it is PID 1 of the Starter's namespace");
   if (!ensureStarter(ctx)) return skipAll(ctx, "the Debian package tango-starter could not be installed");
-  const db = await tangoDatabase(ctx, ctx.options.tangoHost).catch((err) => ({ unavailable: `the private Tango database did not start: ${err.message.split("\n")[0]}` }));
+  const db = await tangoDatabase(ctx, ctx.options.tangoHost).catch((err) => ({
+    unavailable: `the private Tango database did not start: ${err.message.split("\n")[0]}`,
+  }));
   if (db.unavailable) return skipAll(ctx, db.unavailable);
   ctx.results.note(SECTIONS.boot, `The Tango Starter ran with ${db.description}.`);
   const unregisterOnAbort = onAbort(() => deregisterSync(db.tangoHost));
@@ -391,7 +441,9 @@ export async function starter(ctx) {
           const booted = await run.boot();
           allOn.push(booted.allOn);
           if (crashHere && first) {
-            ctx.progress(`starter ${shape.key}: ${Math.min(ctx.runs.starterKills, 10)} kills${autoRestartMinutes ? " (AutoRestartDuration 1 min: each kill waits until that server has been ON a minute)" : ""}`);
+            ctx.progress(
+              `starter ${shape.key}: ${Math.min(ctx.runs.starterKills, 10)} kills${autoRestartMinutes ? " (AutoRestartDuration 1 min: each kill waits until that server has been ON a minute)" : ""}`,
+            );
             crash = await run.crash(ctx.runs.starterKills, booted.onAt);
           }
           ctx.progress(`starter ${shape.key}: DevStopAll`);
@@ -405,16 +457,59 @@ export async function starter(ctx) {
           }
           return booted;
         });
-        ctx.results.add({ section: SECTIONS.boot, group, label: STARTER.boot, short: "Starter", anchor: true, values: boots.values, unit: "ms", errors: boots.errors });
+        ctx.results.add({
+          section: SECTIONS.boot,
+          group,
+          label: STARTER.boot,
+          short: "Starter",
+          anchor: true,
+          values: boots.values,
+          unit: "ms",
+          errors: boots.errors,
+        });
         ctx.results.add({ section: SECTIONS.boot, group, label: "Tango Starter: reports every server ON (its own ping)", values: allOn, unit: "ms" });
         if (boots.median) ctx.timelines.add(shape.key, STARTER.boot, boots.median, shape.title);
-        if (shape.key !== "10x5") ctx.results.add({ section: SECTIONS.stop, group: stopGroup(shape.levels.length), label: STARTER.stop, short: "Starter", anchor: true, values: stops, unit: "ms", errors: stopErrors });
+        if (shape.key !== "10x5")
+          ctx.results.add({
+            section: SECTIONS.stop,
+            group: stopGroup(shape.levels.length),
+            label: STARTER.stop,
+            short: "Starter",
+            anchor: true,
+            values: stops,
+            unit: "ms",
+            errors: stopErrors,
+          });
         if (crashHere) {
           if (crash) {
-            ctx.results.add({ section: SECTIONS.crash, group: CRASH_GROUP, label: STARTER.moving, short: "Starter", anchor: true, values: crash.moving, unit: "ms", p99: true, errors: crash.errors });
+            ctx.results.add({
+              section: SECTIONS.crash,
+              group: CRASH_GROUP,
+              label: STARTER.moving,
+              short: "Starter",
+              anchor: true,
+              values: crash.moving,
+              unit: "ms",
+              p99: true,
+              errors: crash.errors,
+            });
             ctx.results.add({ section: SECTIONS.crash, group: CRASH_GROUP, label: STARTER.fault, values: crash.fault, unit: "ms", p99: true });
-            if (autoRestartMinutes) ctx.results.add({ section: SECTIONS.crash, group: CRASH_GROUP, label: STARTER.recovered, short: "Starter", anchor: true, values: crash.recovered, unit: "ms", p99: true });
-            else ctx.results.skip(SECTIONS.crash, CRASH_GROUP, STARTER.recovered, "not measured in --quick (needs AutoRestartDuration ≥ 1 min of uptime first)", { short: "Starter", anchor: true });
+            if (autoRestartMinutes)
+              ctx.results.add({
+                section: SECTIONS.crash,
+                group: CRASH_GROUP,
+                label: STARTER.recovered,
+                short: "Starter",
+                anchor: true,
+                values: crash.recovered,
+                unit: "ms",
+                p99: true,
+              });
+            else
+              ctx.results.skip(SECTIONS.crash, CRASH_GROUP, STARTER.recovered, "not measured in --quick (needs AutoRestartDuration ≥ 1 min of uptime first)", {
+                short: "Starter",
+                anchor: true,
+              });
             ctx.results.note(
               SECTIONS.crash,
               `The Starter: ${crash.moving.length} kills, its Servers attribute read every ~5 ms; it notices a dead server only through its periodic process scan and ping thread. It restarts a crashed server only when AutoRestartDuration > 0 (minutes) and the server had been ON longer than that${autoRestartMinutes ? " (set to 1 here; each server was killed after running a minute)" : ""}. Measured after the Starter's first DevStartAll: once DevStopAll has stopped a server, the Starter never auto-restarts it again after a crash, even when DevStartAll started it anew (seen here; only DevStart clears its "stopped" mark).`,
@@ -434,7 +529,10 @@ export async function starter(ctx) {
       SECTIONS.boot,
       "The Tango Starter: DevStartAll(level) for each level through PyTango on a running Starter, servers registered in the database as Astor does, StartDsPath holding a two-line wrapper that sends TangoTest's stdout to the Starter's log file so that the bench sees \"Ready to accept request\" (the servers then run as /usr/lib/tango/TangoTest benchNN, found by the Starter's process scan). The Starter forks one server, waits about 4 s, pings it, then forks the next; levels one after the other.",
     );
-    ctx.results.note(SECTIONS.stop, "The Tango Starter: DevStopAll(level) for each level (highest first), which sends each running server's admin device the Kill command, one after the other.");
+    ctx.results.note(
+      SECTIONS.stop,
+      "The Tango Starter: DevStopAll(level) for each level (highest first), which sends each running server's admin device the Kill command, one after the other.",
+    );
   } finally {
     await agents.agent?.request("db-delete", { servers: ALL_NAMES }, 60_000);
     await Promise.all(Object.values(agents).map((a) => a.close()));

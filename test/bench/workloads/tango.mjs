@@ -185,7 +185,15 @@ export async function boot(ctx) {
     ]);
     for (const mode of ["parallel", "sequential"]) {
       const result = results.get(mode);
-      ctx.results.add({ section, group, label: MODES[mode].label, values: result.values, unit: "ms", compare: ["forked by hand", STARTER.boot], errors: result.errors });
+      ctx.results.add({
+        section,
+        group,
+        label: MODES[mode].label,
+        values: result.values,
+        unit: "ms",
+        compare: ["forked by hand", STARTER.boot],
+        errors: result.errors,
+      });
       if (result.median) ctx.timelines.add(shape.key, MODES[mode].label, result.median, shape.title);
     }
     const hand = results.get("hand");
@@ -225,7 +233,8 @@ export async function crash(ctx) {
       }
       const exitsBefore = init.records.filter((r) => r.server === server.name && r.kind === "exited").length;
       const readiesBefore = init.records.filter((r) => r.server === server.name && r.kind === "ready").length;
-      const nth = (kind, count) => (r) => r.server === server.name && r.kind === kind && init.records.filter((x) => x.server === server.name && x.kind === kind).indexOf(r) === count;
+      const nth = (kind, count) => (r) =>
+        r.server === server.name && r.kind === kind && init.records.filter((x) => x.server === server.name && x.kind === kind).indexOf(r) === count;
       const t0 = now();
       process.kill(pid, "SIGKILL");
       try {
@@ -244,7 +253,16 @@ export async function crash(ctx) {
     await init.kill();
   }
   const group = CRASH_GROUP;
-  ctx.results.add({ section, group, label: "starter-init: exit known (log record)", values: detected, unit: "ms", p99: true, compare: [STARTER.moving], errors });
+  ctx.results.add({
+    section,
+    group,
+    label: "starter-init: exit known (log record)",
+    values: detected,
+    unit: "ms",
+    p99: true,
+    compare: [STARTER.moving],
+    errors,
+  });
   ctx.results.add({ section, group, label: "starter-init: answers ping again", values: recovered, unit: "ms", p99: true, compare: [STARTER.recovered] });
   ctx.results.note(
     section,
@@ -343,19 +361,37 @@ export async function stop(ctx) {
     for (const mode of ["parallel", "sequential"]) {
       const result = results.get(mode);
       countKilled(result, `stop-all ${n} (${mode} config)`);
-      ctx.results.add({ section, group, label: `starter-init stop-all (${mode} config)`, values: result.values, unit: "ms", compare: ["SIGTERM to all by hand", STARTER.stop], errors: result.errors });
+      ctx.results.add({
+        section,
+        group,
+        label: `starter-init stop-all (${mode} config)`,
+        values: result.values,
+        unit: "ms",
+        compare: ["SIGTERM to all by hand", STARTER.stop],
+        errors: result.errors,
+      });
     }
     if (results.has("one-by-one")) {
       const result = results.get("one-by-one");
       countKilled(result, `stop one by one ${n}`);
       // For scale only (what stopping one at a time costs): not a mode of starter-init's stop-all.
-      ctx.results.add({ section, group, label: "(for scale) `stop` one server after the other, each awaited", values: result.values, unit: "ms", errors: result.errors });
+      ctx.results.add({
+        section,
+        group,
+        label: "(for scale) `stop` one server after the other, each awaited",
+        values: result.values,
+        unit: "ms",
+        errors: result.errors,
+      });
     }
     const hand = results.get("hand");
     ctx.results.add({ section, group, label: "SIGTERM to all by hand", short: "by hand", anchor: true, values: hand.values, unit: "ms", errors: hand.errors });
   }
   if (killed.length) {
-    ctx.results.note(section, `TangoTest servers that did not exit within the 5 s stop timeout after SIGTERM and were SIGKILLed by starter-init: ${killed.join("; ")}.`);
+    ctx.results.note(
+      section,
+      `TangoTest servers that did not exit within the 5 s stop timeout after SIGTERM and were SIGKILLed by starter-init: ${killed.join("; ")}.`,
+    );
   }
   ctx.results.note(
     section,

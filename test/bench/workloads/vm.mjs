@@ -16,7 +16,9 @@ const SERVERS = 10;
 function bootOnce(kernel, initrd) {
   return new Promise((resolve, reject) => {
     const started = now();
-    const child = spawnTracked("bash", [path.join(QEMU_DIR, "boot.sh"), "--kernel", kernel, "--initrd", initrd, "--timeout", "240"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawnTracked("bash", [path.join(QEMU_DIR, "boot.sh"), "--kernel", kernel, "--initrd", initrd, "--timeout", "240"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const marks = {};
     const tail = [];
     let ready = 0;
@@ -42,7 +44,9 @@ function bootOnce(kernel, initrd) {
     child.on("close", (code) => {
       const exit = now() - started;
       if (code !== 0 || marks.panic !== undefined || marks.allReady === undefined) {
-        reject(new Error(`qemu exited ${code} (${ready}/${SERVERS} ready${marks.panic !== undefined ? ", kernel panic" : ""}); console tail:\n${tail.join("\n")}`));
+        reject(
+          new Error(`qemu exited ${code} (${ready}/${SERVERS} ready${marks.panic !== undefined ? ", kernel panic" : ""}); console tail:\n${tail.join("\n")}`),
+        );
       } else resolve({ ...marks, exit });
     });
   });
@@ -59,12 +63,22 @@ export async function vm(ctx) {
   let initrd;
   try {
     ctx.progress("vm: kernel (qemu/kernel.sh, cached under build/qemu/kernel/)");
-    kernel = execFileSync("bash", [path.join(QEMU_DIR, "kernel.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 }).trim().split("\n").at(-1);
+    kernel = execFileSync("bash", [path.join(QEMU_DIR, "kernel.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 })
+      .trim()
+      .split("\n")
+      .at(-1);
     ctx.progress("vm: initramfs (qemu/initramfs.sh with test/bench/vm-boot.yaml)");
     initrd = path.join(ctx.tmp, "vm", "initramfs.cpio");
-    execFileSync("bash", [path.join(QEMU_DIR, "initramfs.sh"), "--config", path.join(BENCH_DIR, "vm-boot.yaml"), "--out", initrd], { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 });
+    execFileSync("bash", [path.join(QEMU_DIR, "initramfs.sh"), "--config", path.join(BENCH_DIR, "vm-boot.yaml"), "--out", initrd], {
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 600_000,
+    });
   } catch (err) {
-    const why = String(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" ");
+    const why = String(err.stderr ?? err.message)
+      .trim()
+      .split("\n")
+      .slice(-3)
+      .join(" ");
     ctx.results.skip(section, "qemu start →", "all of it", `skipped: could not prepare the VM: ${why}`);
     return;
   }

@@ -212,7 +212,6 @@ export async function runToExit(container: StarterContainer, timeoutMs = 30_000)
   }
 }
 
-
 export interface ProcessEntry {
   pid: number;
   ppid: number;
@@ -260,7 +259,6 @@ export async function pingUntilAll(urls: string[], timeoutMs: number): Promise<R
     await sleep(250);
   }
 }
-
 
 /** Polls `probe` until it returns a value that is not undefined. */
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {

@@ -24,9 +24,7 @@ const badStdoutFd = spawnError({ file: "/bin/true", stdout: 987 });
 
 // Every failed child still exits (127) through the reaper.
 const failedPids = [missing, notExecutable, badCwd, cwdAfterSetuid, badStdoutFd].map((e) => e?.pid);
-const failedExits = await Promise.all(
-  failedPids.map(async (pid) => (typeof pid === "number" ? decodeStatus(await reaper.waitFor(pid)).code : null)),
-);
+const failedExits = await Promise.all(failedPids.map(async (pid) => (typeof pid === "number" ? decodeStatus(await reaper.waitFor(pid)).code : null)));
 
 const typeErrors = {
   stdinPipe: spawnError({ file: "/bin/true", stdin: "pipe" }),

@@ -7,8 +7,7 @@ import path from "node:path";
 import { addon, childEnv, decodeStatus, readAll, report, startReaper } from "./lib.mjs";
 
 const reaper = startReaper();
-const sh = (script, options = {}) =>
-  addon.spawn({ file: "/bin/sh", argv: ["sh", "-c", script], env: childEnv, ...options });
+const sh = (script, options = {}) => addon.spawn({ file: "/bin/sh", argv: ["sh", "-c", script], env: childEnv, ...options });
 const exitCode = async (pid) => decodeStatus(await reaper.waitFor(pid)).code;
 
 // stdout "pipe".

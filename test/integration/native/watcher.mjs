@@ -6,8 +6,7 @@ import fs from "node:fs";
 import { addon, childEnv, errorOf, report, sleep, startReaper } from "./lib.mjs";
 
 const reaper = startReaper();
-const pipeFrom = (script) =>
-  addon.spawn({ file: "/bin/sh", argv: ["sh", "-c", script], env: childEnv, stdout: "pipe" });
+const pipeFrom = (script) => addon.spawn({ file: "/bin/sh", argv: ["sh", "-c", script], env: childEnv, stdout: "pipe" });
 const readChunk = (fd) => {
   const buffer = Buffer.alloc(256);
   try {
@@ -22,7 +21,6 @@ const readChunk = (fd) => {
 const first = pipeFrom("sleep 0.1; echo ping; sleep 0.3; echo late");
 let calls = 0;
 let firstText = "";
-let secondCloseError = null;
 let watcher;
 await new Promise((resolve) => {
   watcher = new addon.FdWatcher(first.stdoutFd, () => {
@@ -32,7 +30,7 @@ await new Promise((resolve) => {
     resolve();
   });
 });
-secondCloseError = errorOf(() => watcher.close());
+const secondCloseError = errorOf(() => watcher.close());
 const refAfterClose = errorOf(() => {
   watcher.ref();
   watcher.unref();

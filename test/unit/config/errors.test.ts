@@ -174,9 +174,7 @@ describe("configuration errors", () => {
   });
 
   it("a bad signal name or number", () => {
-    expect(
-      reported(["settings:", "  defaults:", "    stopSignal: SIGFOO", "servers:", "  - name: TangoTest/t1", "    stopSignal: 99"]),
-    ).toEqual([
+    expect(reported(["settings:", "  defaults:", "    stopSignal: SIGFOO", "servers:", "  - name: TangoTest/t1", "    stopSignal: 99"])).toEqual([
       `${file}:3:5: settings.defaults.stopSignal: expected a signal name like "TERM" or "SIGTERM", or a number between 1 and 64, got "SIGFOO"`,
       `${file}:6:5: servers[0].stopSignal: expected a signal name like "TERM" or "SIGTERM", or a number between 1 and 64, got 99`,
     ]);
@@ -184,7 +182,14 @@ describe("configuration errors", () => {
 
   it("a binary not found names what was searched", () => {
     expect(
-      reported(["settings:", "  searchPath: [/usr/lib/tango, /usr/local/bin]", "servers:", "  - name: TangoTst/t1", "  - name: web", "    binary: /opt/web/bin/web"]),
+      reported([
+        "settings:",
+        "  searchPath: [/usr/lib/tango, /usr/local/bin]",
+        "servers:",
+        "  - name: TangoTst/t1",
+        "  - name: web",
+        "    binary: /opt/web/bin/web",
+      ]),
     ).toEqual([
       `${file}:4:5: servers[0].name: TangoTst not found in /usr/lib/tango:/usr/local/bin`,
       `${file}:6:5: servers[1].binary: /opt/web/bin/web does not exist`,
@@ -316,9 +321,7 @@ describe("configuration errors", () => {
   });
 
   it("a key brought in by a YAML merge is reported where the anchor has it", () => {
-    expect(
-      reported(["x-common: &common", "  stopTimeout: soon", "servers:", "  - <<: *common", "    name: python3"]),
-    ).toEqual([
+    expect(reported(["x-common: &common", "  stopTimeout: soon", "servers:", "  - <<: *common", "    name: python3"])).toEqual([
       `${file}:2:3: servers[0].stopTimeout: expected a duration: milliseconds as a number, or a string like "500ms", "2s", "1m" or "1m30s", got "soon"`,
     ]);
   });
@@ -357,7 +360,9 @@ describe("configuration errors", () => {
 
   it("a file that cannot be read is a ConfigError too", () => {
     expect(() => loadConfig("etc/none.yaml", fakeSystem())).toThrow(
-      new ConfigError([{ file: "etc/none.yaml", line: 1, column: 1, path: "", message: "cannot read the file: ENOENT: no such file or directory, open 'etc/none.yaml'" }]),
+      new ConfigError([
+        { file: "etc/none.yaml", line: 1, column: 1, path: "", message: "cannot read the file: ENOENT: no such file or directory, open 'etc/none.yaml'" },
+      ]),
     );
     expect(() => loadConfig("etc/none.yaml", fakeSystem())).toThrow(
       "etc/none.yaml:1:1: cannot read the file: ENOENT: no such file or directory, open 'etc/none.yaml'",

@@ -110,8 +110,26 @@ describe("probes, commands and policies", () => {
       "  - {name: TangoTest/b, restart: {factor: 1.5, burst: {window: 30s}, minUptime: 1m}}",
     ]);
     expect(config.servers.map((server) => server.restart)).toEqual([
-      { mode: "never", initialDelayMs: 500, factor: 2, maxDelayMs: 10_000, burstCount: 2, burstWindowMs: 60_000, resetAfterMs: 60_000, minUptimeForRestartMs: 0 },
-      { mode: "on-failure", initialDelayMs: 500, factor: 1.5, maxDelayMs: 10_000, burstCount: 2, burstWindowMs: 30_000, resetAfterMs: 60_000, minUptimeForRestartMs: 60_000 },
+      {
+        mode: "never",
+        initialDelayMs: 500,
+        factor: 2,
+        maxDelayMs: 10_000,
+        burstCount: 2,
+        burstWindowMs: 60_000,
+        resetAfterMs: 60_000,
+        minUptimeForRestartMs: 0,
+      },
+      {
+        mode: "on-failure",
+        initialDelayMs: 500,
+        factor: 1.5,
+        maxDelayMs: 10_000,
+        burstCount: 2,
+        burstWindowMs: 30_000,
+        resetAfterMs: 60_000,
+        minUptimeForRestartMs: 60_000,
+      },
     ]);
   });
 

@@ -107,12 +107,7 @@ describe("settings defaults", () => {
   });
 
   it("without maxLevel, every configured level starts at boot", () => {
-    const config = load([
-      "settings: {searchPath: [/usr/lib/tango]}",
-      "servers:",
-      "  - {name: TangoTest/a, level: 7}",
-      "  - {name: TangoTest/b, level: 0}",
-    ]);
+    const config = load(["settings: {searchPath: [/usr/lib/tango]}", "servers:", "  - {name: TangoTest/a, level: 7}", "  - {name: TangoTest/b, level: 0}"]);
     expect(config.settings.maxLevel).toBe(7);
   });
 

@@ -29,7 +29,13 @@ describe("durations", () => {
 describe("sizes", () => {
   it("read binary and decimal units", () => {
     expect(["10MiB", "512KiB", "1GiB", "1GB", "5 MB", "100B", 4096].map((value) => valueOf(parseByteSize(value)))).toEqual([
-      10 * 1024 ** 2, 512 * 1024, 1024 ** 3, 1e9, 5e6, 100, 4096,
+      10 * 1024 ** 2,
+      512 * 1024,
+      1024 ** 3,
+      1e9,
+      5e6,
+      100,
+      4096,
     ]);
   });
   it("refuse unknown units and zero", () => {
@@ -64,7 +70,13 @@ describe("command lines", () => {
       'refused: a simple command line (shell syntax "$"); for anything more, give a list such as ["/bin/sh", "-c", "..."]',
     );
     expect(["a | b", "a > f", "a; b", "ls *.log", "'open", '"open', "   "].map((text) => refused(splitCommandLine(text)))).toEqual([
-      true, true, true, true, true, true, true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
     ]);
   });
 });
@@ -99,7 +111,14 @@ describe("readiness shorthands", () => {
   });
   it("refuse unknown kinds and bad arguments", () => {
     expect(["ready", "log:", "notify:2", "tcp:0", "tcp:host:", "file:relative", "exec:", "none:1"].map((text) => refused(parseProbeShorthand(text)))).toEqual([
-      true, true, true, true, true, true, true, true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
     ]);
   });
 });

@@ -1,15 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  bootSet,
-  effectiveLevels,
-  findCycles,
-  planStages,
-  startOrder,
-  startRules,
-  stopOrder,
-  stopStages,
-  type GraphNode,
-} from "../../../init/core/graph";
+import { bootSet, effectiveLevels, findCycles, planStages, startOrder, startRules, stopOrder, stopStages, type GraphNode } from "../../../init/core/graph";
 
 function node(name: string, level: number, more: Partial<GraphNode> = {}): GraphNode {
   return { name, level, requires: [], after: [], exclusive: false, autostart: true, ...more };
@@ -85,14 +75,7 @@ describe("start rules", () => {
 });
 
 describe("start order and plan", () => {
-  const nodes = [
-    node("db", 1),
-    node("log", 1),
-    node("ds1", 2),
-    node("ds2", 2),
-    node("early", 3, { after: ["db"] }),
-    node("gui", 3),
-  ];
+  const nodes = [node("db", 1), node("log", 1), node("ds1", 2), node("ds2", 2), node("early", 3, { after: ["db"] }), node("gui", 3)];
 
   it("orders levels ascending, dependencies first", () => {
     expect(startOrder(nodes, all(nodes))).toEqual(["db", "log", "ds1", "ds2", "early", "gui"]);

@@ -1,12 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  backoffDelay,
-  decideRestart,
-  isFailure,
-  pruneStartHistory,
-  startsInWindow,
-  type Termination,
-} from "../../../init/core/restart";
+import { backoffDelay, decideRestart, isFailure, pruneStartHistory, startsInWindow, type Termination } from "../../../init/core/restart";
 import type { RestartPolicy } from "../../../init/core/types";
 import { policy } from "./fixtures";
 
@@ -47,9 +40,7 @@ describe("restart policy modes", () => {
 describe("exponential backoff", () => {
   it("doubles from the initial delay up to the cap", () => {
     const p = withPolicy({ initialDelayMs: 500, factor: 2, maxDelayMs: 5000 });
-    expect([0, 1, 2, 3, 4, 5, 50, 5000].map((streak) => backoffDelay(p, streak))).toEqual([
-      500, 1000, 2000, 4000, 5000, 5000, 5000, 5000,
-    ]);
+    expect([0, 1, 2, 3, 4, 5, 50, 5000].map((streak) => backoffDelay(p, streak))).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
   });
 
   it("uses the streak of consecutive failures", () => {

@@ -81,9 +81,7 @@ function eventFor(column: Column, server: Server): ServerEvent {
   }
 }
 
-type Outcome =
-  | { ignored: string }
-  | { state: Server["state"]; desired: Server["desired"]; reason: Server["reason"]; effects: string[] };
+type Outcome = { ignored: string } | { state: Server["state"]; desired: Server["desired"]; reason: Server["reason"]; effects: string[] };
 
 const ignored = (why: string): Outcome => ({ ignored: why });
 const to = (state: Server["state"], desired: Server["desired"], reason: Server["reason"], ...effects: string[]): Outcome => ({
@@ -146,17 +144,7 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "spawn-failed": ignored("already spawned"),
     ready: to("ready", "up", "ready", "cancel start-timeout", "arm stable@30000", "log ready"),
     "probe-failed": to("stopping", "up", "readiness-failed", "log readiness-failed", "cancel start-timeout", ...SIGTERM_100),
-    exited: to(
-      "backoff",
-      "up",
-      "exited",
-      "log exited",
-      "post-stop 1/-",
-      "cancel start-timeout",
-      "stop-probe",
-      "arm backoff@21000",
-      "log restarting",
-    ),
+    exited: to("backoff", "up", "exited", "log exited", "post-stop 1/-", "cancel start-timeout", "stop-probe", "arm backoff@21000", "log restarting"),
     "start-timeout": to("stopping", "up", "start-timeout", "log start-timeout", "stop-probe", ...SIGTERM_100),
     "stop-timeout": ignored("stale stop-timeout timer"),
     backoff: ignored("stale backoff timer"),

@@ -68,9 +68,7 @@ describe("facts the CLI shows", () => {
   });
 
   it("maps each state to the Starter's word", () => {
-    expect(
-      (["stopped", "starting", "ready", "stopping", "backoff", "failed"] as const).map((s) => [s, starterState(s)]),
-    ).toEqual([
+    expect((["stopped", "starting", "ready", "stopping", "backoff", "failed"] as const).map((s) => [s, starterState(s)])).toEqual([
       ["stopped", "FAULT"],
       ["starting", "MOVING"],
       ["ready", "ON"],
@@ -128,11 +126,7 @@ describe("readiness", () => {
       { type: "exited", now: 32_001, pid: 100, code: null, signal: 9 },
     ]);
     expect(result.effects.slice(0, 2)).toEqual(["log stop-timeout", "kill 100"]);
-    expect([result.server.state, result.server.reason, result.server.lastExit?.reason]).toEqual([
-      "backoff",
-      "start-timeout",
-      "stop-timeout",
-    ]);
+    expect([result.server.state, result.server.reason, result.server.lastExit?.reason]).toEqual(["backoff", "start-timeout", "stop-timeout"]);
   });
 });
 
@@ -176,11 +170,7 @@ describe("stopping", () => {
       { type: "exited", now: 4001, pid: 100, code: null, signal: 9 },
     ]);
     expect(result.effects).toEqual(["log stop-timeout", "kill 100", "log exited", "log stopped"]);
-    expect([result.server.state, result.server.reason, result.server.lastExit?.reason]).toEqual([
-      "stopped",
-      "stop-timeout",
-      "stop-timeout",
-    ]);
+    expect([result.server.state, result.server.reason, result.server.lastExit?.reason]).toEqual(["stopped", "stop-timeout", "stop-timeout"]);
   });
 
   it("the stop signal comes from the spec", () => {

@@ -133,7 +133,11 @@ export class Sim {
         if (delay === null) return;
         const at = now + (delay ?? 100);
         this.cancel(`exit:${effect.pid}`);
-        this.schedule(at, `exit:${effect.pid}`, this.serverEvent(effect.server, { type: "exited", now: at, pid: effect.pid, code: null, signal: effect.signal }));
+        this.schedule(
+          at,
+          `exit:${effect.pid}`,
+          this.serverEvent(effect.server, { type: "exited", now: at, pid: effect.pid, code: null, signal: effect.signal }),
+        );
         return;
       }
       case "kill":

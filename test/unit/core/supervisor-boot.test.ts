@@ -23,7 +23,12 @@ describe("parallel boot", () => {
       ["e", 1120],
     ]);
     expect(sim.sup.phase).toBe("running");
-    expect(sim.of("log").filter((r) => r.effect.kind === "boot-complete").map((r) => r.at)).toEqual([1150]);
+    expect(
+      sim
+        .of("log")
+        .filter((r) => r.effect.kind === "boot-complete")
+        .map((r) => r.at),
+    ).toEqual([1150]);
   });
 
   it("level 2 is not forked while one server of level 1 is still starting", () => {
@@ -51,7 +56,12 @@ describe("parallel boot", () => {
       ["d", 1280],
       ["e", 1380],
     ]);
-    expect(sim.of("arm-timer").filter((r) => r.effect.server === null).map((r) => [r.effect.timer, r.at, r.effect.at])).toEqual([
+    expect(
+      sim
+        .of("arm-timer")
+        .filter((r) => r.effect.server === null)
+        .map((r) => [r.effect.timer, r.at, r.effect.at]),
+    ).toEqual([
       ["inter-server", 0, 100],
       ["inter-server", 100, 200],
       ["inter-level", 280, 1280],
@@ -60,11 +70,7 @@ describe("parallel boot", () => {
   });
 
   it("a start timeout fails the server; its level is done once it has failed", () => {
-    const sim = new Sim(
-      [spec("a", { startTimeoutMs: 3000, restart: never }), spec("b"), spec("c", { level: 2 })],
-      settings(),
-      { a: { readyAfterMs: null } },
-    );
+    const sim = new Sim([spec("a", { startTimeoutMs: 3000, restart: never }), spec("b"), spec("c", { level: 2 })], settings(), { a: { readyAfterMs: null } });
     sim.send({ type: "boot" });
     sim.runUntil(10_000);
     expect(sim.spawns()).toEqual([
@@ -252,13 +258,7 @@ describe("exclusive servers", () => {
 });
 
 describe("what boot starts", () => {
-  const specs = [
-    spec("l0", { level: 0 }),
-    spec("l1"),
-    spec("manual", { autostart: false }),
-    spec("l5", { level: 5 }),
-    spec("l6", { level: 6 }),
-  ];
+  const specs = [spec("l0", { level: 0 }), spec("l1"), spec("manual", { autostart: false }), spec("l5", { level: 5 }), spec("l6", { level: 6 })];
 
   it("not level 0, not autostart=false, not above maxLevel", () => {
     const sim = new Sim(specs, settings({ maxLevel: 5 }), {});

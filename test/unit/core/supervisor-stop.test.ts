@@ -259,16 +259,22 @@ describe("config reload", () => {
       ["n", 1000],
       ["b", 1100],
     ]);
-    const respawn = sim.of("spawn").filter(since(1000)).find((r) => r.effect.server === "b")!;
+    const respawn = sim
+      .of("spawn")
+      .filter(since(1000))
+      .find((r) => r.effect.server === "b")!;
     expect(respawn.effect.spec.argv).toEqual(["/usr/lib/tango/b", "-v4"]);
     expect([...sim.sup.servers.keys()]).toEqual(["a", "b", "p", "n", "m"]);
     expect(sim.state("m")).toEqual(["stopped", "initial"]);
     expect(sim.state("p")).toEqual(["ready", "ready"]);
     expect(sim.sup.servers.get("p")!.spec.stopTimeoutMs).toBe(1);
-    expect(sim.of("log").filter(since(1000)).map((r) => r.effect.kind).filter((k) => k === "pinned" || k === "removed")).toEqual([
-      "pinned",
-      "removed",
-    ]);
+    expect(
+      sim
+        .of("log")
+        .filter(since(1000))
+        .map((r) => r.effect.kind)
+        .filter((k) => k === "pinned" || k === "removed"),
+    ).toEqual(["pinned", "removed"]);
   });
 
   it("a removed server that is not running is dropped at once", () => {
