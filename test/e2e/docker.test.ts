@@ -7,7 +7,7 @@
 // Needs a running engine and the Debian packages of test/prereqs.sh (busybox-static, tango-test,
 // python3-tango), and dist/starter-init (npm run build). STARTER_KEEP_IMAGES=1 keeps the images.
 
-import "./docker/env";
+import { IMAGE_TAG } from "./docker/env";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -40,8 +40,8 @@ import {
   waitForHealth,
 } from "./docker/helpers";
 
-const CMD_IMAGE = "starter-init-e2e/cmd:test";
-const DEMO_IMAGE = "starter-init-e2e/demo:test";
+const CMD_IMAGE = `starter-init-e2e/cmd:${IMAGE_TAG}`;
+const DEMO_IMAGE = `starter-init-e2e/demo:${IMAGE_TAG}`;
 const DEMO_CONFIG = path.join(ROOT, "test", "fixtures", "docker", "demo.yaml");
 /** docker stop's default grace period. */
 const DOCKER_GRACE_MS = 10_000;

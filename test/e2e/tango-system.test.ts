@@ -10,7 +10,7 @@
 // of the others (busybox-static, tango-test, python3-tango), and dist/starter-init.
 // STARTER_KEEP_IMAGES=1 keeps the image.
 
-import "./docker/env";
+import { IMAGE_TAG } from "./docker/env";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -35,7 +35,7 @@ import {
   untilLog,
 } from "./docker/helpers";
 
-const IMAGE = "starter-init-e2e/tango-system:test";
+const IMAGE = `starter-init-e2e/tango-system:${IMAGE_TAG}`;
 const CONFIG = path.join(ROOT, "test", "fixtures", "tango-db", "system.yaml");
 const SERVERS_CONF = path.join(ROOT, "rootfs", "tango-db", "servers.conf");
 const DOCKER_GRACE_MS = 10_000;

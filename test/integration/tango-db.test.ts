@@ -29,8 +29,10 @@ import {
 } from "../fixtures/tango-db/harness";
 import { BINARY, cleanEnv, logRecords, readChildren, startAsPid1, tempDir, type Pid1Process } from "./helpers";
 
-const DB_PORT = 3316;
-const TANGO_PORT = 10100;
+// STARTER_TEST_PORT_OFFSET moves both, so two checkouts can run these tests at once.
+const PORT_OFFSET = Number(process.env.STARTER_TEST_PORT_OFFSET ?? 0);
+const DB_PORT = 3316 + PORT_OFFSET;
+const TANGO_PORT = 10100 + PORT_OFFSET;
 const HOST = shortHost();
 const missing = missingTools();
 
@@ -373,7 +375,7 @@ describe(`the tango source with a real Tango database (host ${HOST})`, () => {
       expect(down.servers.map((s) => s.name)).toEqual(["file-only"]);
       // The human status says it too, and `ready` is not ready while the database's servers are unknown.
       const text = await cli(socket, ["status"]);
-      expect(text.stdout).toMatch(/source tango \(host .*, mysql:\/\/tango@127\.0\.0\.1:3316\/tango\): DOWN, database not answering/);
+      expect(text.stdout).toMatch(new RegExp(`source tango \\(host .*, mysql://tango@127\\.0\\.0\\.1:${DB_PORT}/tango\\): DOWN, database not answering`));
       const ready = await cli(socket, ["ready"]);
       expect(ready.code).toBe(1);
       expect(ready.stdout).toContain("sources.tango (starting)");

@@ -4,4 +4,8 @@
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 process.env.TESTCONTAINERS_HOST_OVERRIDE = "localhost";
 
-export {};
+/**
+ * Tag of the images the tests build: STARTER_TEST_TAG lets two checkouts run their Docker tests on one
+ * engine at the same time without building over each other's images.
+ */
+export const IMAGE_TAG = process.env.STARTER_TEST_TAG ?? "test";
