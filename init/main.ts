@@ -7,6 +7,7 @@ import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
 import { runMainProgram } from "./runtime/main-program";
+import { buildingSnapshot, prepareSnapshot } from "./snapshot";
 
 // The supervisor, its config loader and control socket, and the client are loaded only by the
 // modes that use them: the `--` mode starts its main program without paying for them.
@@ -79,10 +80,18 @@ async function main(): Promise<void> {
   await runSupervisor(log, { role, kernel, invocation });
 }
 
-main().catch((err) => {
-  writeStderr(`starter-init: ${(err as Error).stack ?? String(err)}\n`);
-  // A VM's PID 1 must not exit (the kernel would panic): stay, so the console shows what went wrong.
-  // Anywhere else a failure this early is fatal and must say so with a non-zero code.
-  if (detectRole() === "vm") setInterval(() => {}, 1 << 30);
-  else process.exit(1);
-});
+function start(): void {
+  main().catch((err) => {
+    writeStderr(`starter-init: ${(err as Error).stack ?? String(err)}\n`);
+    // A VM's PID 1 must not exit (the kernel would panic): stay, so the console shows what went wrong.
+    // Anywhere else a failure this early is fatal and must say so with a non-zero code.
+    if (detectRole() === "vm") setInterval(() => {}, 1 << 30);
+    else process.exit(1);
+  });
+}
+
+// The single executable starts from a V8 startup snapshot of this bundle (native/sea.mjs): there this
+// file is evaluated once, at build time, and start() runs at every start (init/snapshot.ts). Under
+// plain node (development) it simply runs.
+if (buildingSnapshot()) prepareSnapshot(start, () => [supervisorModule(), controlServerModule(), clientModule()]);
+else start();

@@ -10,13 +10,11 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
 import type { NativeModule } from "../native/index";
 
 export type { NativeModule, SpawnOptions, SpawnResult, SpawnError, NativeError, MountOptions, PeerCred, StdioSpec } from "../native/index";
 
 const ADDON_FILE = "starter_native.node";
-const requireHere = createRequire(__filename);
 
 /** Places tried, in order, for the extracted addon. STARTER_INIT_TMPDIR comes first when set. */
 function extractionDirs(): string[] {
@@ -34,7 +32,10 @@ function dlopen(file: string): NativeModule {
 function seaAsset(): ArrayBuffer | null {
   let sea: { isSea(): boolean; getRawAsset(key: string): ArrayBuffer };
   try {
-    sea = requireHere("node:sea");
+    // A plain require: the bundle is CommonJS, and inside the startup snapshot node:module (and with
+    // it createRequire) is not to be used.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    sea = require("node:sea") as typeof sea;
   } catch {
     return null;
   }

@@ -20,8 +20,10 @@
       "defines": ["NAPI_VERSION=8"],
       "cflags!": ["-fexceptions"],
       "cflags_cc!": ["-fexceptions", "-std=gnu++17"],
-      "cflags": ["-Wall", "-Wextra", "-Wformat=2"],
-      "cflags_cc": ["-std=c++17", "-fno-exceptions"]
+      "cflags": ["-Wall", "-Wextra", "-Wformat=2", "-fvisibility=hidden", "-ffunction-sections", "-fdata-sections"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fvisibility-inlines-hidden"],
+      "ldflags": ["-Wl,--gc-sections", "-Wl,--strip-all"],
+      "configurations": {"Release": {"cflags!": ["-O3"], "cflags": ["-Os"]}}
     }
   ]
 }

@@ -1,14 +1,23 @@
 #!/usr/bin/env node
 // Packs the init into one executable: dist/starter-init, a Node single-executable application (SEA)
-// with the addon embedded as an asset. Run by `npm run build` after node-gyp has built the addon.
+// whose main is a V8 startup snapshot, with the addon embedded as an asset. Run by `npm run build`
+// after node-gyp has built the addon.
 //
 // Steps (the recipe in the design notes, §7):
-//  1. esbuild bundles init/main.ts into one CommonJS file (a SEA's main must be CJS);
-//  2. `node --experimental-sea-config` turns it and the addon into a blob;
+//  1. esbuild bundles init/main.ts into one CommonJS file (a SEA's main must be CJS), whitespace and
+//     comments left out (the source is part of the snapshot: every byte is read at every start);
+//     the Tango database driver (mysql2) becomes a second bundle, an asset evaluated only by an init
+//     that reads a Tango database;
+//  2. `node --experimental-sea-config` with "useSnapshot" runs the bundle once, here, and writes the
+//     heap it leaves (every module evaluated, the start path compiled: init/snapshot.ts) into the
+//     blob. At each start Node deserializes that heap and calls the main function it names;
 //  3. a copy of node is stripped BEFORE injection (stripping afterwards corrupts the binary);
 //  4. postject injects the blob and flips the SEA fuse.
+//
+// `STARTER_SEA_SNAPSHOT=0 npm run build:sea` builds the former kind (no snapshot, a code cache of the
+// bundle), for comparison.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,10 +27,24 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const addon = path.join(root, "native", "build", "Release", "starter_native.node");
 const bundle = path.join(dist, "starter-init.cjs");
+const driverBundle = path.join(dist, "mysql2.cjs");
 const blob = path.join(dist, "sea-prep.blob");
 const seaConfig = path.join(dist, "sea-config.json");
 const binary = path.join(dist, "starter-init");
 const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+const useSnapshot = process.env.STARTER_SEA_SNAPSHOT !== "0";
+
+/**
+ * Built-in modules that Node does not yet list as verified inside a snapshot, but that the bundle
+ * loads while its modules are evaluated, and why that is safe here. Node warns about each; any other
+ * warning fails the build (a new module may bring state that a snapshot would freeze).
+ */
+const SNAPSHOT_BUILTINS_ALLOWED = new Map([
+  ["module", "yargs makes a require() with createRequire for config files it is never asked to read"],
+  ["tty", "isatty() is called at run time only; the module itself holds no state"],
+  ["worker_threads", "pino's transports (never used: the init logs synchronously to fd 2)"],
+  ["perf_hooks", "performance.now(); Node re-bases the time origin after deserialization"],
+]);
 
 function run(file, args) {
   execFileSync(file, args, { stdio: "inherit", cwd: root });
@@ -33,20 +56,65 @@ if (!fs.existsSync(addon)) {
 }
 fs.mkdirSync(dist, { recursive: true });
 
+// Intl.Segmenter wraps an ICU object that V8 cannot put into a startup snapshot, and string-width
+// (yargs' and cliui's copies) creates one when its module is evaluated: create it on first use, and
+// keep none while the snapshot is built (yargs measures its help text while it parses a command).
+const lazySegmenter = {
+  name: "lazy-intl-segmenter",
+  setup(builder) {
+    builder.onLoad({ filter: /[\\/]string-width[\\/]index\.js$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, "utf8");
+      const patched = source.replace(
+        "const segmenter = new Intl.Segmenter();",
+        [
+          "let segmenterInstance;",
+          "const segmenter = { segment: (text) => require('node:v8').startupSnapshot.isBuildingSnapshot()",
+          "  ? new Intl.Segmenter().segment(text) : (segmenterInstance ??= new Intl.Segmenter()).segment(text) };",
+        ].join("\n"),
+      );
+      if (patched === source) throw new Error(`${args.path} no longer creates its Intl.Segmenter as expected: update the lazy-intl-segmenter plugin`);
+      return { contents: patched, loader: "js" };
+    });
+  },
+};
+
+// mysql2 (with iconv-lite's tables) is half of the bundle, needed only by an init with a `tango`
+// source. It is built apart (dist/mysql2.cjs) and loaded on the first import: from the SEA's asset,
+// or from the file beside the bundle when the bundle runs under plain node.
+const DRIVER_ASSET = "mysql2.cjs";
+const driverApart = {
+  name: "tango-driver-apart",
+  setup(builder) {
+    builder.onResolve({ filter: /^mysql2(\/promise)?$/ }, () => ({ path: "mysql2/promise", namespace: "tango-driver" }));
+    builder.onLoad({ filter: /.*/, namespace: "tango-driver" }, () => ({
+      loader: "js",
+      contents: `
+        const sea = require("node:sea");
+        if (sea.isSea()) {
+          const { compileFunction } = require("node:vm");
+          const source = sea.getAsset(${JSON.stringify(DRIVER_ASSET)}, "utf8");
+          const driver = { exports: {} };
+          compileFunction(source, ["exports", "require", "module"], { filename: ${JSON.stringify(DRIVER_ASSET)} })(driver.exports, require, driver);
+          module.exports = driver.exports;
+        } else {
+          module.exports = require(require("node:path").join(__dirname, ${JSON.stringify(DRIVER_ASSET)}));
+        }`,
+    }));
+  },
+};
+
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+const common = { bundle: true, platform: "node", target: "node20", format: "cjs", legalComments: "none", logLevel: "warning", minifyWhitespace: true };
 await build({
+  ...common,
   entryPoints: [path.join(root, "init", "main.ts")],
-  bundle: true,
-  platform: "node",
-  target: "node20",
-  format: "cjs",
   outfile: bundle,
-  legalComments: "none",
-  logLevel: "warning",
+  plugins: [lazySegmenter, driverApart],
   // yargs is ESM and reads import.meta.url, which a CommonJS bundle lacks.
   define: { STARTER_INIT_VERSION: JSON.stringify(pkg.version), "import.meta.url": "importMetaUrl" },
   banner: { js: 'const importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
 });
+await build({ ...common, entryPoints: [path.join(root, "node_modules", "mysql2", "promise.js")], outfile: driverBundle });
 
 fs.writeFileSync(
   seaConfig,
@@ -55,21 +123,70 @@ fs.writeFileSync(
       main: bundle,
       output: blob,
       disableExperimentalSEAWarning: true,
-      useCodeCache: true,
-      assets: { "starter_native.node": addon },
+      ...(useSnapshot ? { useSnapshot: true } : { useCodeCache: true }),
+      assets: { "starter_native.node": addon, [DRIVER_ASSET]: driverBundle },
     },
     null,
     2,
   ),
 );
-run(process.execPath, ["--experimental-sea-config", seaConfig]);
+// With useSnapshot, this runs the bundle (init/snapshot.ts says what it prepares).
+const prepared = spawnSync(process.execPath, ["--experimental-sea-config", seaConfig], { cwd: root, encoding: "utf8", env: snapshotEnv() });
+process.stdout.write(prepared.stdout);
+const unexpected = unexpectedWarnings(prepared.stderr);
+if (prepared.status !== 0 || unexpected.length) {
+  process.stderr.write(prepared.stderr);
+  if (unexpected.length) console.error(`sea: the snapshot loads built-in modules not known to be safe in it: ${unexpected.join(", ")}`);
+  process.exit(1);
+}
 
 fs.rmSync(binary, { force: true });
 fs.copyFileSync(process.execPath, binary);
 fs.chmodSync(binary, 0o755);
 run("strip", ["--strip-all", binary]);
+renameNodeOptions(binary);
 run(path.join(root, "node_modules", ".bin", "postject"), [binary, "NODE_SEA_BLOB", blob, "--sentinel-fuse", FUSE]);
 fs.rmSync(blob);
 fs.rmSync(seaConfig);
 const size = fs.statSync(binary).size;
-console.log(`sea: built dist/starter-init (${(size / 1048576).toFixed(1)} MiB)`);
+console.log(`sea: built dist/starter-init (${(size / 1048576).toFixed(1)} MiB, ${useSnapshot ? "startup snapshot" : "code cache, no snapshot"})`);
+
+/**
+ * The copy of node reads its options from STARTER_NODE instead of NODE_OPTIONS. An init must not be
+ * steered by the NODE_OPTIONS its container sets for the application (`--require`, `--inspect`, …),
+ * and a startup snapshot refuses to load under V8 flags other than those it was built with (Node
+ * exits with code 14 before any of the init runs). The name is one C string in the executable's
+ * read-only data, replaced by one of the same length; anything but exactly one occurrence fails the
+ * build.
+ */
+function renameNodeOptions(file) {
+  const name = Buffer.from("NODE_OPTIONS\0");
+  const data = fs.readFileSync(file);
+  // Node's own V8 snapshot holds the name too, as a string with its length (12) in the 4 bytes before
+  // it: those stay as they are. The C string is the one after a NUL that is not such a length.
+  const found = [];
+  for (let at = data.indexOf(name); at >= 0; at = data.indexOf(name, at + 1)) {
+    if (data[at - 1] === 0 && data.readUInt32LE(at - 4) !== 12) found.push(at);
+  }
+  if (found.length !== 1) {
+    console.error(`sea: expected the C string "NODE_OPTIONS" once in ${path.relative(root, file)}, found it ${found.length} times; cannot rename it`);
+    process.exit(1);
+  }
+  Buffer.from("STARTER_NODE").copy(data, found[0]);
+  fs.writeFileSync(file, data);
+}
+
+/**
+ * The environment of the snapshot build: nothing of this machine's own that the bundle could read
+ * while it is evaluated (it must not, but a snapshot would keep it), and no NODE_OPTIONS.
+ */
+function snapshotEnv() {
+  const keep = ["PATH", "HOME", "LANG", "TMPDIR"];
+  return Object.fromEntries(keep.filter((key) => process.env[key] !== undefined).map((key) => [key, process.env[key]]));
+}
+
+/** Built-in modules Node warned about that are not in SNAPSHOT_BUILTINS_ALLOWED. */
+function unexpectedWarnings(stderr) {
+  const names = [...stderr.matchAll(/built-in module "(?:node:)?([^"]+)" works in user snapshot/g)].map((m) => m[1]);
+  return [...new Set(names)].filter((name) => !SNAPSHOT_BUILTINS_ALLOWED.has(name));
+}

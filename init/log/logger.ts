@@ -43,7 +43,8 @@ export function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value);
 }
 
-export function createLogger(options: { level: LogLevel; format?: LogFormat; name?: string }): Logger {
+export function createLogger(options: { level: LogLevel; format?: LogFormat; name?: string; write?: (text: string) => void }): Logger {
+  const write = options.write ?? writeStderr;
   const format = options.format ?? (tty.isatty(STDERR) ? "pretty" : "json");
   const pretty =
     format === "pretty"
@@ -58,7 +59,7 @@ export function createLogger(options: { level: LogLevel; format?: LogFormat; nam
       : null;
   const destination = {
     write(line: string) {
-      writeStderr(pretty ? pretty(line) : line);
+      write(pretty ? pretty(line) : line);
     },
   };
   return pino({ level: options.level, name: options.name ?? "starter-init", base: { pid: process.pid } }, destination);

@@ -52,11 +52,14 @@ export class StartError extends Error {
   }
 }
 
-/** Variables that steer the Node runtime inside this SEA; a server must not inherit them. */
+/**
+ * Variables that steer the Node runtime inside this SEA (STARTER_NODE is its NODE_OPTIONS: see
+ * native/sea.mjs); a server must not inherit them.
+ */
 export function scrubEnvironment(env: Record<string, string | undefined>): string[] {
   const out: string[] = [];
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || key.startsWith("NODE_") || key === "UV_THREADPOOL_SIZE") continue;
+    if (value === undefined || key.startsWith("NODE_") || key === "UV_THREADPOOL_SIZE" || key === "STARTER_NODE") continue;
     out.push(`${key}=${value}`);
   }
   return out;
