@@ -1,18 +1,27 @@
 // spawn(): fork + exec with everything between them done here.
 //
-// Node is multi-threaded, so after fork the child may only make async-signal-safe calls: every
-// string, array and descriptor the child needs is prepared before fork (ChildPlan), and the
-// child makes plain syscalls only. _Fork() is used rather than fork(): it runs no atfork handlers
-// (libuv registers one that opens pipes) and is async-signal-safe itself.
+// The child is made the way posix_spawn makes it: clone(CLONE_VM | CLONE_VFORK) on a stack of its
+// own. It shares the parent's memory until it execs, so nothing is copied (a fork of the init
+// copies the page tables of a ~60 MiB process: about a millisecond, for every server), and the
+// parent's thread sleeps meanwhile. What that asks of the child:
+//  - only async-signal-safe calls on data prepared before the clone (ChildPlan): no allocation, no
+//    lock, nothing that writes memory the parent owns (errno is the parent thread's; the parent
+//    reads it only after its own failed calls);
+//  - every signal blocked across the clone, and the child's dispositions reset to default before
+//    it unblocks them: a handler of Node's or of the reaper must never run in the child;
+//  - raw syscalls for the credentials (glibc's setuid would signal the parent's other threads).
 //
 // A close-on-exec "exec-stage" pipe tells the parent how the child fared: the child writes
-// {stage, errno} and exits 127 when a step fails; end-of-file means execve succeeded. The parent
+// {stage, errno} and exits 127 when a step fails; end-of-file means execve succeeded. When clone
+// returns the child has already exec'd or exited, so reading the pipe never blocks. The parent
 // never waits for the child: the reaper owns every exit, including that of a failed child.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -313,9 +322,9 @@ bool OpenPipe(Napi::Env env, Fd* read_end, Fd* write_end) {
 }
 
 // The parent's end of an output pipe is non-blocking, for the event loop.
+// (Called on fresh pipe ends only, whose one status flag is their access mode: no F_GETFL needed.)
 bool SetNonBlocking(Napi::Env env, int fd) {
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+  if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
     ThrowErrno(env, errno, "fcntl");
     return false;
   }
@@ -406,7 +415,6 @@ struct ChildPlan {
   int notify_target;
   int stage_fd;       // write end of the exec-stage pipe, numbered >= first_free
   int first_free;     // lowest fd number that is no target: max(3, notify_target + 1)
-  int fd_limit;       // RLIMIT_NOFILE of the parent, for the close_range fallback
 };
 
 [[noreturn]] void Fail(const ChildPlan& plan, Stage stage) {
@@ -430,11 +438,13 @@ void ResetSignalDispositions() {
 
 // Marks [first, last] close-on-exec; fds still needed before exec (the exec-stage pipe) stay
 // usable until then.
-void CloexecRange(unsigned first, unsigned last, int fd_limit) {
+void CloexecRange(unsigned first, unsigned last) {
   if (first > last) return;
   if (close_range(first, last, CLOSE_RANGE_CLOEXEC) == 0) return;
   // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark each fd below the limit.
-  for (unsigned fd = first; fd <= last && fd < static_cast<unsigned>(fd_limit); fd++) {
+  struct rlimit nofile;
+  unsigned limit = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < INT_MAX ? static_cast<unsigned>(nofile.rlim_cur) : 65536;
+  for (unsigned fd = first; fd <= last && fd < limit; fd++) {
     fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   }
 }
@@ -478,10 +488,10 @@ void PlaceFds(const ChildPlan& plan) {
   if (notify_source >= 0 && dup2(notify_source, plan.notify_target) < 0) Fail(plan, kStageDup2);
 
   if (plan.notify_target >= 0) {
-    CloexecRange(3, static_cast<unsigned>(plan.notify_target) - 1, plan.fd_limit);
-    CloexecRange(static_cast<unsigned>(plan.notify_target) + 1, ~0U, plan.fd_limit);
+    CloexecRange(3, static_cast<unsigned>(plan.notify_target) - 1);
+    CloexecRange(static_cast<unsigned>(plan.notify_target) + 1, ~0U);
   } else {
-    CloexecRange(3, ~0U, plan.fd_limit);
+    CloexecRange(3, ~0U);
   }
 }
 
@@ -507,7 +517,8 @@ void TakeTerminal(const ChildPlan& plan) {
   }
 }
 
-// Runs in the child after _Fork with every signal blocked. Never returns.
+// Runs in the child, on its own stack in the parent's memory, with every signal blocked. Never
+// returns.
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   ResetSignalDispositions();
   PlaceFds(plan);
@@ -526,7 +537,8 @@ void TakeTerminal(const ChildPlan& plan) {
   if (plan.umask != nullptr) umask(*plan.umask);
 
   // Raw syscalls: glibc's wrappers would signal every other thread of the process to change
-  // their credentials too (the child has only this thread, but the bookkeeping is the parent's).
+  // their credentials too (the child has only this thread, but the bookkeeping is the parent's,
+  // and with CLONE_VM so is the memory it lives in).
   if (plan.set_groups && syscall(SYS_setgroups, plan.group_count, plan.groups) != 0) {
     Fail(plan, kStageSetgroups);
   }
@@ -543,7 +555,27 @@ void TakeTerminal(const ChildPlan& plan) {
   Fail(plan, kStageExecve);
 }
 
+int ChildMain(void* plan) { RunChild(*static_cast<const ChildPlan*>(plan)); }
+
 // ---- the parent -----------------------------------------------------------------------------
+
+// The child's stack. The parent's thread sleeps until the child has exec'd or exited, and spawn()
+// runs on the main thread only, so one stack serves every child; its lowest page is a guard.
+constexpr size_t kChildStackBytes = 64 * 1024;
+char* g_child_stack_top = nullptr;
+
+bool EnsureChildStack(Napi::Env env) {
+  if (g_child_stack_top != nullptr) return true;
+  const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* base = mmap(nullptr, kChildStackBytes + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) {
+    ThrowErrno(env, errno, "mmap");
+    return false;
+  }
+  mprotect(base, guard, PROT_NONE);
+  g_child_stack_top = static_cast<char*>(base) + guard + kChildStackBytes;
+  return true;
+}
 
 // NULL-terminated array of pointers into `strings` (which must outlive it).
 std::vector<char*> CStringArray(std::vector<std::string>& strings) {
@@ -608,10 +640,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     fds.stage_write.Reset(lifted);
   }
 
-  struct rlimit nofile;
-  int fd_limit = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < INT_MAX
-                     ? static_cast<int>(nofile.rlim_cur)
-                     : INT_MAX;
+  if (!EnsureChildStack(env)) return env.Undefined();
 
   std::vector<char*> argv = CStringArray(req.argv);
   std::vector<char*> envp = CStringArray(req.env);
@@ -636,21 +665,19 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.notify_target = req.notify_fd;
   plan.stage_fd = fds.stage_write.get();
   plan.first_free = first_free;
-  plan.fd_limit = fd_limit;
 
   // With every signal blocked no handler runs in the child before its dispositions are reset
   // (a Node or reaper handler there would act on the parent's behalf).
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = _Fork();
-  if (pid == 0) RunChild(plan);
+  pid_t pid = clone(ChildMain, g_child_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   fds.CloseChildEnds();
   if (pid < 0) {
-    ThrowErrno(env, fork_errno, "fork");
+    ThrowErrno(env, fork_errno, "clone");
     return env.Undefined();
   }
 
