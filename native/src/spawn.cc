@@ -443,7 +443,9 @@ void CloexecRange(unsigned first, unsigned last) {
   if (close_range(first, last, CLOSE_RANGE_CLOEXEC) == 0) return;
   // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark each fd below the limit.
   struct rlimit nofile;
-  unsigned limit = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < INT_MAX ? static_cast<unsigned>(nofile.rlim_cur) : 65536;
+  unsigned limit = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < INT_MAX
+                       ? static_cast<unsigned>(nofile.rlim_cur)
+                       : 65536;
   for (unsigned fd = first; fd <= last && fd < limit; fd++) {
     fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   }
@@ -567,7 +569,8 @@ char* g_child_stack_top = nullptr;
 bool EnsureChildStack(Napi::Env env) {
   if (g_child_stack_top != nullptr) return true;
   const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* base = mmap(nullptr, kChildStackBytes + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* base = mmap(nullptr, kChildStackBytes + guard, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) {
     ThrowErrno(env, errno, "mmap");
     return false;
