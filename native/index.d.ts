@@ -97,14 +97,18 @@ export interface NativeAddon {
   /**
    * Installs the SIGCHLD handler (SA_RESTART | SA_NOCLDSTOP) and creates the self-pipe; returns the
    * pipe's read end (non-blocking, close-on-exec). Idempotent: a second call returns the same fd.
-   * The handler reaps with waitpid and writes one 8-byte record per reaped child into the pipe:
-   * int32 pid, int32 raw wait status, host byte order. It never reaps a child whose record it cannot
-   * write (pipe full): that child stays a zombie until reaperKick() is called after the pipe has
-   * been drained.
+   * The handler reaps with waitpid and writes one 8-byte record per reaped child into the pipe, in
+   * batches: int32 pid, int32 raw wait status, host byte order. It never reaps a child whose record
+   * it cannot write (pipe full): that child stays a zombie, and the handler marks the reap deferred,
+   * until reaperKick() is called after the pipe has been drained.
    */
   reaperStart(): number;
-  /** Runs the same reap-into-pipe loop from normal context (with SIGCHLD blocked in this thread). */
-  reaperKick(): void;
+  /**
+   * After a drain of the pipe: when the handler deferred zombies, runs its reap-into-pipe loop from
+   * normal context (with SIGCHLD blocked in this thread) and returns true; otherwise returns false
+   * at once, without a syscall.
+   */
+  reaperKick(): boolean;
 
   // ---- stage 1 / stage 3 syscalls -----------------------------------------------------------
   mount(options: MountOptions): void;

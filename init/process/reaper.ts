@@ -1,16 +1,19 @@
 // The one reaper that owns every exit (design §3).
 //
 // The addon's SIGCHLD handler reaps with waitpid and writes an 8-byte record {int32 pid, int32
-// status} per child into a self-pipe; here the pipe's read end is a net.Socket on the event loop.
-// Children we spawned are matched by pid and their waiter is called; everything else is an orphan
-// that has simply been reaped and is counted. Nothing in the init may use Node's child-process module:
-// libuv would reap its own children by pid and race this reaper for their statuses.
+// status} per child into a self-pipe, in batches; here the pipe's read end is a net.Socket on the
+// event loop, and each read is decoded as a whole through an Int32Array. Children we spawned are
+// matched by pid and their waiter is called; everything else is an orphan that has simply been
+// reaped and is counted (no object is made for it). Nothing in the init may use Node's
+// child-process module: libuv would reap its own children by pid and race this reaper for their
+// statuses.
 
 import net from "node:net";
 import { native } from "../native";
 import { decodeStatus, type ExitRecord } from "./exit";
 
 const RECORD_BYTES = 8;
+const EMPTY = Buffer.alloc(0);
 
 export type ExitListener = (exit: ExitRecord) => void;
 
@@ -18,7 +21,7 @@ export class Reaper {
   private readonly waiters = new Map<number, ExitListener>();
   /** Pids whose exec failed: their exit is expected and carries no news. */
   private readonly discarded = new Set<number>();
-  private pending = Buffer.alloc(0);
+  private pending = EMPTY;
   private socket: net.Socket | null = null;
   /** Orphans reaped since start (processes we did not spawn). */
   orphansReaped = 0;
@@ -47,25 +50,33 @@ export class Reaper {
   }
 
   private onData(chunk: Buffer): void {
-    const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     const whole = data.length - (data.length % RECORD_BYTES);
-    for (let offset = 0; offset < whole; offset += RECORD_BYTES) {
-      this.dispatch(data.readInt32LE(offset), data.readInt32LE(offset + 4));
+    // Records are host-endian int32 pairs: read them through an Int32Array (copied when the
+    // chunk is not 4-byte aligned in its ArrayBuffer).
+    if (data.byteOffset % 4 !== 0) data = Buffer.from(data);
+    const records = new Int32Array(data.buffer, data.byteOffset, whole / 4);
+    const { waiters, discarded } = this;
+    let orphans = 0;
+    for (let i = 0; i < records.length; i += 2) {
+      if ((waiters.size === 0 && discarded.size === 0) || !this.dispatch(records[i], records[i + 1])) orphans++;
     }
-    this.pending = Buffer.from(data.subarray(whole));
-    // Zombies left behind while the pipe was full are reaped now that it has room again.
+    this.orphansReaped += orphans;
+    this.pending = whole === data.length ? EMPTY : Buffer.from(data.subarray(whole));
+    // Zombies left behind while the pipe was full are reaped now that it has room again (nothing
+    // happens, and no syscall is made, unless the handler deferred some).
     native().reaperKick();
   }
 
-  private dispatch(pid: number, status: number): void {
+  /** Hands one exit to its waiter; false when it is an orphan's. */
+  private dispatch(pid: number, status: number): boolean {
     const waiter = this.waiters.get(pid);
     if (waiter) {
       this.waiters.delete(pid);
       notify(waiter, decodeStatus(pid, status));
-      return;
+      return true;
     }
-    if (this.discarded.delete(pid)) return;
-    this.orphansReaped++;
+    return this.discarded.delete(pid);
   }
 }
 

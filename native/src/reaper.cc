@@ -1,17 +1,19 @@
 // The one SIGCHLD reaper of the process.
 //
-// The handler reaps exited children and writes one 8-byte record {int32 pid, int32 raw wait
-// status} per child into a non-blocking self-pipe whose read end JavaScript watches. A child is
-// reaped only when its record is sure to fit into the pipe: a child whose record could not be
-// written would be lost for good, while a zombie left behind is collected by the next
-// reaperKick() once JavaScript has drained the pipe.
+// The handler reaps exited children with waitpid(-1, WNOHANG) and writes one 8-byte record {int32
+// pid, int32 raw wait status} per child into a non-blocking self-pipe whose read end JavaScript
+// watches. Records are written in batches, one write() per batch of up to 512 (4096 bytes, PIPE_BUF:
+// a batch is written whole or not at all), so a storm of exits costs about one syscall per child,
+// as in tini. A child is reaped only when its record is sure to fit into the pipe: a child whose
+// record could not be written would be lost for good, while a zombie left behind is collected
+// later. When the handler stops for lack of room it sets the "deferred" mark, and reaperKick(),
+// which JavaScript calls after each drain of the pipe, reaps again only then (no syscall otherwise).
 //
 // Handlers can run on several threads at once (any Node thread with SIGCHLD unblocked), and
 // reaperKick() runs the same loop from normal context. One reaper at a time holds a try-lock
-// around peek / check room / waitpid / write; whoever finds the lock taken leaves a "pending"
-// mark instead of waiting, and the holder runs its loop again when it sees the mark after
-// unlocking. Nothing ever spins or blocks, so a handler cannot deadlock with the code it
-// interrupted.
+// around check room / waitpid / write; whoever finds the lock taken leaves a "pending" mark
+// instead of waiting, and the holder runs its loop again when it sees the mark after unlocking.
+// Nothing ever spins or blocks, so a handler cannot deadlock with the code it interrupted.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -41,61 +43,65 @@ static_assert(sizeof(Record) <= PIPE_BUF, "a record must be written atomically")
 static_assert(std::atomic<bool>::is_always_lock_free, "atomics must be usable in a handler");
 
 constexpr int kWantedPipeSize = 1 << 20;
+constexpr size_t kBatchRecords = PIPE_BUF / sizeof(Record);
 
 int g_read_fd = -1;
 int g_write_fd = -1;
-int g_page_size = 4096;  // sysconf is not async-signal-safe: read once in Start
+long g_page_size = 4096;  // sysconf is not async-signal-safe: read once in Start
 std::atomic<bool> g_lock{false};
 std::atomic<bool> g_pending{false};
+std::atomic<bool> g_deferred{false};
+Record g_batch[kBatchRecords];  // used under g_lock only
 
-// True when one more record is certain to fit into the pipe.
+// How many records may be reaped now: they are certain to fit into the pipe as one more batch.
 //
-// A pipe is a ring of pages and an 8-byte write is appended to the last page; the bytes already
-// read from the first page are not reusable until that page is read to its end. So up to one
-// page less than the capacity may be usable, and one page is kept in reserve. Only this (locked)
-// reaper writes, and the reader only frees space, so the answer cannot go stale. The capacity is
-// read each time: whoever holds the pipe can change it with F_SETPIPE_SZ.
-bool HasRoom() {
+// A pipe is a ring of page-sized slots. A write appends to the last slot when it fits there,
+// otherwise it takes a new slot; bytes read from the first slot are not reusable until that slot
+// is read to its end. So with every write at most a page, two neighbouring slots hold more than a
+// page between them, and `unread` bytes occupy at most 2 * unread / page + 2 slots. One more batch
+// needs one free slot. Only this (locked) reaper writes, and the reader only frees space, so the
+// answer cannot go stale. The capacity is read each time (once per batch): whoever holds the pipe
+// can change it with F_SETPIPE_SZ.
+size_t RecordsThatFit() {
   int unread = 0;
-  if (ioctl(g_write_fd, FIONREAD, &unread) != 0) return false;
-  // An empty pipe has released all its pages: a record fits even into a one-page pipe.
-  if (unread == 0) return true;
-  int capacity = fcntl(g_write_fd, F_GETPIPE_SZ);
-  return capacity > 0 &&
-         static_cast<long>(unread) + g_page_size + static_cast<long>(sizeof(Record)) <= capacity;
+  if (ioctl(g_write_fd, FIONREAD, &unread) != 0) return 0;
+  // An empty pipe has released all its slots: a batch fits even into a one-slot pipe.
+  if (unread == 0) return kBatchRecords;
+  const long capacity = fcntl(g_write_fd, F_GETPIPE_SZ);
+  const long used = 2 * static_cast<long>(unread) / g_page_size + 2;
+  return capacity > 0 && used + 1 <= capacity / g_page_size ? kBatchRecords : 0;
 }
 
-bool WriteRecord(pid_t pid, int status) {
-  Record record = {pid, status};
+bool WriteBatch(size_t count) {
+  const size_t bytes = count * sizeof(Record);
   ssize_t n;
   do {
-    n = write(g_write_fd, &record, sizeof record);
+    n = write(g_write_fd, g_batch, bytes);
   } while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(sizeof record);
+  return n == static_cast<ssize_t>(bytes);
 }
 
-// Reaps every exited child whose record fits. Called with g_lock held.
+// Reaps every exited child whose record fits, a batch at a time. Called with g_lock held.
 void ReapLocked() {
   for (;;) {
-    // Peek without reaping: the child stays a zombie until its record is known to fit.
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
-    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-      if (errno == EINTR) continue;
-      return;  // ECHILD: no children at all
+    const size_t room = RecordsThatFit();
+    if (room == 0) {
+      // Pipe full: leave the zombies for reaperKick(), once JavaScript has drained the pipe.
+      g_deferred.store(true);
+      return;
     }
-    if (info.si_pid == 0) return;  // children, but none has exited
-    if (!HasRoom()) return;        // pipe full: leave the zombie for reaperKick()
-
-    int status = 0;
-    pid_t pid;
-    do {
-      pid = waitpid(info.si_pid, &status, WNOHANG);
-    } while (pid < 0 && errno == EINTR);
-    if (pid <= 0) return;  // somebody else reaped it (should not happen: we are the reaper)
-    // Cannot fail for lack of room (checked above); a failure here (ENOMEM for a new pipe
-    // page) loses this one record, and nothing better can be done inside a handler.
-    WriteRecord(pid, status);
+    size_t count = 0;
+    while (count < room) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid < 0 && errno == EINTR) continue;
+      if (pid <= 0) break;  // 0: children, none has exited; ECHILD: no children at all
+      g_batch[count++] = {pid, status};
+    }
+    // Cannot fail for lack of room (checked above); a failure here (ENOMEM for a new pipe page)
+    // loses these records, and nothing better can be done inside a handler.
+    if (count > 0) WriteBatch(count);
+    if (count < room) return;  // nothing more has exited
   }
 }
 
@@ -144,7 +150,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   // over /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE) leaves the default size.
   fcntl(fds[1], F_SETPIPE_SZ, kWantedPipeSize);
   long page = sysconf(_SC_PAGESIZE);
-  if (page > 0) g_page_size = static_cast<int>(page);
+  if (page > 0) g_page_size = page;
   g_read_fd = fds[0];
   g_write_fd = fds[1];
 
@@ -167,16 +173,20 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, g_read_fd);
 }
 
-// reaperKick(): the handler's loop from normal context (see ReapWithSigchldBlocked). With the
-// try-lock an interruption would be harmless (the handler would only leave a pending mark), but
-// this way each thread reaps strictly in sequence.
-void Kick(const Napi::CallbackInfo& info) {
+// reaperKick(): when a handler deferred zombies for lack of room, the handler's loop from normal
+// context (see ReapWithSigchldBlocked); otherwise nothing, not even a syscall. With the try-lock an
+// interruption would be harmless (the handler would only leave a pending mark), but this way each
+// thread reaps strictly in sequence. Returns whether it reaped.
+Napi::Value Kick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   if (g_read_fd < 0) {
-    Napi::Error::New(info.Env(), "reaperKick() called before reaperStart()")
-        .ThrowAsJavaScriptException();
-    return;
+    Napi::Error::New(env, "reaperKick() called before reaperStart()").ThrowAsJavaScriptException();
+    return env.Undefined();
   }
+  // A handler that defers after this exchange found the pipe not empty: the next drain calls again.
+  if (!g_deferred.exchange(false)) return Napi::Boolean::New(env, false);
   ReapWithSigchldBlocked();
+  return Napi::Boolean::New(env, true);
 }
 
 }  // namespace
