@@ -59,7 +59,12 @@ function loadEmbedded(asset: ArrayBuffer): NativeModule {
       // A noexec mount fails here ("failed to map segment from shared object").
       failures.push(`${dir}: ${(err as Error).message.split("\n")[0]}`);
     } finally {
-      fs.rmSync(file, { force: true });
+      // The mapping stays valid; the name goes at once (one unlink, no stat as rmSync would make).
+      try {
+        fs.unlinkSync(file);
+      } catch {
+        // Gone already.
+      }
     }
   }
   throw new Error(`cannot load the embedded native addon; tried ${failures.join("; ")}`);

@@ -66,9 +66,10 @@ export interface MountOutcome {
 
 export function mountEarlyFilesystems(log: Logger, table: readonly MountEntry[] = EARLY_MOUNTS): MountOutcome[] {
   const outcomes: MountOutcome[] = [];
+  let mounted: Set<string> | null = null;
   for (const entry of table) {
-    // Re-read each time: /proc itself is the first entry, and later checks need it.
-    const mounted = readMountPoints();
+    // Read again after each mount: /proc itself is the first entry, and later checks need it.
+    mounted ??= readMountPoints();
     if (mounted.has(entry.target)) {
       outcomes.push({ target: entry.target, result: "present" });
       continue;
@@ -80,6 +81,7 @@ export function mountEarlyFilesystems(log: Logger, table: readonly MountEntry[] 
     try {
       fs.mkdirSync(entry.target, { recursive: true });
       native().mount({ source: entry.source, target: entry.target, type: entry.type, flags: entry.flags, data: entry.data });
+      mounted = null;
       outcomes.push({ target: entry.target, result: "mounted" });
       log.debug({ target: entry.target, type: entry.type }, "mounted");
     } catch (err) {
