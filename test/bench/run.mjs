@@ -13,6 +13,8 @@
 //   --json       also write results.json (every measured value) next to results.md
 //   --tango-host HOST:PORT   the Tango database for the Starter workloads (default 127.0.0.1:10000,
 //                else a private one started by the bench when MariaDB and tango-db are installed)
+//   --baseline REF|FILE      also measure starter-init as built from git revision REF (built once
+//                into build/bench-baseline/), or the binary FILE, side by side: the "before" rows
 //
 // Prerequisites (test/prereqs.sh bench installs them): util-linux (unshare), tini, dumb-init,
 // tango-test, python3-tango, qemu-system-x86, cpio, busybox-static; for the Starter workloads
@@ -26,11 +28,21 @@ import { fileURLToPath } from "node:url";
 import { BENCH_DIR, BINARY, installCleanup, killTracked, loadAverage, machine, now, onAbort, pidsWhere } from "./lib/common.mjs";
 import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
+import { baselineBinary } from "./lib/baseline.mjs";
 
 const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter"];
 
 function parseArgs(argv) {
-  const options = { quick: false, only: null, skip: new Set(), out: path.join(BENCH_DIR, "results"), write: true, json: false, tangoHost: null };
+  const options = {
+    quick: false,
+    only: null,
+    skip: new Set(),
+    out: path.join(BENCH_DIR, "results"),
+    write: true,
+    json: false,
+    tangoHost: null,
+    baseline: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const list = () =>
@@ -47,12 +59,13 @@ function parseArgs(argv) {
     else if (arg === "--no-write") options.write = false;
     else if (arg === "--json") options.json = true;
     else if (arg === "--tango-host") options.tangoHost = argv[++i];
+    else if (arg === "--baseline") options.baseline = argv[++i];
     else if (arg === "-h" || arg === "--help") {
       console.log(
         fs
           .readFileSync(new URL(import.meta.url), "utf8")
           .split("\n")
-          .slice(1, 19)
+          .slice(1, 21)
           .map((l) => l.replace(/^\/\/ ?/, ""))
           .join("\n"),
       );
@@ -172,6 +185,12 @@ async function main() {
   console.log(`${info.cpu}, ${info.memory}, ${info.kernel}, ${info.distro}; Node ${info.node}; Tango ${info.tango}`);
   console.log(`${options.quick ? "quick" : "full"} run: ${selected.join(", ")}; load average before: ${loadBefore}\n`);
 
+  let baseline = null;
+  if (options.baseline) {
+    const built = baselineBinary(options.baseline);
+    baseline = { binary: built.binary, label: `starter-init before (${built.label})` };
+    console.log(`baseline: ${baseline.label}: ${path.relative(process.cwd(), built.binary)}\n`);
+  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "starter-bench-"));
   onAbort(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const results = new Results();
@@ -183,6 +202,7 @@ async function main() {
     results,
     timelines,
     options,
+    baseline,
     timeouts: { boot: 120_000, stop: 30_000 },
     pinger: null,
     progress: (message) => console.error(`[${((now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`),

@@ -4,7 +4,7 @@
 // the main program (every zombie reaped), polling the init's children in /proc every 1 ms.
 
 import readline from "node:readline";
-import { childrenOf, INITS, now, sleep, spawnTracked, waitExit, withTimeout } from "../lib/common.mjs";
+import { childrenOf, cleanEnv, INITS, now, sleep, spawnTracked, waitExit, withTimeout } from "../lib/common.mjs";
 import fs from "node:fs";
 
 const STORM = `
@@ -29,6 +29,7 @@ while True:
 async function storm(init, n) {
   const child = spawnTracked("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", ...init.argv, "/usr/bin/python3", "-c", STORM, String(n)], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: cleanEnv(),
   });
   let stderr = "";
   child.stderr.on("data", (d) => {
@@ -65,7 +66,8 @@ async function storm(init, n) {
 export async function reaping(ctx) {
   const n = ctx.runs.orphans;
   const section = `5. Reaping: ${n.toLocaleString("en")} orphans → zero zombies left`;
-  const inits = INITS.filter((i) => fs.existsSync(i.argv[0]));
+  const before = ctx.baseline ? { label: ctx.baseline.label, argv: [ctx.baseline.binary, "--"], before: true } : null;
+  const inits = [INITS[0], ...(before ? [before] : []), ...INITS.slice(1)].filter((i) => fs.existsSync(i.argv[0]));
   const values = new Map(inits.map((i) => [i.label, []]));
   const errors = new Map(inits.map((i) => [i.label, []]));
   for (let r = 0; r < ctx.runs.reaping; r++) {
@@ -83,10 +85,10 @@ export async function reaping(ctx) {
       section,
       group: "spawner exits → the init has reaped every orphan",
       label: init.label,
-      anchor: init.anchor,
+      anchor: init.anchor || init.before,
       values: values.get(init.label),
       unit: "ms",
-      compare: init.anchor ? undefined : ["tini", "dumb-init"],
+      compare: init.anchor || init.before ? undefined : ["tini", "dumb-init", ...(before ? [before.label] : [])],
       errors: errors.get(init.label),
     });
   }

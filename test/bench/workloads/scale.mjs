@@ -27,11 +27,11 @@ function writeSleepConfig(dir, n) {
   return file;
 }
 
-async function scaleOnce(ctx, n, statusRequests) {
+async function scaleOnce(ctx, n, statusRequests, binary = BINARY) {
   const dir = path.join(ctx.tmp, `scale-${n}`);
   const config = writeSleepConfig(dir, n);
   const t0 = now();
-  const init = startInit(["-c", config]);
+  const init = startInit(["-c", config], { binary });
   try {
     const complete = await init.waitRecord((r) => r.kind === "boot-complete", 300_000, "boot-complete");
     const started = complete.time - t0;
@@ -53,7 +53,7 @@ async function scaleOnce(ctx, n, statusRequests) {
     const cli = [];
     for (let i = 0; i < 3; i++) {
       const t = now();
-      const out = spawnSync(BINARY, ["status", "--json", "--socket", path.join(dir, "control.sock")], {
+      const out = spawnSync(binary, ["status", "--json", "--socket", path.join(dir, "control.sock")], {
         stdio: ["ignore", "pipe", "ignore"],
         maxBuffer: 64 << 20,
       });
@@ -103,7 +103,7 @@ export async function scale(ctx) {
       await init.kill();
     }
   }
-  const measured = new Map(sizes.map((n) => [n, { started: [], status: [], cli: [], rss: [], hand: [] }]));
+  const measured = new Map(sizes.map((n) => [n, { started: [], status: [], cli: [], rss: [], hand: [], before: [] }]));
   for (let r = 0; r < ctx.runs.scale; r++) {
     for (const n of sizes) {
       ctx.progress(`scale: ${n} sleeps (run ${r + 1}/${ctx.runs.scale})`);
@@ -117,6 +117,13 @@ export async function scale(ctx) {
       } catch (err) {
         console.error(`  scale ${n}: ${err.message.split("\n")[0]}`);
         (m.errors ??= []).push(err.message.split("\n")[0]);
+      }
+      if (ctx.baseline) {
+        try {
+          m.before.push((await scaleOnce(ctx, n, 1, ctx.baseline.binary)).started);
+        } catch (err) {
+          console.error(`  scale ${n} (${ctx.baseline.label}): ${err.message.split("\n")[0]}`);
+        }
       }
       try {
         m.hand.push(await byHandOnce(n));
@@ -135,9 +142,20 @@ export async function scale(ctx) {
       label: "starter-init: spawn → all N started (boot complete)",
       values: m.started,
       unit: "ms",
-      compare: ["posix_spawn loop (Python as PID 1)"],
+      compare: ["posix_spawn loop (Python as PID 1)", ...(ctx.baseline ? [`${ctx.baseline.label}: all N started`] : [])],
       errors: m.errors,
     });
+    if (ctx.baseline) {
+      ctx.results.add({
+        section,
+        group,
+        label: `${ctx.baseline.label}: all N started`,
+        short: ctx.baseline.label,
+        anchor: true,
+        values: m.before,
+        unit: "ms",
+      });
+    }
     ctx.results.add({ section, group, label: "posix_spawn loop (Python as PID 1)", short: "spawn loop", anchor: true, values: m.hand, unit: "ms" });
     ctx.results.add({ section, group, label: "`status` request on the control socket (round trip)", values: m.status, unit: "ms" });
     ctx.results.add({ section, group, label: "`starter-init status --json` command (a new process)", values: m.cli, unit: "ms" });

@@ -74,13 +74,13 @@ async function preciseTimeline(dir, init, index, t0, forks, readies) {
 }
 
 /** One boot under starter-init: spawn → every server answered ping. Times are ms after the spawn. */
-async function bootInit(ctx, shape, mode) {
+async function bootInit(ctx, shape, mode, binary = undefined) {
   const set = tangoSet({ levels: shape.levels, base: await portBlock(shape.levels.length) });
   const config = writeInitConfig(path.join(ctx.tmp, `boot-${mode}-${shape.key}`), set, { settings: MODES[mode].settings });
   const index = new Map(set.map((s, i) => [s.name, i]));
   const ping = pingWhenAnnounced(ctx.pinger, set, ctx.timeouts.boot);
   const t0 = now();
-  const init = startInit(["-c", config]);
+  const init = startInit(["-c", config], { binary });
   const forks = new Array(set.length).fill(NaN);
   const readies = new Array(set.length).fill(NaN);
   init.onRecord((record) => {
@@ -178,8 +178,10 @@ export async function boot(ctx) {
   const section = SECTIONS.boot;
   for (const shape of SHAPES) {
     const group = shape.title;
+    const before = ctx.baseline ? `${ctx.baseline.label} parallel` : null;
     const results = await interleave(ctx, `boot ${shape.key}`, [
       { key: "parallel", runs: ctx.runs.boot, once: () => bootInit(ctx, shape, "parallel") },
+      ...(before ? [{ key: "before", runs: ctx.runs.boot, once: () => bootInit(ctx, shape, "parallel", ctx.baseline.binary) }] : []),
       { key: "sequential", runs: ctx.runs.bootSequential, once: () => bootInit(ctx, shape, "sequential") },
       { key: "hand", runs: ctx.runs.boot, once: () => bootByHand(ctx, shape) },
     ]);
@@ -191,10 +193,14 @@ export async function boot(ctx) {
         label: MODES[mode].label,
         values: result.values,
         unit: "ms",
-        compare: ["forked by hand", STARTER.boot],
+        compare: ["forked by hand", STARTER.boot, ...(before && mode === "parallel" ? [before] : [])],
         errors: result.errors,
       });
       if (result.median) ctx.timelines.add(shape.key, MODES[mode].label, result.median, shape.title);
+    }
+    if (before) {
+      const result = results.get("before");
+      ctx.results.add({ section, group, label: before, short: ctx.baseline.label, anchor: true, values: result.values, unit: "ms", errors: result.errors });
     }
     const hand = results.get("hand");
     ctx.results.add({ section, group, label: "forked by hand", short: "by hand", anchor: true, values: hand.values, unit: "ms", errors: hand.errors });
