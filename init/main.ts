@@ -7,6 +7,7 @@ import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
 import { runMainProgram } from "./runtime/main-program";
+import { releaseStartupMemoryLater } from "./runtime/memory";
 import { buildingSnapshot, prepareSnapshot } from "./snapshot";
 
 // The supervisor, its config loader and control socket, and the client are loaded only by the
@@ -69,6 +70,8 @@ async function main(): Promise<void> {
 
   const { role, kernel } = stage1(log, { mount: invocation.mount, onKernelWords: (words) => (log.level = logLevelFor(invocation, words)) });
   reaper.start();
+  // What runs from here on may run for long: what only the start needed is given back soon.
+  releaseStartupMemoryLater(log);
 
   if (invocation.mode === "main-program") {
     const code = await runMainProgram(log, invocation);

@@ -130,6 +130,12 @@ export interface NativeAddon {
   /** ioctl(fd, TIOCSCTTY, force) — make the terminal on fd the controlling terminal. */
   setControllingTerminal(fd: number, force: boolean): void;
 
+  // ---- memory ---------------------------------------------------------------------------------
+  /** madvise(address, length, MADV_DONTNEED | MADV_COLD | MADV_PAGEOUT) on a range of this process. */
+  madvise(address: number, length: number, advice: "dontneed" | "cold" | "pageout"): void;
+  /** malloc_trim(0): free memory of every malloc arena back to the system; true when some was. */
+  mallocTrim(): boolean;
+
   // ---- sockets and descriptors ---------------------------------------------------------------
   /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED). */
   peerCred(fd: number): PeerCred;
