@@ -10,7 +10,12 @@
 // What must not happen here, since the snapshot would freeze it: reading the environment, argv, the
 // clock, the host or the file system into anything that outlives this function; opening files,
 // sockets or timers; loading the addon. Each start reads all of that anew (process.env and argv are
-// live again after deserialization, and performance.now() counts from the new start).
+// live again after deserialization, and performance.now() counts from the new start). Modules that
+// read such things when they are evaluated keep the build machine's values: Node's os module
+// (os.release(), os.type(), os.version(), os.machine()), pino's default `base` (pid, host name: the
+// init passes its own), colorette's colour support (pino-pretty is told explicitly). Read those at
+// run time from the system instead. native/sea.mjs fails the build when a marker it puts in the
+// build's environment turns up in the snapshot.
 
 import v8 from "node:v8";
 import { parseArgs } from "./cli/args";

@@ -120,6 +120,8 @@ export interface NativeAddon {
   reboot(command: "poweroff" | "restart" | "halt" | "cad-off" | "cad-on"): void;
   /** sync(2). */
   sync(): void;
+  /** finit_module(2) of the module file at path (opened and closed here); EEXIST when it is loaded already. */
+  finitModule(path: string, params?: string): void;
   sethostname(name: string): void;
   /** Sets IFF_UP on a network interface (SIOCGIFFLAGS + SIOCSIFFLAGS). */
   linkUp(ifname: string): void;

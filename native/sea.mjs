@@ -16,6 +16,16 @@
 //
 // `STARTER_SEA_SNAPSHOT=0 npm run build:sea` builds the former kind (no snapshot, a code cache of the
 // bundle), for comparison.
+//
+// A snapshot only loads where V8 sees the CPU features it saw when it was made (they are part of
+// V8's cached-data tag, like its version and flags): elsewhere Node exits with code 14 before the
+// init runs. So the binary is made for the CPU it is built on, and
+//
+//   node native/sea.mjs --for-qemu FILE
+//
+// makes one for qemu's emulated CPU (TCG, `-cpu max`: the microVM of qemu/): the snapshot is built
+// under `qemu-x86_64 -cpu max` (qemu-user), which shows V8 the same CPU. The addon is copied beside
+// FILE (the VM's init then loads it from there).
 
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -28,11 +38,18 @@ const dist = path.join(root, "dist");
 const addon = path.join(root, "native", "build", "Release", "starter_native.node");
 const bundle = path.join(dist, "starter-init.cjs");
 const driverBundle = path.join(dist, "mysql2.cjs");
-const blob = path.join(dist, "sea-prep.blob");
-const seaConfig = path.join(dist, "sea-config.json");
-const binary = path.join(dist, "starter-init");
+const forQemu = process.argv[2] === "--for-qemu";
+if (forQemu && !process.argv[3]) {
+  console.error("sea: --for-qemu needs the path of the binary to make");
+  process.exit(2);
+}
+const binary = forQemu ? path.resolve(process.argv[3]) : path.join(dist, "starter-init");
+const blob = `${binary}.sea-prep.blob`;
+const seaConfig = `${binary}.sea-config.json`;
 const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 const useSnapshot = process.env.STARTER_SEA_SNAPSHOT !== "0";
+/** Marks the build's environment; must never turn up in the snapshot (snapshotEnv). */
+const CANARY = "starter-init-snapshot-canary";
 
 /**
  * Built-in modules that Node does not yet list as verified inside a snapshot, but that the bundle
@@ -131,12 +148,22 @@ fs.writeFileSync(
   ),
 );
 // With useSnapshot, this runs the bundle (init/snapshot.ts says what it prepares).
-const prepared = spawnSync(process.execPath, ["--experimental-sea-config", seaConfig], { cwd: root, encoding: "utf8", env: snapshotEnv() });
+const prepare = forQemu ? ["qemu-x86_64", "-cpu", "max", process.execPath] : [process.execPath];
+const prepared = spawnSync(prepare[0], [...prepare.slice(1), "--experimental-sea-config", seaConfig], { cwd: root, encoding: "utf8", env: snapshotEnv() });
 process.stdout.write(prepared.stdout);
 const unexpected = unexpectedWarnings(prepared.stderr);
+if (prepared.error) {
+  console.error(`sea: cannot run ${prepare[0]}: ${prepared.error.message}${forQemu ? " (apt-get install qemu-user)" : ""}`);
+  process.exit(1);
+}
 if (prepared.status !== 0 || unexpected.length) {
   process.stderr.write(prepared.stderr);
   if (unexpected.length) console.error(`sea: the snapshot loads built-in modules not known to be safe in it: ${unexpected.join(", ")}`);
+  process.exit(1);
+}
+
+if (useSnapshot && fs.readFileSync(blob).includes(CANARY)) {
+  console.error(`sea: the snapshot holds a value of the build's environment (${CANARY}): a module keeps what it read while it was evaluated`);
   process.exit(1);
 }
 
@@ -148,8 +175,10 @@ renameNodeOptions(binary);
 run(path.join(root, "node_modules", ".bin", "postject"), [binary, "NODE_SEA_BLOB", blob, "--sentinel-fuse", FUSE]);
 fs.rmSync(blob);
 fs.rmSync(seaConfig);
+if (forQemu) fs.copyFileSync(addon, path.join(path.dirname(binary), "starter_native.node"));
 const size = fs.statSync(binary).size;
-console.log(`sea: built dist/starter-init (${(size / 1048576).toFixed(1)} MiB, ${useSnapshot ? "startup snapshot" : "code cache, no snapshot"})`);
+const kind = !useSnapshot ? "code cache, no snapshot" : forQemu ? "startup snapshot for qemu's TCG CPU" : "startup snapshot";
+console.log(`sea: built ${path.relative(root, binary)} (${(size / 1048576).toFixed(1)} MiB, ${kind})`);
 
 /**
  * The copy of node reads its options from STARTER_NODE instead of NODE_OPTIONS. An init must not be
@@ -177,12 +206,12 @@ function renameNodeOptions(file) {
 }
 
 /**
- * The environment of the snapshot build: nothing of this machine's own that the bundle could read
- * while it is evaluated (it must not, but a snapshot would keep it), and no NODE_OPTIONS.
+ * The environment of the snapshot build: PATH, and markers where a process finds its home, its
+ * temporary directory and its configuration. None may end up in the snapshot: anything the bundle
+ * keeps of its environment while it is evaluated would be what every start sees (see CANARY).
  */
 function snapshotEnv() {
-  const keep = ["PATH", "HOME", "LANG", "TMPDIR"];
-  return Object.fromEntries(keep.filter((key) => process.env[key] !== undefined).map((key) => [key, process.env[key]]));
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: `/nonexistent/${CANARY}`, TMPDIR: `/nonexistent/${CANARY}`, STARTER_CONFIG: `/nonexistent/${CANARY}` };
 }
 
 /** Built-in modules Node warned about that are not in SNAPSHOT_BUILTINS_ALLOWED. */

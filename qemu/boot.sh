@@ -2,11 +2,13 @@
 # Boots an initramfs with the init as PID 1 in a qemu microVM (TCG: no KVM needed), serial console on
 # this terminal.
 #
-#   qemu/boot.sh [--kernel FILE] [--initrd FILE] [--memory MIB] [--smp N] [--timeout SECONDS]
-#                [--verbose] [--dry-run] [--] [starter.key=value | other kernel words]…
+#   qemu/boot.sh [--kernel FILE] [--initrd FILE] [--disk FILE | --no-disk] [--memory MIB] [--smp N]
+#                [--timeout SECONDS] [--verbose] [--dry-run] [--] [starter.key=value | other kernel words]…
 #
 #   --kernel FILE      uncompressed vmlinux (default: qemu/kernel.sh's, fetched on first use)
 #   --initrd FILE      newc cpio (default build/qemu/initramfs.cpio, from qemu/initramfs.sh)
+#   --disk FILE        read-only disk image attached as a virtio block device, /dev/vda in the VM
+#                      (default: payload.erofs beside the initrd, when there is one)
 #   --memory MIB       RAM (default 1024: an initramfs of S MiB needs more than 2·S MiB, and the
 #                      Tango servers need room)
 #   --smp N            virtual CPUs (default 2)
@@ -29,6 +31,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 kernel=""
 initrd="$top/build/qemu/initramfs.cpio"
+disk=""
+no_disk=false
 memory=1024
 smp=2
 timeout=""
@@ -41,6 +45,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel=$2; shift 2 ;;
     --initrd) initrd=$2; shift 2 ;;
+    --disk) disk=$2; shift 2 ;;
+    --no-disk) no_disk=true; shift ;;
     --memory) memory=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
@@ -64,6 +70,8 @@ done
 [ -f "$kernel" ] || { echo "boot: kernel $kernel not found (qemu/kernel.sh fetches one)" >&2; exit 1; }
 [ -f "$initrd" ] || { echo "boot: initramfs $initrd not found (qemu/initramfs.sh builds one)" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "boot: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
+if ! $no_disk && [ -z "$disk" ] && [ -f "$(dirname "$initrd")/payload.erofs" ]; then disk="$(dirname "$initrd")/payload.erofs"; fi
+[ -z "$disk" ] || [ -f "$disk" ] || { echo "boot: disk image $disk not found" >&2; exit 1; }
 
 # Under TCG the guest's TSC is the host's (qemu's rdtsc reads the host counter), but the microvm has
 # no HPET or ACPI PM timer, so the kernel can calibrate the TSC only against the PIT, and on a busy
@@ -92,7 +100,9 @@ fi
 # console=ttyS0: everything on the serial line; rdinit=/init: the init is PID 1 of the initramfs;
 # panic=-1: a panic reboots at once, and -no-reboot turns that into qemu's exit (tests look for
 # "Kernel panic" in the output); no_timer_check and tsc=reliable spare TCG's slow calibrations.
-append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 $quiet ${words[*]}"
+# cryptomgr.notests: the kernel's self-tests of its crypto algorithms, run at every boot, take about
+# half a second under TCG.
+append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 cryptomgr.notests $quiet ${words[*]}"
 command=(
   qemu-system-x86_64
   -M microvm,pit=on -cpu max -smp "$smp" -m "$memory"
@@ -100,6 +110,8 @@ command=(
   -kernel "$kernel" -initrd "$initrd"
   -append "$append"
 )
+# The payload disk, read-only: several VMs may boot the same image at once.
+[ -z "$disk" ] || command+=(-drive "if=none,id=payload,file=$disk,format=raw,readonly=on" -device virtio-blk-device,drive=payload)
 if $dry_run; then
   printf '%q ' "${command[@]}"
   echo

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fetches Debian's amd64 kernel and extracts the uncompressed vmlinux from its bzImage (the microvm
-# machine boots an uncompressed ELF kernel fastest: no decompression under TCG).
+# machine boots an uncompressed ELF kernel fastest: no decompression under TCG), and the few modules
+# a microVM with a payload disk needs (Debian builds the drivers as modules): modules/ beside the
+# vmlinux, with a modules.dep for them (the init loads them; see init/pid1/kmod.ts).
 #
 #   qemu/kernel.sh [--version 6.1.0-NN-amd64] [--cache DIR]
 #
@@ -47,10 +49,14 @@ fi
 
 dir="$cache/$version"
 vmlinux="$dir/vmlinux"
-if [ -s "$vmlinux" ]; then
+if [ -s "$vmlinux" ] && [ -s "$dir/modules/modules.dep" ]; then
   echo "$vmlinux"
   exit 0
 fi
+
+# The payload disk's drivers: the virtio-mmio transport, the block device, the erofs filesystem
+# (crc32c_generic before libcrc32c, which asks the crypto API for a crc32c when it loads).
+MODULES=(virtio_ring virtio virtio_mmio virtio_blk crc32c_generic libcrc32c erofs)
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/.work.XXXXXX")
@@ -72,6 +78,30 @@ if ! (cd "$work" && apt-get download "linux-image-$version" >&2); then
 fi
 deb=$(ls "$work"/linux-image-*.deb | head -n 1)
 dpkg -x "$deb" "$work/root"
+
+# modules/: each module of MODULES at its path under lib/modules/<version>/, and modules.dep in
+# depmod's format (a module's dependencies listed so that loading them from the end is in order).
+tree="$work/root/lib/modules/$version"
+rm -rf "$dir/modules"
+mkdir -p "$dir/modules"
+module_path() { (cd "$tree" && find kernel -name "$1.ko" -o -name "${1//_/-}.ko" | head -n 1); }
+module_deps() { readelf -p .modinfo "$tree/$(module_path "$1")" 2>/dev/null | sed -n 's/.*depends=//p' | tr ',' ' '; }
+closure() { # name -> dependency names, dependencies of dependencies last
+  local name=$1 dep out=""
+  for dep in $(module_deps "$name"); do
+    out="$out $dep $(closure "$dep")"
+  done
+  echo "$out" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' '
+}
+for name in "${MODULES[@]}"; do
+  file=$(module_path "$name")
+  [ -n "$file" ] || { say "module $name is not in $(basename "$deb")"; exit 1; }
+  mkdir -p "$dir/modules/$(dirname "$file")"
+  cp "$tree/$file" "$dir/modules/$file"
+  line="$file:"
+  for dep in $(closure "$name"); do line="$line $(module_path "$dep")"; done
+  echo "$line" >>"$dir/modules/modules.dep"
+done
 bzimage=$(ls "$work"/root/boot/vmlinuz-* | head -n 1)
 [ -f "$bzimage" ] || { say "no /boot/vmlinuz-* in $deb"; exit 1; }
 cp "$bzimage" "$dir/bzImage"

@@ -5,6 +5,8 @@ import fs from "node:fs";
 import { native } from "../native";
 import type { Logger } from "../log/logger";
 import { detectRole, kernelWords, type Role } from "./environment";
+import { mountFstab } from "./fstab";
+import { loadModules } from "./kmod";
 import { mountEarlyFilesystems } from "./mounts";
 
 export interface Stage1Options {
@@ -78,5 +80,20 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
   }
   // A VM's console shows what stage 1 did; elsewhere it is routine.
   log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid }, `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`);
+  // Said first, done second: the console has its first line before the disk is probed.
+  if (role === "vm") mountPayload(log);
   return { role, kernel };
+}
+
+/** A VM's kernel modules (/etc/modules) and then what /etc/fstab names, e.g. a payload disk. */
+function mountPayload(log: Logger): void {
+  const modules = loadModules();
+  const mounts = mountFstab();
+  if (modules.loaded.length === 0 && modules.failed.length === 0 && mounts.length === 0) return;
+  const done: string[] = [];
+  if (modules.loaded.length) done.push(`loaded ${modules.loaded.join(" ")}`);
+  for (const mount of mounts.filter((m) => m.result === "mounted")) done.push(`mounted ${mount.target} (${mount.detail})`);
+  if (done.length) log.info({ modules: modules.loaded }, `stage 1: ${done.join(", ")}`);
+  for (const failure of modules.failed) log.error({ module: failure.module, code: failure.code }, `loading module ${failure.module} failed (${failure.code})`);
+  for (const mount of mounts.filter((m) => m.result === "failed")) log.error({ target: mount.target }, `mounting ${mount.target} failed: ${mount.detail}`);
 }

@@ -13,5 +13,6 @@ void InitSocket(Napi::Env env, Napi::Object exports);
 void InitPidfd(Napi::Env env, Napi::Object exports);
 void InitFdWatcher(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitKmod(Napi::Env env, Napi::Object exports);
 
 }  // namespace starter
