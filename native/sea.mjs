@@ -211,7 +211,12 @@ function renameNodeOptions(file) {
  * keeps of its environment while it is evaluated would be what every start sees (see CANARY).
  */
 function snapshotEnv() {
-  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: `/nonexistent/${CANARY}`, TMPDIR: `/nonexistent/${CANARY}`, STARTER_CONFIG: `/nonexistent/${CANARY}` };
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: `/nonexistent/${CANARY}`,
+    TMPDIR: `/nonexistent/${CANARY}`,
+    STARTER_CONFIG: `/nonexistent/${CANARY}`,
+  };
 }
 
 /** Built-in modules Node warned about that are not in SNAPSHOT_BUILTINS_ALLOWED. */
