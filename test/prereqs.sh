@@ -9,11 +9,13 @@ profile=${1:-test}
 packages=(util-linux procps file busybox-static tango-test python3-tango cpio)
 case "$profile" in
   demo) ;;
-  # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo.
-  vm) packages+=(qemu-system-x86 xz-utils) ;;
+  # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo; qemu-user
+  # (the VM's init gets its startup snapshot made under qemu's emulated CPU) and erofs-utils (the
+  # VM's payload disk).
+  vm) packages+=(qemu-system-x86 xz-utils qemu-user erofs-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
   # tini and dumb-init: the peers compared in tests and benchmarks.
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2) ;;
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils qemu-user erofs-utils tini dumb-init curl iproute2) ;;
   *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
 esac
 
