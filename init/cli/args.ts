@@ -137,8 +137,19 @@ export function bareMainProgram(args: string[], env: NodeJS.ProcessEnv = process
   };
 }
 
+/**
+ * No argument at all: the supervisor with every default (how a VM's kernel and most containers
+ * start the init). What the parser below makes of it, without building the parser; a unit test holds
+ * them equal.
+ */
+export function bareSupervisor(args: string[], env: NodeJS.ProcessEnv = process.env): Invocation | null {
+  if (args.length !== 0) return null;
+  const configGiven = typeof env.STARTER_CONFIG === "string";
+  return { mode: "supervisor", config: env.STARTER_CONFIG ?? DEFAULT_CONFIG, configGiven, logLevel: null, logFormat: null, mount: true };
+}
+
 export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process.env, pid = process.pid): Promise<Invocation> {
-  const bare = bareMainProgram(args, env);
+  const bare = bareMainProgram(args, env) ?? bareSupervisor(args, env);
   if (bare) return bare;
   const own = ownWords(args);
   if (own.includes("--version") || own.includes("-V")) return { mode: "version", text: VERSION };

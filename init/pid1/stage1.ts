@@ -79,7 +79,9 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
     if (attempt(log, "becoming child subreaper", () => native().setChildSubreaper())) done.push("child subreaper");
   }
   // A VM's console shows what stage 1 did; elsewhere it is routine.
-  log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid }, `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`);
+  // upMs: how long after its exec the init got here (the cost of starting Node, seen from inside).
+  const upMs = Math.round(performance.now());
+  log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid, upMs }, `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`);
   // Said first, done second: the console has its first line before the disk is probed.
   if (role === "vm") mountPayload(log);
   return { role, kernel };

@@ -1,7 +1,7 @@
 // The `--` fast path of the argument parser must answer exactly what the parser answers.
 
 import { describe, expect, it } from "vitest";
-import { bareMainProgram, parseArgs } from "../../../init/cli/args";
+import { bareMainProgram, bareSupervisor, parseArgs } from "../../../init/cli/args";
 
 describe("bareMainProgram", () => {
   it.each([
@@ -22,5 +22,17 @@ describe("bareMainProgram", () => {
     for (const argv of [[], ["--"], ["-g", "--", "x"], ["run"], ["--help"], ["status"], ["x", "--", "y"]]) {
       expect(bareMainProgram(argv, {})).toBeNull();
     }
+  });
+});
+
+describe("bareSupervisor", () => {
+  it.each([[{}], [{ STARTER_CONFIG: "/etc/site.yaml" }]])("no argument with env %j equals the parser's answer", async (env) => {
+    const fast = bareSupervisor([], env);
+    expect(fast).not.toBeNull();
+    expect(fast).toEqual(await parseArgs(["--mount"], env, 2));
+  });
+
+  it("leaves any argument to the parser", () => {
+    for (const argv of [["run"], ["--"], ["-c", "x"], ["status"]]) expect(bareSupervisor(argv, {})).toBeNull();
   });
 });
