@@ -4,9 +4,11 @@
 // initramfs size. The image's default config is test/fixtures/vm/boot.yaml (six TangoTest servers
 // over three levels, then a one-shot that powers the VM off from inside).
 //
-//   node qemu/measure.mjs [--runs N] [--initrd FILE] [--json] [-- boot.sh options and kernel words]
+//   node qemu/measure.mjs [--runs N] [--initrd FILE] [--no-disk] [--json] [-- boot.sh options and kernel words]
 //
-// Builds build/qemu/measure/initramfs.cpio (qemu/initramfs.sh) unless --initrd is given.
+// Builds build/qemu/measure/initramfs.cpio and its payload disk (qemu/initramfs.sh) unless --initrd
+// is given; --no-disk builds the single-cpio image instead. Also prints how long the init took from
+// its exec to its first line (the `upMs` of its stage 1 record), i.e. Node's own start under TCG.
 
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -20,12 +22,14 @@ const argv = process.argv.slice(2);
 let runs = 5;
 let initrd = "";
 let json = false;
+let noDisk = false;
 const extra = [];
 for (let i = 0; i < argv.length; i++) {
   const arg = argv[i];
   if (arg === "--runs") runs = Number(argv[++i]);
   else if (arg === "--initrd") initrd = path.resolve(argv[++i]);
   else if (arg === "--json") json = true;
+  else if (arg === "--no-disk") noDisk = true;
   else if (arg === "--") {
     extra.push(...argv.slice(i + 1));
     break;
@@ -43,7 +47,8 @@ const kernel = execFileSync("bash", [path.join(here, "kernel.sh")], { encoding: 
 if (!initrd) {
   initrd = path.join(top, "build", "qemu", "measure", "initramfs.cpio");
   const fixtures = path.join(top, "test", "fixtures", "vm");
-  execFileSync("bash", [path.join(here, "initramfs.sh"), "--config", path.join(fixtures, "boot.yaml"), "--configs", fixtures, "--out", initrd], {
+  const layout = noDisk ? ["--no-disk"] : [];
+  execFileSync("bash", [path.join(here, "initramfs.sh"), "--config", path.join(fixtures, "boot.yaml"), "--configs", fixtures, "--out", initrd, ...layout], {
     stdio: ["ignore", "ignore", "inherit"],
   });
 }
@@ -71,6 +76,8 @@ function bootOnce() {
         const text = raw.replace(ANSI, "").replace(/\r/g, "");
         lines.push(text);
         if (text.trim() && !KERNEL_LINE.test(text)) mark("firstInitLine", at);
+        const up = /stage 1 \(vm\).*"upMs":(\d+)/.exec(text);
+        if (up) mark("initUp", Number(up[1]));
         if (/\[ {2}OK {2}\] TangoTest\/\S+ ready in/.test(text)) marks.allReady = at;
         if (/\[ STOP \] shutdown: stopping/.test(text)) mark("shutdownStart", at);
         if (/reboot: Power down/.test(text)) mark("powerDown", at);
@@ -105,19 +112,23 @@ for (let run = 1; run <= runs; run++) {
   if (failed) console.error(result.lines.slice(-30).join("\n"));
 }
 
-const keys = ["firstInitLine", "allReady", "shutdownStart", "powerDown", "exit"];
+const keys = ["firstInitLine", "initUp", "allReady", "shutdownStart", "powerDown", "exit"];
 const summary = Object.fromEntries(keys.map((key) => [key, median(results.map((result) => result[key]))]));
 const shutdownToExit = median(results.map((result) => (result.shutdownStart === undefined ? undefined : result.exit - result.shutdownStart)));
 const size = fs.statSync(initrd).size;
+const diskFile = path.join(path.dirname(initrd), "payload.erofs");
+const disk = fs.existsSync(diskFile) ? fs.statSync(diskFile).size : 0;
 const context = `${os.cpus().length} host cores, load ${os.loadavg()[0].toFixed(2)}, ${runs} runs`;
 if (json) {
-  console.log(JSON.stringify({ runs, medianMs: summary, shutdownToExitMs: shutdownToExit, initramfsBytes: size, context }, null, 2));
+  console.log(JSON.stringify({ runs, medianMs: summary, shutdownToExitMs: shutdownToExit, initramfsBytes: size, diskBytes: disk, context }, null, 2));
 } else {
   console.log(`median of ${runs} boots (${context}), seconds from qemu start:`);
-  console.log(`  first init line   ${seconds(summary.firstInitLine)}`);
+  console.log(`  first init line   ${seconds(summary.firstInitLine)}   (of which the init's own start, exec → that line: ${seconds(summary.initUp)})`);
   console.log(`  all servers ready ${seconds(summary.allReady)}`);
   console.log(`  power-off asked   ${seconds(summary.shutdownStart)}`);
   console.log(`  "Power down"      ${seconds(summary.powerDown)}`);
   console.log(`  qemu exited       ${seconds(summary.exit)}   (power-off asked → exit: ${seconds(shutdownToExit)})`);
-  console.log(`initramfs ${(size / 1048576).toFixed(1)} MiB (${size} bytes, uncompressed newc)`);
+  console.log(
+    `initramfs ${(size / 1048576).toFixed(1)} MiB (${size} bytes, uncompressed newc)${disk ? `, payload disk ${(disk / 1048576).toFixed(1)} MiB (erofs)` : ""}`,
+  );
 }

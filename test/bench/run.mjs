@@ -188,7 +188,7 @@ async function main() {
   let baseline = null;
   if (options.baseline) {
     const built = baselineBinary(options.baseline);
-    baseline = { binary: built.binary, label: `starter-init before (${built.label})` };
+    baseline = { binary: built.binary, tree: built.tree, label: `starter-init before (${built.label})` };
     console.log(`baseline: ${baseline.label}: ${path.relative(process.cwd(), built.binary)}\n`);
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "starter-bench-"));

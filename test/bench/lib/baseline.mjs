@@ -10,9 +10,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { ROOT } from "./common.mjs";
 
-/** A binary file is used as it is; anything else is a git revision to build. */
+/**
+ * A binary file is used as it is; anything else is a git revision to build. `tree` is the built
+ * revision's checkout (null for a file): the VM workload boots the "before" with its own qemu/ scripts.
+ */
 export function baselineBinary(refOrFile, progress = (m) => console.error(m)) {
-  if (fs.existsSync(refOrFile) && fs.statSync(refOrFile).isFile()) return { binary: path.resolve(refOrFile), label: path.basename(refOrFile) };
+  if (fs.existsSync(refOrFile) && fs.statSync(refOrFile).isFile()) return { binary: path.resolve(refOrFile), label: path.basename(refOrFile), tree: null };
   const git = (...args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8" }).trim();
   let commit;
   try {
@@ -23,7 +26,7 @@ export function baselineBinary(refOrFile, progress = (m) => console.error(m)) {
   const short = commit.slice(0, 10);
   const dir = path.join(ROOT, "build", "bench-baseline", commit);
   const binary = path.join(dir, "dist", "starter-init");
-  if (fs.existsSync(binary)) return { binary, label: short };
+  if (fs.existsSync(binary)) return { binary, label: short, tree: dir };
 
   progress(`baseline: building starter-init of ${short} in ${path.relative(ROOT, dir)}`);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -34,5 +37,5 @@ export function baselineBinary(refOrFile, progress = (m) => console.error(m)) {
   else execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit" });
   execFileSync("npm", ["run", "build"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
   if (!fs.existsSync(binary)) throw new Error(`baseline: the build of ${short} made no dist/starter-init`);
-  return { binary, label: short };
+  return { binary, label: short, tree: dir };
 }

@@ -1,7 +1,8 @@
 // Workload 7: the init as PID 1 of a qemu microVM (TCG), with the microVM scripts of qemu/ (used as
 // they are): qemu/kernel.sh fetches and caches the kernel, qemu/initramfs.sh builds an initramfs
-// around test/bench/vm-boot.yaml (ten TangoTest at one level, then a one-shot that powers the VM off),
-// qemu/boot.sh boots it. Timed from qemu's start, on its console.
+// (and its payload disk) around test/bench/vm-boot.yaml (ten TangoTest at one level, then a one-shot
+// that powers the VM off), qemu/boot.sh boots it. Timed from qemu's start, on its console. With
+// --baseline REF the "before" is built and booted with REF's own qemu/ scripts, boots alternating.
 
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -13,10 +14,10 @@ const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const KERNEL_LINE = /^\[\s*\d+\.\d+\]/;
 const SERVERS = 10;
 
-function bootOnce(kernel, initrd) {
+function bootOnce(kernel, initrd, qemuDir = QEMU_DIR) {
   return new Promise((resolve, reject) => {
     const started = now();
-    const child = spawnTracked("bash", [path.join(QEMU_DIR, "boot.sh"), "--kernel", kernel, "--initrd", initrd, "--timeout", "240"], {
+    const child = spawnTracked("bash", [path.join(qemuDir, "boot.sh"), "--kernel", kernel, "--initrd", initrd, "--timeout", "240"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const marks = {};
@@ -82,6 +83,30 @@ export async function vm(ctx) {
     ctx.results.skip(section, "qemu start →", "all of it", `skipped: could not prepare the VM: ${why}`);
     return;
   }
+  // The "before": the baseline revision's own image and boot script (a baseline given as a file has
+  // no qemu/ scripts of its own: no "before" rows then).
+  let before = null;
+  if (ctx.baseline?.tree) {
+    try {
+      ctx.progress(`vm: initramfs of ${ctx.baseline.label} (its own qemu/initramfs.sh)`);
+      const beforeQemu = path.join(ctx.baseline.tree, "qemu");
+      const beforeInitrd = path.join(ctx.tmp, "vm-before", "initramfs.cpio");
+      execFileSync(
+        "bash",
+        [path.join(beforeQemu, "initramfs.sh"), "--binary", ctx.baseline.binary, "--config", path.join(BENCH_DIR, "vm-boot.yaml"), "--out", beforeInitrd],
+        {
+          stdio: ["ignore", "ignore", "pipe"],
+          timeout: 600_000,
+        },
+      );
+      before = { qemu: beforeQemu, initrd: beforeInitrd, values: {}, shutdown: [], errors: [] };
+    } catch (err) {
+      ctx.results.note(
+        "7. VM: qemu microVM (TCG, no KVM), the init as PID 1, 10 TangoTest",
+        `${ctx.baseline.label}: no VM image (${String(err.message).split("\n")[0]})`,
+      );
+    }
+  }
   const keys = [
     ["firstInitLine", "first line from the init"],
     ["allReady", `all ${SERVERS} servers ready`],
@@ -91,26 +116,74 @@ export async function vm(ctx) {
   const values = Object.fromEntries(keys.map(([k]) => [k, []]));
   const shutdown = [];
   const errors = [];
+  if (before) for (const [k] of keys) before.values[k] = [];
   for (let r = 0; r < ctx.runs.vm; r++) {
-    ctx.progress(`vm: boot ${r + 1}/${ctx.runs.vm}`);
-    try {
-      const marks = await bootOnce(kernel, initrd);
-      for (const [k] of keys) if (marks[k] !== undefined) values[k].push(marks[k]);
-      if (marks.shutdownStart !== undefined) shutdown.push(marks.exit - marks.shutdownStart);
-    } catch (err) {
-      errors.push(err.message.split("\n")[0]);
-      console.error(`  vm boot ${r + 1}: ${err.message}`);
+    for (const contender of before ? ["now", "before"] : ["now"]) {
+      ctx.progress(`vm: boot ${r + 1}/${ctx.runs.vm}${contender === "before" ? ` (${ctx.baseline.label})` : ""}`);
+      const into = contender === "before" ? before : { values, shutdown, errors };
+      try {
+        const marks = contender === "before" ? await bootOnce(kernel, before.initrd, before.qemu) : await bootOnce(kernel, initrd);
+        for (const [k] of keys) if (marks[k] !== undefined) into.values[k].push(marks[k]);
+        if (marks.shutdownStart !== undefined) into.shutdown.push(marks.exit - marks.shutdownStart);
+      } catch (err) {
+        into.errors.push(err.message.split("\n")[0]);
+        console.error(`  vm boot ${r + 1}${contender === "before" ? " (before)" : ""}: ${err.message}`);
+      }
     }
   }
   const group = "qemu start →";
-  for (const [k, label] of keys) ctx.results.add({ section, group, label, values: values[k], unit: "ms", errors: k === "exit" ? errors : undefined });
-  ctx.results.add({ section, group: "power-off asked →", label: "qemu exited (10 servers stopped, sync, power-off)", values: shutdown, unit: "ms" });
-  const size = fs.statSync(initrd).size / 2 ** 20;
+  for (const [k, label] of keys) {
+    ctx.results.add({
+      section,
+      group,
+      label,
+      values: values[k],
+      unit: "ms",
+      errors: k === "exit" ? errors : undefined,
+      compare: before ? [`${label}: before`] : undefined,
+    });
+    if (before)
+      ctx.results.add({
+        section,
+        group,
+        label: `${label}: before`,
+        short: "before",
+        anchor: true,
+        values: before.values[k],
+        unit: "ms",
+        errors: k === "exit" ? before.errors : undefined,
+      });
+  }
+  const shutdownLabel = "qemu exited (10 servers stopped, sync, power-off)";
+  ctx.results.add({
+    section,
+    group: "power-off asked →",
+    label: shutdownLabel,
+    values: shutdown,
+    unit: "ms",
+    compare: before ? [`${shutdownLabel}: before`] : undefined,
+  });
+  if (before)
+    ctx.results.add({
+      section,
+      group: "power-off asked →",
+      label: `${shutdownLabel}: before`,
+      short: "before",
+      anchor: true,
+      values: before.shutdown,
+      unit: "ms",
+    });
+  const size = (file) => fs.statSync(file).size / 2 ** 20;
+  const disk = path.join(path.dirname(initrd), "payload.erofs");
+  const image = fs.existsSync(disk)
+    ? `a ${size(initrd).toFixed(0)} MiB initramfs and a ${size(disk).toFixed(0)} MiB erofs payload disk`
+    : `a ${size(initrd).toFixed(0)} MiB initramfs`;
   ctx.results.note(
     section,
-    `qemu ${qemuVersion()} \`-M microvm -cpu max -smp 2 -m 1024\` (qemu/boot.sh), Debian's kernel, an uncompressed ${size.toFixed(0)} MiB initramfs. No anchor: the Starter cannot be PID 1, and tini does not boot servers. TCG emulates the CPU, so the servers start several times slower than on the host.`,
+    `qemu ${qemuVersion()} \`-M microvm -cpu max -smp 2 -m 1024\` (qemu/boot.sh), Debian's kernel, ${image}${before ? `; before (${ctx.baseline.label}, its own qemu/ scripts): a ${size(before.initrd).toFixed(0)} MiB initramfs` : ""}. No anchor: the Starter cannot be PID 1, and tini does not boot servers. TCG emulates the CPU, so the servers start several times slower than on the host.`,
   );
   fs.rmSync(path.dirname(initrd), { recursive: true, force: true });
+  if (before) fs.rmSync(path.dirname(before.initrd), { recursive: true, force: true });
 }
 
 function qemuVersion() {
