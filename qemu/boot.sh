@@ -3,7 +3,7 @@
 # this terminal.
 #
 #   qemu/boot.sh [--kernel FILE] [--initrd FILE] [--disk FILE | --no-disk] [--memory MIB] [--smp N]
-#                [--timeout SECONDS] [--verbose] [--dry-run] [--] [starter.key=value | other kernel words]…
+#                [--timeout SECONDS] [--verbose] [--hardened] [--dry-run] [--] [starter.key=value | other kernel words]…
 #
 #   --kernel FILE      uncompressed vmlinux (default: qemu/kernel.sh's, fetched on first use)
 #   --initrd FILE      newc cpio (default build/qemu/initramfs.cpio, from qemu/initramfs.sh)
@@ -16,6 +16,8 @@
 #   --tsc-khz KHZ      the TSC rate given to the kernel (tsc_early_khz=); default: the host's, from
 #                      dmesg or /proc/cpuinfo; 0 leaves the kernel to calibrate (see below)
 #   --verbose          keep the kernel's boot messages (default: `quiet`)
+#   --hardened         keep the kernel's hardening defaults (init_on_alloc, rodata) at the cost of
+#                      about half a second of boot under TCG
 #   --dry-run          print the qemu command line and exit
 #
 # Words after the options go on the kernel command line, e.g. starter.loglevel=debug
@@ -38,6 +40,7 @@ smp=2
 timeout=""
 tsc_khz=""
 quiet=quiet
+hardened=false
 dry_run=false
 words=()
 
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --tsc-khz) tsc_khz=$2; shift 2 ;;
     --verbose) quiet=""; shift ;;
+    --hardened) hardened=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --) shift; words+=("$@"); break ;;
@@ -100,9 +104,14 @@ fi
 # console=ttyS0: everything on the serial line; rdinit=/init: the init is PID 1 of the initramfs;
 # panic=-1: a panic reboots at once, and -no-reboot turns that into qemu's exit (tests look for
 # "Kernel panic" in the output); no_timer_check and tsc=reliable spare TCG's slow calibrations.
-# cryptomgr.notests: the kernel's self-tests of its crypto algorithms, run at every boot, take about
-# half a second under TCG.
-append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 cryptomgr.notests $quiet ${words[*]}"
+# Boot time under TCG, where every instruction of the kernel is emulated: cryptomgr.notests skips
+# the self-tests of the crypto algorithms (about half a second); unless --hardened, init_on_alloc=0
+# (Debian zeroes every page it hands out) and rodata=off (no remapping of the kernel read-only, no
+# W+X scan of its page tables) give up two hardening defaults of a general-purpose kernel that cost
+# another half second: this VM runs one init and its servers, no other user.
+fast="cryptomgr.notests"
+$hardened || fast="$fast init_on_alloc=0 rodata=off"
+append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 $fast $quiet ${words[*]}"
 command=(
   qemu-system-x86_64
   -M microvm,pit=on -cpu max -smp "$smp" -m "$memory"

@@ -115,16 +115,20 @@ if [ -n "$configs" ]; then
 fi
 
 if [ -x "$stage/bin/busybox" ]; then
-  # Power commands for a person at the console: through the init's control socket when the CLI has
-  # the command, else the signal the init documents (TERM/PWR = power off, INT = reboot, QUIT = halt).
-  for spec in poweroff:TERM reboot:INT halt:QUIT; do
-    name=${spec%%:*} signal=${spec#*:}
+  # Power commands for a person at the console, as starter-init understands them (busybox's applets
+  # would send busybox init's signals): power off and halt are the signals the init documents
+  # (TERM = ordered shutdown then power off, QUIT = then halt), sent at once; a restart has no
+  # signal of its own and goes through the control socket (`starter-init reboot`, a second Node
+  # start: seconds under TCG), with INT (ctrl-alt-del: power off) only if that fails.
+  for spec in poweroff:TERM:signal halt:QUIT:signal reboot:INT:client; do
+    IFS=: read -r name signal how <<<"$spec"
     rm -f "$stage/bin/$name" "$stage/sbin/$name"
+    if [ "$how" = signal ]; then ask="kill -$signal 1"; else ask="/sbin/starter-init $name 2>/dev/null || kill -$signal 1"; fi
     cat >"$stage/sbin/$name" <<EOF
 #!/bin/sh
 # starter-init's $name (the busybox applet would send busybox init's signal to PID 1).
 case "\$1" in -f) exec /bin/busybox $name -f ;; esac
-/sbin/starter-init $name 2>/dev/null || kill -$signal 1
+$ask
 EOF
     chmod 0755 "$stage/sbin/$name"
   done
