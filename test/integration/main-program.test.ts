@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import fs from "node:fs";
 import path from "node:path";
-import { BINARY, cleanEnv, runAsPid1, startAsPid1, tempDir } from "./helpers";
+import { BINARY, cleanEnv, logRecords, runAsPid1, startAsPid1, tempDir } from "./helpers";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -37,6 +37,26 @@ describe("the binary", () => {
     fs.closeSync(fd);
     expect(header.toString("latin1")).toBe("\x7fELF");
     expect(fs.readdirSync(dir)).toEqual(["starter-init"]);
+  });
+});
+
+describe("the start-up snapshot", () => {
+  it("starts with this run's environment, arguments, pid and clock, not the build's", async () => {
+    // The binary begins from a heap made at build time (init/snapshot.ts): whatever it reads must be
+    // read again at each start. The stage 1 record tells the init's pid and how long after its exec
+    // it got there; the log level comes from this run's environment, the words from this argv.
+    const result = await runAsPid1(["--log-format", "json", "--", "sh", "-c", 'echo "argv:$0:$1"', "one", "two"], {
+      env: cleanEnv({ STARTER_LOG_LEVEL: "debug", HOME: "/run-home" }),
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("argv:one:two");
+    const stage1 = logRecords(result.stderr).find((record) => typeof record.msg === "string" && record.msg.startsWith("stage 1 ("));
+    expect(stage1, result.stderr).toBeDefined();
+    expect(stage1!.level).toBe(20); // debug: STARTER_LOG_LEVEL of this run
+    expect(stage1!.pid).toBe(1);
+    expect(stage1!.upMs).toBeGreaterThanOrEqual(0);
+    expect(stage1!.upMs).toBeLessThan(30_000); // counted from this start, not from the build
+    expect(Math.abs((stage1!.time as number) - Date.now())).toBeLessThan(60_000);
   });
 });
 
