@@ -561,10 +561,11 @@ int ChildMain(void* plan) { RunChild(*static_cast<const ChildPlan*>(plan)); }
 
 // ---- the parent -----------------------------------------------------------------------------
 
-// The child's stack. The parent's thread sleeps until the child has exec'd or exited, and spawn()
-// runs on the main thread only, so one stack serves every child; its lowest page is a guard.
+// The child's stack, one per thread that spawns (a worker thread may load the addon too): the
+// thread sleeps until its child has exec'd or exited, so one stack serves all of its children. Its
+// lowest page is a guard.
 constexpr size_t kChildStackBytes = 64 * 1024;
-char* g_child_stack_top = nullptr;
+thread_local char* g_child_stack_top = nullptr;
 
 bool EnsureChildStack(Napi::Env env) {
   if (g_child_stack_top != nullptr) return true;
