@@ -565,21 +565,31 @@ int ChildMain(void* plan) { RunChild(*static_cast<const ChildPlan*>(plan)); }
 // thread sleeps until its child has exec'd or exited, so one stack serves all of its children. Its
 // lowest page is a guard.
 constexpr size_t kChildStackBytes = 64 * 1024;
-thread_local char* g_child_stack_top = nullptr;
 
-bool EnsureChildStack(Napi::Env env) {
-  if (g_child_stack_top != nullptr) return true;
-  const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* base = mmap(nullptr, kChildStackBytes + guard, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (base == MAP_FAILED) {
-    ThrowErrno(env, errno, "mmap");
-    return false;
+class ChildStack {
+ public:
+  ~ChildStack() {
+    if (base_ != nullptr) munmap(base_, bytes_);
   }
-  mprotect(base, guard, PROT_NONE);
-  g_child_stack_top = static_cast<char*>(base) + guard + kChildStackBytes;
-  return true;
-}
+  // The top of the stack (it grows down), mapped on first use; nullptr with errno set on failure.
+  char* Top() {
+    if (base_ == nullptr) {
+      const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      void* base = mmap(nullptr, kChildStackBytes + guard, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (base == MAP_FAILED) return nullptr;
+      mprotect(base, guard, PROT_NONE);
+      base_ = base;
+      bytes_ = kChildStackBytes + guard;
+    }
+    return static_cast<char*>(base_) + bytes_;
+  }
+
+ private:
+  void* base_ = nullptr;
+  size_t bytes_ = 0;
+};
+thread_local ChildStack g_child_stack;
 
 // NULL-terminated array of pointers into `strings` (which must outlive it).
 std::vector<char*> CStringArray(std::vector<std::string>& strings) {
@@ -644,7 +654,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     fds.stage_write.Reset(lifted);
   }
 
-  if (!EnsureChildStack(env)) return env.Undefined();
+  char* stack_top = g_child_stack.Top();
+  if (stack_top == nullptr) {
+    ThrowErrno(env, errno, "mmap");
+    return env.Undefined();
+  }
 
   std::vector<char*> argv = CStringArray(req.argv);
   std::vector<char*> envp = CStringArray(req.env);
@@ -675,7 +689,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = clone(ChildMain, g_child_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  pid_t pid = clone(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
