@@ -17,7 +17,7 @@
 //                into build/bench-baseline/), or the binary FILE, side by side: the "before" rows
 //
 // Prerequisites (test/prereqs.sh bench installs them): util-linux (unshare), tini, dumb-init,
-// tango-test, python3-tango, qemu-system-x86, cpio, busybox-static; for the Starter workloads
+// tango-test, python3-tango, qemu-system-x86, qemu-user, erofs-utils, cpio, busybox-static; for the Starter workloads
 // also tango-starter (installed here when missing) and a Tango database (see README-section.md).
 
 import { spawn, spawnSync } from "node:child_process";
