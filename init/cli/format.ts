@@ -59,6 +59,7 @@ export function stateWord(server: Pick<ServerStatus, "state" | "pin">, style: St
     case "starting":
     case "stopping":
     case "backoff":
+    case "unresponsive":
       return style.yellow(text);
     default:
       return text;
@@ -93,7 +94,16 @@ export function statusTable(servers: ServerStatus[], style: Style): string {
     duration(s.uptimeMs),
     String(s.restarts),
     duration(s.timeToReadyMs),
+    describePing(s.ping),
     describeLastExit(s.lastExit),
   ]);
-  return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "LAST EXIT"], rows, style);
+  return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "PING", "LAST EXIT"], rows, style);
+}
+
+/** The last ping's round trip ("0.42 ms"), or how many failed in a row ("2 failed"); "-" without a check. */
+export function describePing(ping: ServerStatus["ping"]): string {
+  if (!ping) return "-";
+  if (ping.failures > 0) return `${ping.failures} failed`;
+  if (ping.lastRttMs === null) return "…";
+  return ping.lastRttMs < 10 ? `${ping.lastRttMs.toFixed(2)} ms` : duration(ping.lastRttMs);
 }

@@ -331,6 +331,9 @@ export class Commands {
       if (sup.removing.has(name)) continue;
       const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
       if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
+      // Ready but hung (its admin device does not answer ping): not ready for a health check either.
+      else if (shouldRun && server.liveness?.state === "unresponsive")
+        waiting.push({ name, state: "unresponsive", reason: `${server.liveness.failures} ping(s) failed: ${server.liveness.lastError}` });
     }
     // A source never read yet (the Tango database has not answered): its servers are not even known.
     for (const source of this.running.sources?.() ?? []) {

@@ -221,7 +221,8 @@ export class LineReader {
 
 // ---- results (what each command answers) -------------------------------------------------------
 
-export type ServerStateName = "stopped" | "starting" | "ready" | "stopping" | "backoff" | "failed";
+/** The supervisor's states, and "unresponsive": ready, but its admin device does not answer ping (liveness). */
+export type ServerStateName = "stopped" | "starting" | "ready" | "unresponsive" | "stopping" | "backoff" | "failed";
 
 export interface LastExit {
   code: number | null;
@@ -254,6 +255,25 @@ export interface ServerStatus {
   restarts: number;
   lastExit: LastExit | null;
   logFile: string | null;
+  /** The liveness check of a ready server (its admin device's ping), or null without one. */
+  ping: PingStatus | null;
+}
+
+export interface PingStatus {
+  state: "responsive" | "unresponsive";
+  /** Round trip of the last answered ping, in milliseconds (fractional); null before the first. */
+  lastRttMs: number | null;
+  /** Since the last ping ended; null before the first. */
+  lastPingAgoMs: number | null;
+  /** Failed pings in a row, and why the last one failed. */
+  failures: number;
+  lastError: string | null;
+  /** Pings answered and failed since the server became ready. */
+  answered: number;
+  failed: number;
+  /** The check's settings. */
+  intervalMs: number;
+  onUnresponsive: "report" | "restart";
 }
 
 export interface InitInfo {

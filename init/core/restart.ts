@@ -9,7 +9,8 @@ export type FailureCause =
   | "killed-by-signal"
   | "exec-failed" // the spawn never reached a running program
   | "start-timeout" // not ready within startTimeoutMs (we stopped it)
-  | "readiness-failed"; // the readiness probe gave up (we stopped it)
+  | "readiness-failed" // the readiness probe gave up (we stopped it)
+  | "unresponsive"; // ready, then its admin device stopped answering ping (we aborted it: onUnresponsive restart)
 
 export interface Termination {
   cause: FailureCause;

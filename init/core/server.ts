@@ -10,8 +10,9 @@
 // stopping), and a start request while stopping only flips `desired`, so the server starts again
 // once the old process is gone.
 
+import { recordPing, startLiveness, type Liveness } from "./liveness";
 import { signalName } from "./signals";
-import type { ReadinessProbe, ServerSpec } from "./types";
+import type { LivenessSpec, ReadinessProbe, ServerSpec } from "./types";
 import { decideRestart, pruneStartHistory, type FailureCause, type Termination } from "./restart";
 
 export type ServerState = "stopped" | "starting" | "ready" | "stopping" | "backoff" | "failed";
@@ -74,6 +75,8 @@ export interface Server {
   killed: boolean;
   /** A readiness probe is running (started at spawn, ended by the runtime when it reports). */
   probing: boolean;
+  /** While ready with a liveness check: what its pings say (core/liveness.ts); null otherwise. */
+  liveness: Liveness | null;
   /** Armed timers and their ids; a timer event whose id differs is stale. */
   timers: Partial<Record<ServerTimer, number>>;
   nextTimerId: number;
@@ -97,7 +100,9 @@ export type ServerEvent =
   /** SIGKILL now (Starter's HardKillServer; the shutdown deadline). */
   | { type: "kill"; now: number }
   /** Sent by the supervisor to a server it was going to start whose required server failed. */
-  | { type: "dependency-failed"; now: number; dependency: string };
+  | { type: "dependency-failed"; now: number; dependency: string }
+  /** A liveness ping of process `pid` ended: answered in rttMs, or not (rttMs null, with why). */
+  | { type: "ping"; now: number; pid: number; rttMs: number | null; error?: string };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ServerLogKind =
@@ -116,6 +121,8 @@ export type ServerLogKind =
   | "killing"
   | "backoff-reset"
   | "pin"
+  | "unresponsive"
+  | "responsive"
   | "unexpected";
 
 /**
@@ -128,6 +135,9 @@ export type ServerEffect =
   | { type: "spawn"; server: string; spec: ServerSpec }
   | { type: "start-probe"; server: string; pid: number; probe: ReadinessProbe }
   | { type: "stop-probe"; server: string }
+  /** Ping the admin device of `pid` as the spec says, reporting each outcome as a `ping` event, until stop-liveness. */
+  | { type: "start-liveness"; server: string; pid: number; liveness: LivenessSpec }
+  | { type: "stop-liveness"; server: string }
   /** kill(-pid, signal): the signal goes to the server's process group. */
   | { type: "signal"; server: string; pid: number; signal: number }
   /** kill(-pid, SIGKILL). */
@@ -167,6 +177,7 @@ export function createServer(spec: ServerSpec, now = 0): Server {
     failure: null,
     killed: false,
     probing: false,
+    liveness: null,
     timers: {},
     nextTimerId: 1,
   };
@@ -184,6 +195,11 @@ export function starterState(state: ServerState): StarterState {
     case "failed":
       return "FAULT";
   }
+}
+
+/** The Starter's word for a server: a ready one whose admin device does not answer ping is MOVING. */
+export function starterStateOf(server: Server): StarterState {
+  return server.state === "ready" && server.liveness?.state === "unresponsive" ? "MOVING" : starterState(server.state);
 }
 
 /** "exited with code 1", "killed by SIGKILL", "exec failed: ENOENT", or the reason alone. */
@@ -207,9 +223,9 @@ export function hasNoProcess(server: Server): boolean {
 // ---- one step ---------------------------------------------------------------------------------
 
 /** The column of the table an event falls in: timers by kind, pins by direction. */
-export type Column = Exclude<ServerEvent["type"], "timer" | "pin"> | ServerTimer | "pin-started" | "pin-stopped";
+export type Column = Exclude<ServerEvent["type"], "timer" | "pin" | "ping"> | ServerTimer | "pin-started" | "pin-stopped";
 
-function columnOf(event: ServerEvent): Column {
+function columnOf(event: Exclude<ServerEvent, { type: "ping" }>): Column {
   if (event.type === "timer") return event.timer;
   if (event.type === "pin") return event.pin === "started" ? "pin-started" : "pin-stopped";
   return event.type;
@@ -225,6 +241,8 @@ type Row = { [C in Column]: Cell<C> };
 
 export function step(server: Server, event: ServerEvent): ServerStep {
   const t = new Transition({ ...server, timers: { ...server.timers } }, event.now);
+  // Liveness is a machine of its own beside the table, as pins are a policy over it.
+  if (event.type === "ping") return pinged(t, server, event);
   const refused = refusal(server, event);
   if (refused !== null) return { server, effects: [], ignored: refused };
   if (event.type === "timer") {
@@ -304,6 +322,10 @@ class Transition {
       this.s.probing = false;
       this.emit({ type: "stop-probe", server: this.name });
     }
+    if (this.s.liveness !== null && state !== "ready") {
+      this.s.liveness = null;
+      this.emit({ type: "stop-liveness", server: this.name });
+    }
     if (state !== this.s.state) this.s.since = this.now;
     this.s.state = state;
     this.s.reason = reason;
@@ -376,6 +398,42 @@ function becomeReady(t: Transition): void {
   t.go("ready", "ready");
   t.arm("stable", s.spec.restart.resetAfterMs);
   t.log("info", "ready", `ready in ${formatMs(now - (s.startedAt ?? now))}`);
+  if (s.spec.liveness && s.pid !== null) {
+    s.liveness = startLiveness(now);
+    t.emit({ type: "start-liveness", server: t.name, pid: s.pid, liveness: s.spec.liveness });
+  }
+}
+
+/** A liveness ping's outcome: counted; an unresponsive server is reported, and aborted when the spec says so. */
+function pinged(t: Transition, server: Server, event: Extract<ServerEvent, { type: "ping" }>): ServerStep {
+  const spec = server.spec.liveness;
+  if (server.state !== "ready" || server.liveness === null || !spec || event.pid !== server.pid) {
+    return { server, effects: [], ignored: "no liveness check of this process" };
+  }
+  const outcome = event.rttMs === null ? { ok: false as const, error: event.error ?? "no answer" } : { ok: true as const, rttMs: event.rttMs };
+  const { liveness, change } = recordPing(server.liveness, spec, event.now, outcome);
+  t.s.liveness = liveness;
+  if (change === "responsive") t.log("info", "responsive", `answers ping again (${formatRtt(event.rttMs ?? 0)})`);
+  if (change === "unresponsive") {
+    t.log("warn", "unresponsive", `unresponsive (MOVING): ${liveness.failures} ping(s) in a row failed: ${liveness.lastError}`);
+    // SIGABRT leaves a core to look at; the stop timeout then brings SIGKILL, and the exit is judged
+    // by the restart policy as a failure.
+    if (spec.onUnresponsive === "restart") {
+      t.go("stopping", "unresponsive");
+      t.s.failure = "unresponsive";
+      t.log("warn", "stopping", "aborting it (SIGABRT), as onUnresponsive: restart says");
+      t.emit({ type: "signal", server: t.name, pid: t.s.pid!, signal: SIGABRT });
+      t.arm("stop-timeout", t.s.spec.stopTimeoutMs);
+    }
+  }
+  return { server: t.s, effects: t.effects, ignored: null };
+}
+
+const SIGABRT = 6;
+
+/** A ping's round trip for a person: "0.42 ms". */
+export function formatRtt(ms: number): string {
+  return ms < 10 ? `${ms.toFixed(2)} ms` : formatMs(ms);
 }
 
 /** Records a finished process, runs postStop and returns what the restart decision needs. */

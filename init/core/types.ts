@@ -9,7 +9,27 @@ export type ReadinessProbe =
   | { kind: "sd_notify" } // READY=1 datagram on $NOTIFY_SOCKET
   | { kind: "tcp"; host: string; port: number; intervalMs: number }
   | { kind: "file"; path: string; intervalMs: number }
-  | { kind: "exec"; argv: string[]; intervalMs: number; timeoutMs: number };
+  | { kind: "exec"; argv: string[]; intervalMs: number; timeoutMs: number }
+  /** The Starter's check: the admin device dserver/<Server>/<instance> answers ping (after the ready line). */
+  | { kind: "tango"; target: TangoTarget; intervalMs: number };
+
+/**
+ * Where a server's admin device answers: found through the database of the server's own TANGO_HOST
+ * (DbImportDevice), or at a fixed endpoint (a server run with -nodb -ORBendPoint giop:tcp:host:port).
+ */
+export type TangoTarget = { via: "database" } | { via: "endpoint"; host: string; port: number };
+
+/** The Starter's ping thread: a ready server's admin device is pinged every intervalMs. */
+export interface LivenessSpec {
+  intervalMs: number;
+  /** A ping not answered within this counts as failed. */
+  timeoutMs: number;
+  /** This many failed pings in a row make the server unresponsive (the Starter's MOVING). */
+  failures: number;
+  /** "report" (the Starter's way) or "restart": SIGABRT, SIGKILL after stopTimeout, then the restart policy. */
+  onUnresponsive: "report" | "restart";
+  target: TangoTarget;
+}
 
 export interface RestartPolicy {
   /** "on-failure": restart after a non-zero exit or a signal death; "always": after any exit; "never". */
@@ -66,6 +86,8 @@ export interface ServerSpec {
   /** Starts alone: no other server is starting while it starts. */
   exclusive: boolean;
   readiness: ReadinessProbe;
+  /** Periodic ping of the admin device while ready; null (or absent): none. */
+  liveness?: LivenessSpec | null;
   startTimeoutMs: number;
   restart: RestartPolicy;
   /** Signal number sent to the process group to stop it. */

@@ -94,3 +94,11 @@ export class GiopClient {
     return connection;
   }
 }
+
+let shared: GiopClient | null = null;
+
+/** The process's client: the `tango` source, readiness probes and liveness pings share its connections. */
+export function sharedGiopClient(): GiopClient {
+  shared ??= new GiopClient();
+  return shared;
+}

@@ -18,6 +18,7 @@ import { spawnChild, StartError, type Child } from "../process/spawn";
 import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorTimer } from "../core/supervisor";
 import type { ServerEvent, ServerTimer } from "../core/server";
 import type { ServerSpec } from "../core/types";
+import { LivenessRunner } from "./liveness";
 
 /** Monotonic milliseconds: the core's clock. */
 export function monotonicNow(): number {
@@ -54,6 +55,8 @@ export class Engine {
   private readonly outputListeners = new Set<OutputListener>();
   /** postStop commands still running: a shutdown lets them finish before stage 3. */
   private readonly hooks = new Set<Promise<void>>();
+  /** The ping loops of ready servers with a liveness check. */
+  private readonly liveness = new LivenessRunner((name, event) => this.serverEvent(name, event), monotonicNow);
   /** Set once a shutdown completed. */
   shutdownComplete = false;
 
@@ -148,6 +151,10 @@ export class Engine {
         return this.startProbe(effect.server, effect.pid);
       case "stop-probe":
         return this.stopProbe(effect.server);
+      case "start-liveness":
+        return this.liveness.start(effect.server, effect.pid, effect.liveness, this.sup.servers.get(effect.server)?.spec.env ?? {});
+      case "stop-liveness":
+        return this.liveness.stop(effect.server);
       case "signal":
         return this.signal(effect.pid, effect.signal);
       case "kill":
@@ -389,6 +396,11 @@ export class Engine {
       fields.reason = server.lastExit.reason;
     }
     if (kind === "failed") fields.reason = server.reason;
+    if ((kind === "unresponsive" || kind === "responsive") && server.liveness) {
+      fields.pingFailures = server.liveness.failures;
+      fields.pingRttMs = server.liveness.lastRttMs;
+      fields.pingError = server.liveness.lastError;
+    }
     return fields;
   }
 
@@ -411,6 +423,8 @@ const PROGRESS_MARKS: Partial<Record<string, string>> = {
   restarting: " WAIT ",
   stopped: " STOP ",
   "stop-timeout": " KILL ",
+  unresponsive: "MOVING",
+  responsive: "  OK  ",
   boot: " BOOT ",
   "boot-complete": " BOOT ",
   shutdown: " STOP ",

@@ -18,7 +18,7 @@ import { describeTangoReport } from "../config/tango/describe";
 import { TangoSourceHub } from "../config/tango/hub";
 import type { TangoSourceStatus } from "../config/tango/watcher";
 import { createSupervisor, bootPlan, diffConfig, type Supervisor } from "../core/supervisor";
-import { starterState } from "../core/server";
+import { starterStateOf } from "../core/server";
 import type { SupervisorConfig } from "../core/types";
 import { writeAll, type Logger } from "../log/logger";
 import type { Role } from "../pid1/environment";
@@ -255,8 +255,16 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
 function logStatus(log: Logger, sup: Supervisor): void {
   for (const server of sup.servers.values()) {
     log.info(
-      { server: server.spec.name, state: server.state, starter: starterState(server.state), pid: server.pid, restarts: server.restarts, reason: server.reason },
-      `${server.spec.name}: ${server.state} (${starterState(server.state)})`,
+      {
+        server: server.spec.name,
+        state: server.state,
+        starter: starterStateOf(server),
+        pid: server.pid,
+        restarts: server.restarts,
+        reason: server.reason,
+        pingRttMs: server.liveness?.lastRttMs ?? null,
+      },
+      `${server.spec.name}: ${server.state} (${starterStateOf(server)})`,
     );
   }
 }

@@ -54,6 +54,7 @@ const expectedServers: ServerSpec[] = [
     env,
     level: 1,
     readiness: tangoReady,
+    liveness: null,
     log: { ...logDefaults, file: "/var/tmp/ds.log/TangoTest_t01.log" },
   },
   {
@@ -71,6 +72,7 @@ const expectedServers: ServerSpec[] = [
     ],
     level: 1,
     readiness: tangoReady,
+    liveness: null,
     log: { ...logDefaults, file: "/var/tmp/ds.log/TangoTest_t02.log" },
   },
   {
@@ -82,6 +84,7 @@ const expectedServers: ServerSpec[] = [
     level: 2,
     requires: ["TangoTest/t01"],
     readiness: { kind: "log", pattern: "Ready to accept requests?", regex: true, stream: "stdout" },
+    liveness: null,
     stopSignal: 2,
     stopTimeoutMs: 3000,
     log: { ...logDefaults, keep: 5, file: "/var/log/tango/ps1.log" },
@@ -95,6 +98,7 @@ const expectedServers: ServerSpec[] = [
     level: 3,
     after: ["PowerSupply/ps1"],
     readiness: { kind: "tcp", host: "127.0.0.1", port: 8080, intervalMs: 100 },
+    liveness: null,
     restart: { ...restart, mode: "always" },
     preStart: ["/bin/mkdir", "-p", "/var/tmp/web-ui"],
     log: { ...logDefaults, file: "/var/tmp/ds.log/web-ui.log" },

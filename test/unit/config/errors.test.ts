@@ -228,8 +228,8 @@ describe("configuration errors", () => {
     ).toEqual([
       `${file}:4:5: servers[0].readiness: expected tcp: an address "[host:]port" with a port between 1 and 65535, got "tcp:99999"`,
       `${file}:6:29: servers[1].readiness.tcp: expected one probe kind, got both log and tcp`,
-      `${file}:8:29: servers[2].readiness.interval: interval applies to a tcp or file or exec probe, not to log`,
-      `${file}:10:5: servers[3].readiness: expected a readiness probe: "none", "log:<text>", "log:/<regex>/", "notify:<fd>", "sd_notify", "tcp:[host:]port", "file:<absolute path>" or "exec:<command>", got "ready"`,
+      `${file}:8:29: servers[2].readiness.interval: interval applies to a tcp or file or exec or tango probe, not to log`,
+      `${file}:10:5: servers[3].readiness: expected a readiness probe: "none", "log:<text>", "log:/<regex>/", "notify:<fd>", "sd_notify", "tcp:[host:]port", "file:<absolute path>", "exec:<command>", "tango" or "tango:[host:]port", got "ready"`,
       `${file}:12:17: servers[4].readiness.lg: unknown key "lg"; did you mean "log"?`,
       `${file}:14:5: servers[5].readiness: expected log: a valid regular expression (Invalid regular expression: /[/: Unterminated character class), got "log:/[/"`,
       `${file}:16:17: servers[6].readiness.notify: expected a file descriptor number between 3 and 1023, got 1`,

@@ -68,6 +68,10 @@ export function effectText(effect: ServerEffect | SupervisorEffect): string {
       return `probe ${effect.pid}`;
     case "stop-probe":
       return "stop-probe";
+    case "start-liveness":
+      return `liveness ${effect.pid}`;
+    case "stop-liveness":
+      return "stop-liveness";
     case "signal":
       return `signal ${effect.signal} ${effect.pid}`;
     case "kill":
