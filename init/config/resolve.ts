@@ -8,7 +8,7 @@ import { DEFAULT_SOCKET } from "../control/protocol";
 import { findCycles, type GraphNode } from "../core/graph";
 import type { LivenessSpec, LogSettings, ReadinessProbe, RestartPolicy, ServerSpec, Settings, SupervisorConfig } from "../core/types";
 import type { FieldPath, FieldProblem } from "./errors";
-import type { LivenessInput, ServerInput, SettingsInput } from "./schema";
+import type { ServerInput, SettingsInput } from "./schema";
 import { STANDARD_PATH } from "../process/spawn";
 import { closestWord } from "./values";
 
@@ -222,13 +222,17 @@ class ServerResolver {
    * known to answer ping), off for others unless their own `liveness` turns it on. It pings where
    * the tango probe does; without one, through the database of the server's TANGO_HOST.
    */
-  private liveness(input: ServerInput, readiness: ReadinessProbe, server: { instance: string | undefined; env: Record<string, string> }, at: FieldPath): LivenessSpec | null {
+  private liveness(
+    input: ServerInput,
+    readiness: ReadinessProbe,
+    server: { instance: string | undefined; env: Record<string, string> },
+    at: FieldPath,
+  ): LivenessSpec | null {
     if (readiness.kind === "tango") this.checkTangoTarget(readiness.target.via === "database", server, [...at, "readiness"], "readiness tango");
     const own = input.liveness;
     const fromDefaults = this.settings.defaults.liveness;
     if (own === null || (own === undefined && (fromDefaults === null || readiness.kind !== "tango"))) return null;
-    const fields: LivenessInput = { ...(fromDefaults ?? {}), ...(own ?? {}) };
-    const spec = layered(defaultLiveness, fields);
+    const spec = layered<Omit<LivenessSpec, "target">>(defaultLiveness, own, fromDefaults ?? undefined);
     if (readiness.kind === "tango") return { ...spec, target: readiness.target };
     this.checkTangoTarget(true, server, [...at, "liveness"], "liveness");
     return { ...spec, target: { via: "database" } };

@@ -306,9 +306,12 @@ const liveness = z.union(
         failures: count(1).optional(),
         onUnresponsive: z.enum(["report", "restart"]).optional(),
       })
-      .transform(
-        (fields): LivenessInput => ({ intervalMs: fields.interval, timeoutMs: fields.timeout, failures: fields.failures, onUnresponsive: fields.onUnresponsive }),
-      ),
+      .transform((fields): LivenessInput => ({
+        intervalMs: fields.interval,
+        timeoutMs: fields.timeout,
+        failures: fields.failures,
+        onUnresponsive: fields.onUnresponsive,
+      })),
   ],
   { error: expecting('true, false, or a mapping {interval, timeout, failures, onUnresponsive: "report" | "restart"}') },
 );

@@ -188,7 +188,11 @@ export function parseProbeShorthand(text: string): Parsed<ReadinessProbe> {
     case "file":
       return within(parseProbeFile(argument.trim()), (path) => ({ kind: "file", path, intervalMs: probeDefaults.fileIntervalMs }));
     case "tango":
-      return within(parseTcpAddress(argument), (address) => ({ kind: "tango", target: { via: "endpoint", ...address }, intervalMs: probeDefaults.tangoIntervalMs }));
+      return within(parseTcpAddress(argument), (address) => ({
+        kind: "tango",
+        target: { via: "endpoint", ...address },
+        intervalMs: probeDefaults.tangoIntervalMs,
+      }));
     case "exec":
       return within(splitCommandLine(argument), (argv) => ({
         kind: "exec",

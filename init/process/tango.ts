@@ -34,7 +34,13 @@ const addresses = new Map<string, { pid: number; address: ObjectAddress }>();
  * Where the admin device of `server` (process `pid`) answers. Through the database: DbImportDevice,
  * once per process (the IOR a server exports stays the same while it runs).
  */
-export async function adminAddress(server: string, pid: number, target: TangoTarget, env: Readonly<Record<string, string>>, timeoutMs: number): Promise<ObjectAddress> {
+export async function adminAddress(
+  server: string,
+  pid: number,
+  target: TangoTarget,
+  env: Readonly<Record<string, string>>,
+  timeoutMs: number,
+): Promise<ObjectAddress> {
   const device = adminDeviceOf(server);
   if (target.via === "endpoint") return deviceAt(target.host, target.port, device);
   const known = addresses.get(server);
