@@ -1,7 +1,8 @@
 // A whole Tango control system in one FROM scratch image, under starter-init as PID 1: MariaDB
 // (level 1, ready when its TCP socket accepts), DataBaseds (level 2; its preStart registers the demo's
 // servers in the database), then the TangoTest servers registered there for the container's host,
-// from the `tango` source. A PyTango client on this machine reads an attribute of every device
+// from the `tango` source, read through DataBaseds at TANGO_HOST: only DataBaseds has MariaDB's
+// credentials. A PyTango client on this machine reads an attribute of every device
 // through the database (TANGO_HOST, not #dbase=no), and `docker stop` stops everything in reverse.
 //
 //   npx vitest run --config test/vitest.config.ts test/e2e/tango-system.test.ts
@@ -76,7 +77,7 @@ async function readThroughDatabase(tangoHost: string, devices: string[]): Promis
 }
 
 async function statusJson(container: StartedTestContainer): Promise<{
-  servers: { name: string; state: string; level: number }[];
+  servers: { name: string; state: string; level: number; pid: number | null; ping: { lastRttMs: number | null; answered: number } | null }[];
   sources?: { state: string; host: string; startedAtBoot: number | null; servers: number | null }[];
 }> {
   const result = await container.exec(["/sbin/starter-init", "status", "--json"]);
@@ -137,6 +138,26 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     for (const server of STARTED) expect(status.servers.find((s) => s.name === server.name)?.level, server.name).toBe(server.level + LEVEL_OFFSET);
     for (const server of KNOWN_ONLY) expect(status.servers.find((s) => s.name === server.name)?.state, server.name).toBe("stopped");
     expect(status.servers.filter((s) => s.name === "mariadb" || s.name === "DataBaseds/2").map((s) => s.state)).toEqual(["ready", "ready"]);
+
+    // Only TANGO_HOST: no MySQL credentials in the init's environment, nor in its device servers'. The
+    // Starter's per-server environment property reached demo1; the device servers answer the init's pings.
+    const environOf = async (pid: number) => (await container!.exec(["cat", `/proc/${pid}/environ`])).stdout.split("\0").filter(Boolean);
+    const initEnviron = await environOf(1);
+    expect(initEnviron.filter((entry) => entry.startsWith("MYSQL_"))).toEqual([]);
+    const demo1 = status.servers.find((s) => s.name === "TangoTest/demo1")!;
+    const demo1Environ = await environOf(demo1.pid!);
+    expect(demo1Environ).toEqual(expect.arrayContaining(["TANGO_HOST=127.0.0.1:10000", "DEMO_SITE=container"]));
+    expect(demo1Environ.filter((entry) => entry.startsWith("MYSQL_"))).toEqual([]);
+    const pinged = await eventually(
+      "every device server answered a ping",
+      async () => {
+        const s = await statusJson(container!);
+        return STARTED.every((server) => (s.servers.find((x) => x.name === server.name)?.ping?.answered ?? 0) > 0) ? s : undefined;
+      },
+      20_000,
+      250,
+    );
+    for (const server of STARTED) expect(pinged.servers.find((s) => s.name === server.name)?.ping?.lastRttMs, server.name).toBeGreaterThan(0);
 
     // A client outside reads an attribute of every device through the database server.
     const reads = await readThroughDatabase(
