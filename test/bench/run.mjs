@@ -6,7 +6,7 @@
 //   node test/bench/run.mjs [--quick] [--only LIST] [--skip LIST] [--out DIR] [--no-write] [--json]
 //
 //   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 4 min instead of ≈ 15)
-//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter
+//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire
 //   --skip LIST  the same, left out
 //   --out DIR    where results.md and boot-timelines.svg go (default test/bench/results)
 //   --no-write   print only
@@ -27,7 +27,7 @@ import { BENCH_DIR, BINARY, installCleanup, killTracked, loadAverage, machine, n
 import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
 
-const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter"];
+const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire"];
 
 function parseArgs(argv) {
   const options = { quick: false, only: null, skip: new Set(), out: path.join(BENCH_DIR, "results"), write: true, json: false, tangoHost: null };
@@ -88,6 +88,10 @@ const RUNS = {
     vm: 3,
     starterBoot: { "10x1": 3, "30x1": 1, "10x5": 2 },
     starterKills: 10,
+    wirePings: 2000,
+    wireStatusMs: 10_000,
+    wireReads: 30,
+    wirePlan: 5,
   },
   quick: {
     boot: 2,
@@ -105,6 +109,10 @@ const RUNS = {
     vm: 1,
     starterBoot: { "10x1": 2, "30x1": 0, "10x5": 0 },
     starterKills: 3,
+    wirePings: 300,
+    wireStatusMs: 4000,
+    wireReads: 10,
+    wirePlan: 2,
   },
 };
 
@@ -208,7 +216,7 @@ async function main() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   const leftovers = pidsWhere(
-    (argv) => argv.some((a) => a.includes("starter-bench-")) || (argv[0]?.endsWith("TangoTest") && /^(b|h|c|s|k|r|bench)\d\d$/.test(argv[1] ?? "")),
+    (argv) => argv.some((a) => a.includes("starter-bench-")) || (argv[0]?.endsWith("TangoTest") && /^(b|h|c|s|k|r|wp|bench)\d\d$/.test(argv[1] ?? "")),
   );
   const loadAfter = loadAverage();
   const minutes = (now() - started) / 60_000;
