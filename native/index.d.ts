@@ -137,6 +137,14 @@ export interface NativeAddon {
   unixDgramBind(path: string): number;
   /** recv() of one datagram; null when none is waiting (EAGAIN). */
   recvDgram(fd: number): Buffer | null;
+  /** socket(AF_UNIX, SOCK_DGRAM | NONBLOCK | CLOEXEC), unbound: the sending end for sendDgram. */
+  unixDgramSocket(): number;
+  /**
+   * sendto(fd, data, MSG_NOSIGNAL, path) of one datagram; returns the bytes sent. A path starting
+   * with "@" is an abstract address (systemd's NOTIFY_SOCKET notation). EAGAIN when the receiver's
+   * queue is full (the socket is non-blocking).
+   */
+  sendDgram(fd: number, path: string, data: Buffer): number;
   /** close(2). */
   close(fd: number): void;
 }
