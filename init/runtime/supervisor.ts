@@ -26,6 +26,7 @@ import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
 import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
 import { EXIT } from "../cli/exit-codes";
 import { Engine, monotonicNow } from "./engine";
+import { SystemdNotifier, takeSystemdEnvironment, type SystemdTarget } from "./notify";
 
 /** A config that does not load ends a container's init with EX_CONFIG, as `reload` and `plan` end. */
 const EXIT_CONFIG = EXIT.CONFIG;
@@ -45,6 +46,8 @@ export interface RunningSupervisor {
   engine: Engine;
   config: () => SupervisorConfig;
   reload: (dryRun: boolean) => Promise<ReloadOutcome>;
+  /** Called when a reload that applies (not a dry run) begins, and when it ends with its outcome. */
+  onReload: (listener: ReloadListener) => () => void;
   /** Where servers come from besides the file (the Tango database), and how that stands. */
   sources?: () => TangoSourceStatus[];
   shutdown: (action: PowerAction | "exit") => void;
@@ -62,6 +65,8 @@ export interface ReloadOutcome {
   /** About the sources: a database that did not answer (its last read stands), warnings. */
   notes?: string[];
 }
+
+export type ReloadListener = (phase: "begin" | "end", outcome?: ReloadOutcome) => void;
 
 type Attach = (running: RunningSupervisor, log: Logger) => void | Promise<void>;
 const attachments: Attach[] = [];
@@ -105,6 +110,8 @@ function vmPowerAction(signal: HandledSignal): PowerAction | null {
 }
 
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
+  // Before the config is read: the servers' environment must not carry the manager's variables.
+  const systemd = takeSystemdEnvironment(process.env, log);
   const file = configPath(context);
   let config: ConfigWithSources;
   try {
@@ -123,7 +130,7 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
     // A VM that stays up waits for a config that loads: SIGHUP retries.
     config = await waitForLoadableConfig(log, file);
   }
-  await supervise(log, context, file, config);
+  await supervise(log, context, file, config, systemd);
 }
 
 /** Stays alive (a VM's PID 1 must not exit; the reaper keeps the loop running) until SIGHUP finds a config that loads. */
@@ -145,7 +152,7 @@ function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSou
   });
 }
 
-async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources): Promise<void> {
+async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources, systemd: SystemdTarget | null): Promise<void> {
   // The file alone until the Tango database (when the file names it) has answered; then the file with
   // the database's servers, applied like a reload.
   const sources = new TangoSourceHub(log, progressWriter(), (next) => {
@@ -162,7 +169,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
   };
 
-  const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
+  const reloadConfig = async (dryRun: boolean): Promise<ReloadOutcome> => {
     let loaded: ConfigWithSources;
     try {
       loaded = loadConfigWithSources(file);
@@ -183,6 +190,28 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     };
     if (!dryRun && !stopping) apply(next);
     return outcome;
+  };
+
+  const reloadListeners = new Set<ReloadListener>();
+  const tellReload: ReloadListener = (phase, outcome) => {
+    for (const listener of reloadListeners) {
+      try {
+        listener(phase, outcome);
+      } catch (err) {
+        log.error({ err }, "a reload listener failed");
+      }
+    }
+  };
+  const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
+    if (dryRun) return reloadConfig(true);
+    tellReload("begin");
+    let outcome: ReloadOutcome = { ok: false, error: "the reload failed", added: [], removed: [], changed: [], unchanged: [] };
+    try {
+      outcome = await reloadConfig(false);
+      return outcome;
+    } finally {
+      tellReload("end", outcome);
+    }
   };
 
   const shutdown = (action: PowerAction | "exit") => {
@@ -224,11 +253,16 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     engine,
     config: () => config,
     reload,
+    onReload: (listener) => {
+      reloadListeners.add(listener);
+      return () => reloadListeners.delete(listener);
+    },
     shutdown,
     role: context.role,
     startedAt: Date.now(),
     sources: () => sources.status(),
   };
+  if (systemd) new SystemdNotifier(systemd, log).follow(running);
   // A source that waits for servers of the file (waitFor) reads once they are ready.
   const checkSources = () => sources.check((name) => engine.sup.servers.get(name)?.state === "ready");
   engine.onEvent(checkSources);
