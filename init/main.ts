@@ -12,6 +12,7 @@ import { runMainProgram } from "./runtime/main-program";
 // modes that use them: the `--` mode starts its main program without paying for them.
 const supervisorModule = () => import("./runtime/supervisor");
 const controlServerModule = () => import("./control/server");
+const httpListenerModule = () => import("./http/listener");
 const clientModule = () => import("./cli/client");
 
 const EXIT_USAGE = 2;
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   }
   const { runSupervisor } = await supervisorModule();
   await controlServerModule(); // registers the control socket with the supervisor
+  await httpListenerModule(); // registers the HTTP listener (off unless settings.http.listen)
   await runSupervisor(log, { role, kernel, invocation });
 }
 

@@ -157,6 +157,7 @@ export function resolveConfig(
     shutdownTimeoutMs: settings?.shutdownTimeoutMs ?? builtinDefaults.shutdownTimeoutMs,
     controlSocket: settings?.controlSocket ?? builtinDefaults.controlSocket,
     logHome: settings?.logHome ?? null,
+    ...(settings?.http ? { http: settings.http } : {}),
   };
   return { config: { settings: resolvedSettings, servers, source }, problems };
 }

@@ -5,7 +5,7 @@
 //
 //   settings:            global settings; every key optional
 //     startMode, interServerWait, interLevelWait, maxLevel, shutdownTimeout, controlSocket, logHome,
-//     searchPath, env,
+//     searchPath, env, http (listen: the read-only HTTP listener, off unless given),
 //     defaults:          per-server defaults: readiness, liveness, restart, stopSignal, stopTimeout, startTimeout,
 //                        log (maxSize, keep, console, maxLine), autostart
 //     …and the Tango Starter's property names (table below), so Starter settings can be pasted in.
@@ -45,9 +45,11 @@ import { describeValue, type FieldPath, type FieldProblem } from "./errors";
 import {
   byteSizeExpectation,
   durationExpectation,
+  listenExpectation,
   logProbe,
   parseByteSize,
   parseDuration,
+  parseListenAddress,
   parseNotifyFd,
   parseProbeFile,
   parseProbeShorthand,
@@ -425,6 +427,11 @@ export function findStarterConflicts(rawSettings: unknown): FieldProblem[] {
     }));
 }
 
+/** The read-only HTTP listener (metrics, probes, status): off unless `listen` is given. */
+const httpSettings = z.strictObject({
+  listen: z.union([z.string(), z.number()], { error: expecting(listenExpectation) }).transform(via(parseListenAddress)),
+});
+
 /** The `settings` section. Its output has the Starter properties folded into the native fields. */
 export const settingsSchema = z
   .strictObject({
@@ -438,6 +445,7 @@ export const settingsSchema = z
     searchPath: searchPath.optional(),
     env: environment.optional(),
     defaults: serverDefaults.optional(),
+    http: httpSettings.optional(),
 
     StartDsPath: searchPath.optional(),
     StartServersAtStartup: z.boolean().optional(),
@@ -465,6 +473,7 @@ export const settingsSchema = z
       logHome: settings.logHome ?? settings.LogFileHome,
       searchPath: settings.searchPath ?? settings.StartDsPath,
       env: settings.env ?? {},
+      http: settings.http,
       defaults: {
         readiness: defaults.readiness,
         liveness: defaults.liveness,

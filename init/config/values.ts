@@ -159,6 +159,17 @@ export function parseTcpAddress(text: string | number): Parsed<{ host: string; p
   return ok({ host: match[1]?.replace(/^\[(.*)\]$/, "$1") ?? "127.0.0.1", port });
 }
 
+export const listenExpectation = 'an address "[host:]port": the host is 127.0.0.1 unless written (e.g. "0.0.0.0:9150" for every interface)';
+
+/**
+ * Where the HTTP listener binds. A port alone binds 127.0.0.1: every interface only when written so
+ * (":9150", which means every interface to some programs, is refused rather than guessed).
+ */
+export function parseListenAddress(text: string | number): Parsed<{ host: string; port: number }> {
+  const parsed = parseTcpAddress(text);
+  return parsed.ok ? parsed : expected(listenExpectation);
+}
+
 export function parseProbeFile(path: string): Parsed<string> {
   return path.startsWith("/") ? ok(path) : expected("an absolute path of the file whose existence means ready");
 }

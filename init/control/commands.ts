@@ -75,24 +75,8 @@ export class Commands {
     return { protocol: PROTOCOL_VERSION, supported: SUPPORTED_VERSIONS, version: INIT_VERSION, pid: process.pid, role: this.running.role };
   }
 
-  private info(): InitInfo {
-    return {
-      protocol: PROTOCOL_VERSION,
-      version: INIT_VERSION,
-      pid: process.pid,
-      role: this.running.role,
-      phase: this.sup.phase,
-      uptimeMs: Math.round(process.uptime() * 1000),
-      config: this.running.config().source,
-      socket: this.socketPath,
-    };
-  }
-
   status(args: CommandArgs<"status">): StatusResult {
-    const now = monotonicNow();
-    const names = args.servers.length ? this.match(args.servers) : [...this.sup.servers.keys()];
-    const sources = this.running.sources?.() ?? [];
-    return { init: this.info(), servers: names.map((name) => statusOf(this.sup.servers.get(name)!, now)), ...(sources.length ? { sources } : {}) };
+    return statusResult(this.running, this.socketPath, args.servers.length ? this.match(args.servers) : undefined);
   }
 
   /** Names in config order for names and glob patterns; a pattern matching nothing is an error. */
@@ -324,22 +308,7 @@ export class Commands {
   // ---- ready ---------------------------------------------------------------------------------
 
   private readiness(): ReadyResult {
-    const sup = this.sup;
-    const waiting: ReadyResult["waiting"] = [];
-    for (const server of sup.servers.values()) {
-      const name = server.spec.name;
-      if (sup.removing.has(name)) continue;
-      const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
-      if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
-      // Ready but hung (its admin device does not answer ping): not ready for a health check either.
-      else if (shouldRun && server.liveness?.state === "unresponsive")
-        waiting.push({ name, state: "unresponsive", reason: `${server.liveness.failures} ping(s) failed: ${server.liveness.lastError}` });
-    }
-    // A source never read yet (the Tango database has not answered): its servers are not even known.
-    for (const source of this.running.sources?.() ?? []) {
-      if (source.lastReadAgoMs === null) waiting.push({ name: `sources.${source.name}`, state: "starting", reason: source.message });
-    }
-    return { ready: sup.phase === "running" && waiting.length === 0, phase: sup.phase, waiting };
+    return readiness(this.running);
   }
 
   /** Not ready, and nothing will change that by itself: what is missing has failed or exited for good. */
@@ -374,6 +343,48 @@ export class Commands {
   timelineResult(): TimelineResult {
     return this.timeline.snapshot(this.sup, monotonicNow());
   }
+}
+
+/** The answer of `status` (also the HTTP listener's /status): every server, or the names given, in config order. */
+export function statusResult(running: RunningSupervisor, socketPath: string, names?: string[]): StatusResult {
+  const sup = running.engine.sup;
+  const now = monotonicNow();
+  const sources = running.sources?.() ?? [];
+  const init: InitInfo = {
+    protocol: PROTOCOL_VERSION,
+    version: INIT_VERSION,
+    pid: process.pid,
+    role: running.role,
+    phase: sup.phase,
+    uptimeMs: Math.round(process.uptime() * 1000),
+    config: running.config().source,
+    socket: socketPath,
+  };
+  const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now));
+  return { init, servers, ...(sources.length ? { sources } : {}) };
+}
+
+/**
+ * The rule of `ready` (also the HTTP listener's /readyz): the boot is complete and every server that
+ * should run is ready, and every source has been read at least once.
+ */
+export function readiness(running: RunningSupervisor): ReadyResult {
+  const sup = running.engine.sup;
+  const waiting: ReadyResult["waiting"] = [];
+  for (const server of sup.servers.values()) {
+    const name = server.spec.name;
+    if (sup.removing.has(name)) continue;
+    const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
+    if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
+    // Ready but hung (its admin device does not answer ping): not ready for a health check either.
+    else if (shouldRun && server.liveness?.state === "unresponsive")
+      waiting.push({ name, state: "unresponsive", reason: `${server.liveness.failures} ping(s) failed: ${server.liveness.lastError}` });
+  }
+  // A source never read yet (the Tango database has not answered): its servers are not even known.
+  for (const source of running.sources?.() ?? []) {
+    if (source.lastReadAgoMs === null) waiting.push({ name: `sources.${source.name}`, state: "starting", reason: source.message });
+  }
+  return { ready: sup.phase === "running" && waiting.length === 0, phase: sup.phase, waiting };
 }
 
 /** Requests the machine ignores because the server is already where it was asked to go (or going there). */

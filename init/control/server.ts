@@ -130,6 +130,8 @@ export class ControlServer {
   private readonly timeline = new BootTimeline();
   private readonly taps: LogTaps;
   private owned = false;
+  /** Connections accepted since start (the metrics read it). */
+  accepted = 0;
 
   constructor(
     running: RunningSupervisor,
@@ -203,6 +205,11 @@ export class ControlServer {
     }
   }
 
+  /** Connections open now and accepted since start. */
+  connectionCounts(): { open: number; accepted: number } {
+    return { open: this.connections.size, accepted: this.accepted };
+  }
+
   close(): void {
     this.server?.close();
     for (const connection of this.connections) connection.destroy();
@@ -224,6 +231,7 @@ export class ControlServer {
     }
     const connection = new Connection(socket, this, peer.who);
     this.connections.add(connection);
+    this.accepted++;
     socket.once("close", () => this.connections.delete(connection));
   }
 
@@ -434,7 +442,16 @@ class Connection {
   }
 }
 
+/** The control server of this process, once started. */
+let current: ControlServer | null = null;
+
+/** Control connections open now and accepted since start (for the metrics of init/http/). */
+export function controlConnections(): { open: number; accepted: number } {
+  return current?.connectionCounts() ?? { open: 0, accepted: 0 };
+}
+
 attachToSupervisor(async (running, log) => {
   const server = new ControlServer(running, log, optionsFromEnvironment(running.config().settings.controlSocket, process.env, log));
   await server.start();
+  current = server;
 });

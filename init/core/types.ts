@@ -116,6 +116,13 @@ export interface Settings {
   controlSocket: string;
   /** Directory for Starter-compatible log names (LogFileHome), or null. */
   logHome: string | null;
+  /** The read-only HTTP listener (init/http/), absent when off. The core does not read it. */
+  http?: HttpSettings;
+}
+
+export interface HttpSettings {
+  /** Address to bind; the host is 127.0.0.1 unless the config names another. */
+  listen: { host: string; port: number };
 }
 
 export interface SupervisorConfig {

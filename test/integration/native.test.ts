@@ -269,6 +269,20 @@ describe("native addon", () => {
     expect(r.third).toBeNull();
   });
 
+  it("sendDgram sends one datagram to a socket path or an abstract name (@…); errors carry code and syscall", async () => {
+    const r = await result("socket.mjs");
+    expect(r.send.nonblock).toBe(true);
+    expect(r.send.cloexec).toBe(true);
+    expect(r.send.sentBytes).toBe("READY=1\nSTATUS=two lines".length);
+    expect(r.send.received).toBe("READY=1\nSTATUS=two lines");
+    expect(r.send.refused).toEqual(nativeError("ECONNREFUSED", "sendto", 111));
+    expect(r.send.missing).toEqual(nativeError("ENOENT", "sendto", 2));
+    expect(r.send.notBuffer).toBe("TypeError");
+    expect(r.send.abstractSent).toBe(10);
+    expect(r.send.pythonCode).toBe(0);
+    expect(r.send.abstractReceived).toBe("WATCHDOG=1");
+  });
+
   it("mounts, remounts and unmounts with named flags (private mount namespace)", async () => {
     const r = await result("mount.mjs", { wrapper: ["unshare", "--mount", "--propagation", "private"] });
     expect(r.mounted.type).toBe("tmpfs");

@@ -376,4 +376,16 @@ describe("configuration errors", () => {
   it("a document that is not a mapping", () => {
     expect(reported(["- a", "- b"])).toEqual([`${file}:1:1: expected a mapping, got a list`]);
   });
+
+  it('settings.http.listen: a port alone binds 127.0.0.1; every interface only when written; ":port" is refused', () => {
+    const listen = (value: string) => parseConfig(["settings:", "  http:", `    listen: ${value}`, "servers: []"].join("\n"), file, fakeSystem()).settings.http;
+    expect(listen("9150")).toEqual({ listen: { host: "127.0.0.1", port: 9150 } });
+    expect(listen('"0.0.0.0:9150"')).toEqual({ listen: { host: "0.0.0.0", port: 9150 } });
+    expect(listen('"[::1]:9150"')).toEqual({ listen: { host: "::1", port: 9150 } });
+    expect(parseConfig("servers: []", file, fakeSystem()).settings.http).toBeUndefined();
+    expect(reported(["settings:", "  http:", '    listen: ":9150"', "    port: 1", "servers: []"])).toEqual([
+      `${file}:3:5: settings.http.listen: expected an address "[host:]port": the host is 127.0.0.1 unless written (e.g. "0.0.0.0:9150" for every interface), got ":9150"`,
+      `${file}:4:5: settings.http.port: unknown key "port"`,
+    ]);
+  });
 });
