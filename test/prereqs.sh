@@ -12,8 +12,9 @@ case "$profile" in
   # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo.
   vm) packages+=(qemu-system-x86 xz-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
-  # tini and dumb-init: the peers compared in tests and benchmarks.
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2) ;;
+  # tini and dumb-init: the peers compared in tests and benchmarks; prometheus: scrapes the HTTP
+  # listener in the tests (which run their own; its service is kept stopped below).
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 prometheus) ;;
   *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
 esac
 
@@ -33,6 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+fi
+
+# Debian's prometheus starts a service listening on :9090 when installed under systemd: the tests start
+# their own, with their own config, storage and port; a host-wide one would only be in the way.
+if [[ " ${missing[*]:-} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 # A real Tango database for the Tango-DB tests and the Starter benchmark: Debian's tango-db creates
