@@ -24,7 +24,7 @@ import { reaper } from "../process/reaper";
 import { attachToSupervisor, type RunningSupervisor } from "../runtime/supervisor";
 import type { SupervisorMetrics } from "./metrics";
 
-export const HTTP_LIMITS = {
+const HTTP_LIMITS = {
   /** Connections at once; more are closed as they arrive. */
   maxConnections: 256,
   /** A request's headers must be complete within this (slow clients, slowloris). */
@@ -55,7 +55,7 @@ function json(status: number, value: unknown): Answer {
   return { status, type: "application/json; charset=utf-8", body: `${JSON.stringify(value, null, 2)}\n` };
 }
 
-export class HttpListener {
+class HttpListener {
   private server: http.Server | null = null;
   private bound: string | null = null;
   private metrics: SupervisorMetrics | null = null;
@@ -78,11 +78,6 @@ export class HttpListener {
       },
       "/status": () => json(200, statusResult(running, socketPath())),
     };
-  }
-
-  /** The address bound now ("127.0.0.1:9150"), or null. */
-  get address(): string | null {
-    return this.bound;
   }
 
   /** Listens where the settings say (or stops listening when they say nothing). Never throws. */

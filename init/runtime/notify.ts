@@ -77,7 +77,7 @@ function monotonicMicros(): bigint {
   return process.hrtime.bigint() / 1000n;
 }
 
-export type DatagramSender = (message: string) => void;
+type DatagramSender = (message: string) => void;
 
 export class SystemdNotifier {
   private fd: number | null = null;
@@ -89,7 +89,6 @@ export class SystemdNotifier {
   private reloads = 0;
   private reloadAnnounced = false;
   private failures = 0;
-  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(
     readonly target: SystemdTarget,
@@ -107,16 +106,9 @@ export class SystemdNotifier {
     const interval = this.target.watchdogIntervalMs;
     if (interval !== null) {
       // Unref'd: the pings prove the loop turns; they must not be what keeps it turning.
-      this.watchdog = setInterval(() => this.send("WATCHDOG=1"), interval).unref();
+      setInterval(() => this.send("WATCHDOG=1"), interval).unref();
     }
     this.log.info({ socket: this.target.socket, watchdogIntervalMs: interval }, `notifying the service manager on ${this.target.socket}`);
-  }
-
-  close(): void {
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = null;
-    if (this.fd !== null) native().close(this.fd);
-    this.fd = null;
   }
 
   /** After each event: READY=1 at the end of the boot, STOPPING=1 at the start of the shutdown, STATUS= when it changed. */
