@@ -9,13 +9,17 @@
 // any other path 404. Nothing here changes the supervisor: control stays on the control socket.
 //
 // The supervisor must not notice a client: connections are capped, a request's headers and the whole
-// request must arrive within a bound, idle keep-alive connections are closed, and every answer is
-// small (the status of every server at most). A port alone binds 127.0.0.1 (config/values.ts).
+// request must arrive within a bound, idle keep-alive connections are closed, a connection serves a
+// bounded number of requests, a client that does not read its answers is dropped, and a burst of
+// /metrics or /status requests shares one computation (pipelined requests all arrive in one tick: each
+// computed on its own, a thousand of them held the loop for over a second). A port alone binds
+// 127.0.0.1 (config/values.ts).
 //
 // Registered with the supervisor (attachToSupervisor) when this module is imported; a reload that
 // changes the address moves the listener (the new address is bound before the old one is closed).
 
 import http from "node:http";
+import { performance } from "node:perf_hooks";
 import { controlConnections } from "../control/server";
 import { readiness, statusResult } from "../control/commands";
 import type { HttpSettings } from "../core/types";
@@ -35,12 +39,38 @@ const HTTP_LIMITS = {
   keepAliveTimeoutMs: 5_000,
   /** A connection with no traffic at all is closed after this (a client that never reads, too). */
   idleTimeoutMs: 30_000,
+  /** Requests on one connection; past it the connection closes, and requests already pipelined get 503. */
+  maxRequestsPerSocket: 32,
+  /** Answers queued for a client that does not read them; past this it is dropped. */
+  maxBufferedBytes: 1024 * 1024,
+  /**
+   * /metrics and /status are computed at most once in this window and the answer shared: a burst of
+   * requests (many clients, or one pipelining many) costs the loop one computation, not one each.
+   */
+  reuseWindowMs: 250,
 } as const;
 
 const ALLOWED_METHODS = "GET, HEAD";
 
 type Answer = { status: number; type: string; body: string; headers?: Record<string, string> };
 type Route = () => Answer | Promise<Answer>;
+
+/** A route whose answer is reused for requests within HTTP_LIMITS.reuseWindowMs of its computation. */
+function shared(route: Route): Route {
+  let last: { at: number; answer: Promise<Answer> } | null = null;
+  return () => {
+    const now = performance.now();
+    if (last === null || now - last.at >= HTTP_LIMITS.reuseWindowMs) {
+      const answer = new Promise<Answer>((resolve) => resolve(route()));
+      last = { at: now, answer };
+      // A failed computation is not kept for the next requests.
+      answer.catch(() => {
+        if (last?.answer === answer) last = null;
+      });
+    }
+    return last.answer;
+  };
+}
 
 /** Orphans reaped since start: the one place the metrics read the reaper's count. */
 function orphansReaped(): number {
@@ -67,16 +97,16 @@ class HttpListener {
   ) {
     const socketPath = () => running.config().settings.controlSocket;
     this.routes = {
-      "/metrics": async () => {
+      "/metrics": shared(async () => {
         const metrics = await this.loadMetrics();
         return { status: 200, type: metrics.contentType, body: await metrics.text() };
-      },
+      }),
       "/healthz": () => ({ status: 200, type: "text/plain; charset=utf-8", body: "ok\n" }),
       "/readyz": () => {
         const result = readiness(running);
         return json(result.ready ? 200 : 503, result);
       },
-      "/status": () => json(200, statusResult(running, socketPath())),
+      "/status": shared(() => json(200, statusResult(running, socketPath()))),
     };
   }
 
@@ -127,6 +157,7 @@ class HttpListener {
       connectionsCheckingInterval: 1000,
     });
     server.maxConnections = HTTP_LIMITS.maxConnections;
+    server.maxRequestsPerSocket = HTTP_LIMITS.maxRequestsPerSocket;
     server.setTimeout(HTTP_LIMITS.idleTimeoutMs);
     server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => this.answer(request, response));
     server.on("clientError", (_err, socket) => socket.destroy());
@@ -144,6 +175,11 @@ class HttpListener {
     const path = (request.url ?? "/").split("?")[0];
     const route = Object.hasOwn(this.routes, path) ? this.routes[path] : undefined;
     const head = request.method === "HEAD";
+    if (request.socket.writableLength > HTTP_LIMITS.maxBufferedBytes) {
+      this.log.debug("HTTP listener: a client does not read its answers; dropped");
+      request.socket.destroy();
+      return;
+    }
     const reply = (answer: Answer) => {
       if (response.headersSent || response.destroyed) return;
       const body = Buffer.from(answer.body);
