@@ -1,7 +1,8 @@
 // The Prometheus metrics of GET /metrics, written by prom-client (the exposition format is its job).
 //
 // Per server (label `server`): its state (one series per state, 1 for the current one), up, restarts,
-// the last exit's code and signal, uptime, and the time from exec to ready as a histogram. For the
+// the last exit's code and signal, uptime, the last liveness ping's round trip and failures in a row,
+// and the time from exec to ready as a histogram. For the
 // init: servers per state, whether `ready` holds, its phase, orphans reaped, reloads, control
 // connections; and prom-client's default process metrics (RSS, CPU, open fds, event-loop lag, heap).
 //
@@ -14,13 +15,13 @@
 import { constants } from "node:os";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { readiness, statusResult } from "../control/commands";
-import type { ServerStatus } from "../control/protocol";
-import type { ServerState } from "../core/server";
+import type { ServerStateName, ServerStatus } from "../control/protocol";
 import type { SupervisorPhase } from "../core/supervisor";
 import { INIT_VERSION } from "../version";
 import type { RunningSupervisor } from "../runtime/supervisor";
 
-const STATES: readonly ServerState[] = ["stopped", "starting", "ready", "stopping", "backoff", "failed"];
+/** The states `status` reports: the core's, and `unresponsive` for a ready server that does not answer its liveness ping. */
+const STATES: readonly ServerStateName[] = ["stopped", "starting", "ready", "unresponsive", "stopping", "backoff", "failed"];
 const PHASES: readonly SupervisorPhase[] = ["stopped", "booting", "running", "shutting-down"];
 
 /** Exec to ready of a Tango server: tens of milliseconds alone, seconds on a loaded host or with a database. */
@@ -57,7 +58,11 @@ function signalNumber(name: string | null): number | null {
 
 /** Per-server gauges fed from the status rows; a new status field is one more entry here. */
 const SERVER_GAUGES: ServerGauge[] = [
-  { name: "starter_server_up", help: "1 when the server is ready (Starter state ON), else 0.", value: (row) => (row.state === "ready" ? 1 : 0) },
+  {
+    name: "starter_server_up",
+    help: "1 when the server is ready and, with a liveness check, answers it (Starter state ON), else 0.",
+    value: (row) => (row.state === "ready" ? 1 : 0),
+  },
   {
     name: "starter_server_last_exit_code",
     help: "Exit code of the server's last process; 128+n after death by signal n (the shell's convention). Absent before any exit.",
@@ -80,6 +85,16 @@ const SERVER_GAUGES: ServerGauge[] = [
     value: (row) => (row.uptimeMs === null ? null : row.uptimeMs / 1000),
   },
   { name: "starter_server_level", help: "The server's startup level (0: not started at boot).", value: (row) => row.level },
+  {
+    name: "starter_server_ping_round_trip_seconds",
+    help: "Round trip of the last answered liveness ping of the server's admin device (the Starter's ping). Absent without a liveness check, or before an answer.",
+    value: (row) => (row.ping?.lastRttMs == null ? null : row.ping.lastRttMs / 1000),
+  },
+  {
+    name: "starter_server_ping_failures",
+    help: "Liveness pings failed in a row (the server is unresponsive past the check's limit). Absent without a liveness check.",
+    value: (row) => row.ping?.failures ?? null,
+  },
 ];
 
 export class SupervisorMetrics {
@@ -110,7 +125,7 @@ export class SupervisorMetrics {
     }));
     this.serverState = new Gauge({
       name: "starter_server_state",
-      help: "1 for the server's current state (stopped, starting, ready, stopping, backoff, failed), 0 for the others.",
+      help: "1 for the server's current state (stopped, starting, ready, unresponsive, stopping, backoff, failed), 0 for the others.",
       labelNames: ["server", "state"],
       registers,
     });
@@ -208,7 +223,7 @@ export class SupervisorMetrics {
     }
     this.serverState.reset();
     this.restarts.reset();
-    const perState = new Map<ServerState, number>(STATES.map((state) => [state, 0]));
+    const perState = new Map<ServerStateName, number>(STATES.map((state) => [state, 0]));
     for (const row of rows) {
       for (const state of STATES) this.serverState.set({ server: row.name, state }, row.state === state ? 1 : 0);
       this.restarts.inc({ server: row.name }, row.restarts);

@@ -17,7 +17,7 @@
 
 import type { Logger } from "../log/logger";
 import { native } from "../native";
-import { hasNoProcess, type ServerState } from "../core/server";
+import { hasNoProcess, type Server, type ServerState } from "../core/server";
 import type { Supervisor } from "../core/supervisor";
 import type { ReloadOutcome, RunningSupervisor } from "./supervisor";
 
@@ -54,7 +54,13 @@ export function takeSystemdEnvironment(env: NodeJS.ProcessEnv, log: Logger, pid 
 }
 
 /** States other than ready, in the order the status line lists them. */
-const OTHER_STATES: ServerState[] = ["starting", "stopping", "backoff", "failed", "stopped"];
+const OTHER_STATES: ReportedState[] = ["unresponsive", "starting", "stopping", "backoff", "failed", "stopped"];
+
+/** A server's state as `status` reports it: a ready server that does not answer its liveness ping is unresponsive. */
+type ReportedState = ServerState | "unresponsive";
+function reportedState(server: Server): ReportedState {
+  return server.state === "ready" && server.liveness?.state === "unresponsive" ? "unresponsive" : server.state;
+}
 
 /** The one line of STATUS=: how many servers are ready of how many, and where the others are. */
 export function statusLine(sup: Supervisor): string {
@@ -65,8 +71,8 @@ export function statusLine(sup: Supervisor): string {
     return `stopping: ${running} of ${sup.servers.size} ${sup.servers.size === 1 ? "server" : "servers"} still running`;
   }
   if (sup.phase === "stopped") return "every server has stopped";
-  const counts = new Map<ServerState, number>();
-  for (const server of servers) counts.set(server.state, (counts.get(server.state) ?? 0) + 1);
+  const counts = new Map<ReportedState, number>();
+  for (const server of servers) counts.set(reportedState(server), (counts.get(reportedState(server)) ?? 0) + 1);
   const others = OTHER_STATES.filter((state) => counts.has(state)).map((state) => `${counts.get(state)} ${state}`);
   const line = `${counts.get("ready") ?? 0} of ${servers.length} ${noun} ready${others.length ? `, ${others.join(", ")}` : ""}`;
   return sup.phase === "booting" ? `booting: ${line}` : line;

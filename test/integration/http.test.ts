@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { run, sleep, tempDir, waitUntil } from "./helpers";
 import { alive, hostPid, rawConnect, startInit, waitForStatus, type Init } from "../fixtures/control/harness";
+import { TANGO_TEST } from "./tango";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const PROMTOOL = "/usr/bin/promtool";
@@ -202,6 +203,65 @@ describe("HTTP listener: routes, address, reload", () => {
     await sleep(300);
     expect((await request(next, "/metrics")).body).toContain('starter_reloads_total{result="applied"} 1');
     port = next;
+  });
+});
+
+describe("HTTP listener: the Starter's ping of a real TangoTest", () => {
+  let init: Init;
+  afterAll(async () => {
+    await init?.stop();
+  });
+
+  it("the last ping's round trip and failures in a row are per-server gauges; a hung server is unresponsive, not up", async () => {
+    const [port, tangoPort] = [await freePort(), await freePort()];
+    init = await startInit(
+      "http-ping",
+      [
+        {
+          name: "TangoTest/hp1",
+          binary: TANGO_TEST,
+          args: ["-nodb", "-dlist", "it/hp/1", "-ORBendPoint", `giop:tcp:127.0.0.1:${tangoPort}`],
+          readiness: `tango:127.0.0.1:${tangoPort}`,
+          liveness: { interval: "300ms", timeout: "300ms" },
+        },
+      ],
+      { settings: { http: { listen: port } } },
+    );
+    await init.process.waitFor("HTTP listener on");
+    const metric = async (name: string): Promise<number | null> => {
+      const line = (await request(port, "/metrics")).body.split("\n").find((l) => l.startsWith(`${name}{server="TangoTest/hp1"`) || l.startsWith(`${name} `));
+      return line === undefined ? null : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 20_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}; metrics:\n${(await request(port, "/metrics")).body}`);
+        await sleep(300);
+      }
+    };
+    await until("a ping answered", async () => ((await metric("starter_server_ping_round_trip_seconds")) ?? 0) > 0);
+    const rtt = (await metric("starter_server_ping_round_trip_seconds"))!;
+    expect(rtt).toBeGreaterThan(0);
+    expect(rtt).toBeLessThan(0.3);
+    expect(await metric("starter_server_ping_failures")).toBe(0);
+    expect(await metric("starter_server_up")).toBe(1);
+
+    const server = await init.server("TangoTest/hp1");
+    const pid = hostPid(init, server.pid!)!;
+    process.kill(pid, "SIGSTOP");
+    try {
+      await until("unresponsive", async () =>
+        (await request(port, "/metrics")).body.includes('starter_server_state{server="TangoTest/hp1",state="unresponsive"} 1'),
+      );
+      expect(await metric("starter_server_up")).toBe(0);
+      expect(await metric("starter_server_ping_failures")).toBeGreaterThanOrEqual(2);
+      expect((await request(port, "/metrics")).body).toContain('starter_servers{state="unresponsive"} 1');
+      expect((await request(port, "/readyz")).status).toBe(503);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await until("up again", async () => (await metric("starter_server_up")) === 1);
+    expect(await metric("starter_server_ping_failures")).toBe(0);
   });
 });
 

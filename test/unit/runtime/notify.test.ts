@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import pino from "pino";
 import { statusLine, takeSystemdEnvironment } from "../../../init/runtime/notify";
 import { createSupervisor, step, type Supervisor, type SupervisorEvent } from "../../../init/core/supervisor";
+import { startLiveness } from "../../../init/core/liveness";
 import { settings, spec } from "../core/fixtures";
 
 function quietLog() {
@@ -58,6 +59,20 @@ describe("statusLine", () => {
     expect(statusLine(sup)).toBe("2 of 3 servers ready, 1 stopped");
     sup = run(sup, { type: "shutdown", now: 4 });
     expect(statusLine(sup)).toBe("stopping: 2 of 3 servers still running");
+  });
+
+  it("counts a ready server that does not answer its liveness ping as unresponsive", () => {
+    let sup = createSupervisor({ settings: settings(), servers: [spec("A"), spec("B")] }, 0);
+    sup = run(sup, { type: "boot", now: 0 });
+    for (const [name, pid] of [
+      ["A", 10],
+      ["B", 11],
+    ] as const) {
+      sup = run(sup, { type: "server", name, event: { type: "spawned", now: 1, pid } }, { type: "server", name, event: { type: "ready", now: 2 } });
+    }
+    const b = sup.servers.get("B")!;
+    sup.servers.set("B", { ...b, liveness: { ...startLiveness(2), state: "unresponsive", failures: 2 } });
+    expect(statusLine(sup)).toBe("1 of 2 servers ready, 1 unresponsive");
   });
 
   it("says server for one", () => {
