@@ -8,7 +8,7 @@
 // step: no polling, no timers besides the caller's timeout.
 
 import { describeServerExit, formatMs, isDown, type Server, type ServerEvent } from "../core/server";
-import { startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
+import { needsRestart, startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
 import { describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
@@ -312,8 +312,9 @@ export class Commands {
     for (const name of outcome.added) judges.set(name, addedJudge);
     for (const name of outcome.changed) {
       const old = before.get(name);
-      const wasRunning = old !== undefined && (old.state === "starting" || old.state === "ready") && old.pin === null;
-      judges.set(name, wasRunning ? restartJudge(old) : () => ({ ok: true, message: "changed; the next start uses the new config" }));
+      const spec = this.sup.servers.get(name)?.spec;
+      const restarts = old !== undefined && (old.state === "starting" || old.state === "ready") && old.pin === null && spec !== undefined && needsRestart(old.spec, spec);
+      judges.set(name, restarts ? restartJudge(old) : () => ({ ok: true, message: "changed; the next start uses the new config" }));
     }
     const targets = [...judges.keys()];
     if (!args.wait) return { ...base, waited: false, timedOut: false, outcomes: targets.map((name) => this.outcome(name, true, "applying")) };

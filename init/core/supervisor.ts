@@ -65,7 +65,11 @@ export type SupervisorEvent =
   /** The Starter's DevStopAll: every server of a level, or all; pinned-started servers are left alone. */
   | { type: "stop-all"; now: number; level?: number }
   | { type: "shutdown"; now: number }
-  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings }
+  /**
+   * A new configuration. Servers it adds that start at boot are started, unless startAdded is false
+   * (the Starter's UpdateServersInfo: a newly registered server waits for a start request).
+   */
+  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings; startAdded?: boolean }
   | { type: "timer"; now: number; timer: SupervisorTimer; id: number }
   | { type: "server"; name: string; event: ServerEvent };
 
@@ -127,6 +131,29 @@ export function diffConfig(before: readonly ServerSpec[], after: readonly Server
   return diff;
 }
 
+/**
+ * Fields of a spec that only steer later decisions (when to start, whether to restart, how to stop):
+ * a change to them alone leaves a running process as it is. Any other change (argv, environment,
+ * user, limits, readiness, log, hooks) reaches the process only through a restart.
+ */
+const SCHEDULING_FIELDS: ReadonlySet<keyof ServerSpec> = new Set([
+  "level",
+  "autostart",
+  "requires",
+  "after",
+  "exclusive",
+  "restart",
+  "startTimeoutMs",
+  "stopSignal",
+  "stopTimeoutMs",
+] as const);
+
+/** Whether a running server must be restarted for a changed spec to take effect. */
+export function needsRestart(before: ServerSpec, after: ServerSpec): boolean {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof ServerSpec)[]);
+  return [...keys].some((key) => !SCHEDULING_FIELDS.has(key) && !isDeepStrictEqual(before[key], after[key]));
+}
+
 /** When an event happened (a server's events carry their own time). */
 export function eventTime(event: SupervisorEvent): number {
   return event.type === "server" ? event.event.now : event.now;
@@ -184,7 +211,7 @@ class Draft {
         this.shutdown();
         return null;
       case "config-reloaded":
-        this.reload(event.servers, event.settings);
+        this.reload(event.servers, event.settings, event.startAdded ?? true);
         return null;
       case "timer":
         return this.timer(event.timer, event.id);
@@ -408,7 +435,7 @@ class Draft {
     return null;
   }
 
-  private reload(specs: ServerSpec[], settings: Settings | undefined): void {
+  private reload(specs: ServerSpec[], settings: Settings | undefined, startAdded: boolean): void {
     const { sup, now } = this;
     const diff = diffConfig(this.specs(), specs);
     if (settings !== undefined) sup.settings = settings;
@@ -436,13 +463,14 @@ class Draft {
     for (const spec of diff.changed) {
       const server = sup.servers.get(spec.name)!;
       if (server.state !== "starting" && server.state !== "ready") continue; // the next start uses the new spec
+      if (!needsRestart(previous.get(spec.name)!.spec, spec)) continue; // only later decisions change
       if (server.pin !== null) {
         this.log("info", "pinned", `${spec.name} changed but is pinned: not restarted`);
         continue;
       }
       this.route(spec.name, { type: "restart", now });
     }
-    if (sup.phase === "booting" || sup.phase === "running") {
+    if (startAdded && (sup.phase === "booting" || sup.phase === "running")) {
       const wanted = bootSet(diff.added, sup.settings.maxLevel);
       this.launch(this.startable(diff.added.map((spec) => spec.name).filter((name) => wanted.has(name))));
     }
