@@ -61,9 +61,9 @@ export type SupervisorEvent =
   /** Start what starts at boot: autostart servers of levels 1..maxLevel (default settings.maxLevel). */
   | { type: "boot"; now: number; maxLevel?: number }
   /** The Starter's DevStartAll: every server of a level, or of every level >= 1 (autostart not considered). */
-  | { type: "start-all"; now: number; level?: number }
+  | { type: "start-all"; now: number; level?: number; names?: string[] }
   /** The Starter's DevStopAll: every server of a level, or all; pinned-started servers are left alone. */
-  | { type: "stop-all"; now: number; level?: number }
+  | { type: "stop-all"; now: number; level?: number; names?: string[] }
   | { type: "shutdown"; now: number }
   /**
    * A new configuration. Servers it adds that start at boot are started, unless startAdded is false
@@ -193,14 +193,14 @@ class Draft {
       }
       case "start-all": {
         const level = event.level;
-        const names = startAllTargets(sup, level);
+        const names = startAllTargets(sup, level, event.names);
         if (names.length === 0) return "nothing to start";
         this.log("info", "start-all", `start-all ${level ?? "levels"}: ${names.length} servers`);
         this.launch(names);
         return null;
       }
       case "stop-all": {
-        const { running, queued } = stopAllTargets(sup, event.level);
+        const { running, queued } = stopAllTargets(sup, event.level, event.names);
         if (running.length === 0 && queued.length === 0) return "nothing to stop";
         this.log("info", "stop-all", `stop-all ${event.level ?? "levels"}: ${running.length} servers`);
         for (const name of queued) this.dropFromLaunch(name);
@@ -567,25 +567,30 @@ function startable(sup: Supervisor, names: string[]): string[] {
   });
 }
 
-/** The servers of a level (of every level when undefined) that are not being removed. */
-function namesAt(sup: Supervisor, level: number | undefined): string[] {
+/** The servers of a level (of every level when undefined), or of those named, that are not being removed. */
+function namesAt(sup: Supervisor, level: number | undefined, names?: readonly string[]): string[] {
   return [...sup.servers.values()]
     .filter((server) => level === undefined || server.spec.level === level)
+    .filter((server) => names === undefined || names.includes(server.spec.name))
     .filter((server) => !sup.removing.has(server.spec.name))
     .map((server) => server.spec.name);
 }
 
-/** What start-all acts on: the startable servers of a level (level 0 is never started in bulk). */
-export function startAllTargets(sup: Supervisor, level: number | undefined): string[] {
+/**
+ * What start-all acts on: the startable servers of a level (level 0 is never started in bulk), or
+ * those named (the Starter device's DevStartAll: one level of its own numbering). Starting them in one
+ * launch run keeps the level order across requests that come back to back.
+ */
+export function startAllTargets(sup: Supervisor, level: number | undefined, names?: readonly string[]): string[] {
   return startable(
     sup,
-    namesAt(sup, level).filter((name) => sup.servers.get(name)!.spec.level >= 1),
+    namesAt(sup, level, names).filter((name) => sup.servers.get(name)!.spec.level >= 1),
   );
 }
 
 /** What stop-all acts on: the servers with a process or a restart coming (not pinned started), and those still queued to start. */
-export function stopAllTargets(sup: Supervisor, level: number | undefined): { running: string[]; queued: string[] } {
-  const names = namesAt(sup, level);
+export function stopAllTargets(sup: Supervisor, level: number | undefined, only?: readonly string[]): { running: string[]; queued: string[] } {
+  const names = namesAt(sup, level, only);
   return {
     running: names.filter((name) => {
       const server = sup.servers.get(name)!;

@@ -183,6 +183,18 @@ describe("stop-all", () => {
     expect(sim.sup.phase).toBe("running");
   });
 
+  it("stops only the servers named, in reverse level order across requests sent back to back", () => {
+    const sim = booted(levels);
+    sim.send({ type: "stop-all", names: ["d"] });
+    sim.send({ type: "stop-all", names: ["a"] });
+    sim.runUntil(5000);
+    expect(sim.signals()).toEqual([
+      ["d", 15, 1000],
+      ["a", 15, 1100],
+    ]);
+    expect([sim.state("b")[0], sim.state("c")[0]]).toEqual(["ready", "ready"]);
+  });
+
   it("with nothing to stop, it is ignored", () => {
     const sim = new Sim(levels, settings(), {});
     sim.send({ type: "stop-all", level: 2 });
