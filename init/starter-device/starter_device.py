@@ -22,6 +22,7 @@ Starter), and waits for the database at start, as the Starter does.
 import json
 import os
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -48,6 +49,11 @@ STATUS_TEXT = {
     "off": "All controlled servers are not running",
     "alarm": "At least one of the  controlled servers is not running",
 }
+
+
+# Tango handles these in a thread of its own (a clean shutdown, exit 0); a thread started before the
+# server was set up would otherwise take them with the default action and end the process.
+TANGO_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP}
 
 
 def say(message):
@@ -126,6 +132,7 @@ class ControlClient:
         return reply.get("result")
 
     def _read(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, TANGO_SIGNALS)
         buffered = b""
         try:
             while True:
@@ -420,6 +427,7 @@ class Starter(Device):
     def _push_loop(self):
         """Applies the init's events as they come and pushes the Tango events at once; ticks each second for
         what time alone changes (a server MOVING longer than MovingMaxDuration makes the host STANDBY)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, TANGO_SIGNALS)
         with tango.EnsureOmniThread():
             last_read = time.time()
             while True:
