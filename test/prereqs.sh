@@ -12,8 +12,9 @@ case "$profile" in
   # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo.
   vm) packages+=(qemu-system-x86 xz-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
-  # tini and dumb-init: the peers compared in tests and benchmarks.
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2) ;;
+  # tini and dumb-init: the peers compared in tests and benchmarks; tango-starter: Debian's Tango
+  # Starter, the reference the Starter device is compared with (test and bench).
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 tango-starter) ;;
   *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
 esac
 
