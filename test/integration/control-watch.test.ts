@@ -98,7 +98,10 @@ describe("watch: the status, then an event the moment a server changes", () => {
     expect(states.filter((state, i) => state !== states[i - 1])).toEqual(["stopping", "stopped", "starting", "ready"]);
     // Only the server that changed is in the events.
     expect(statesOf(watcher.messages(), 1, "Fake/two")).toEqual([]);
-    const last = watcher.messages().filter((m) => m.event === "servers").at(-1)!.data as { changed: ServerStatus[] };
+    const last = watcher
+      .messages()
+      .filter((m) => m.event === "servers")
+      .at(-1)!.data as { changed: ServerStatus[] };
     expect(last.changed[0]).toMatchObject({ name: "Fake/one", starter: "ON", desired: "up" });
     expect(last.changed[0].pid).toBeGreaterThan(1);
     watcher.raw.socket.destroy();

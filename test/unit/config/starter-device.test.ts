@@ -84,7 +84,9 @@ describe("sources.tango.device", () => {
   });
 
   it("reports a bad value and a missing python3 at the key", () => {
-    expect(errorOf(["sources:", "  tango:", "    device: yes please"])).toContain('etc/starter.yaml:3:5: sources.tango.device: expected true or false, got "yes please"');
+    expect(errorOf(["sources:", "  tango:", "    device: yes please"])).toContain(
+      'etc/starter.yaml:3:5: sources.tango.device: expected true or false, got "yes please"',
+    );
     const noPython = fakeSystem({ executableStatus: () => "missing" });
     expect(errorOf(["sources:", "  tango:", "    host: h", "    device: true"], noPython)).toContain(
       "etc/starter.yaml:4:5: sources.tango.device: the Starter device runs with /usr/bin/python3 and PyTango (Debian's python3-tango); /usr/bin/python3 is missing",
