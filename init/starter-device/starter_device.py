@@ -564,7 +564,8 @@ class Starter(Device):
         result = self._ask(cmd, {"servers": [e.status["name"] for e in entries], "wait": False}, origin)
         refused = [o for o in result.get("outcomes") or [] if not o.get("ok", True)]
         for entry in entries:
-            if all(o.get("name") != entry.status["name"] for o in refused):
+            # The Starter logs the servers it stops: those that ran (not those still starting).
+            if entry.state == "ON" and all(o.get("name") != entry.status["name"] for o in refused):
                 say("%s stopped" % entry.name)
                 self._log_info("%s stopped" % entry.name)
         if refused:

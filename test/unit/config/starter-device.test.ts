@@ -93,3 +93,32 @@ describe("sources.tango.device", () => {
     );
   });
 });
+
+describe("the database's servers restart as the Starter's AutoRestartDuration says", () => {
+  const read = (properties: Record<string, string[]>) => ({
+    host: "h",
+    starterDevice: "tango/admin/h",
+    database: "mysql://tango@db:3306/tango",
+    readAt: 0,
+    servers: [{ name: "TangoTest/t1", mode: "1", level: "1" }],
+    properties: { StartDsPath: ["/usr/lib/tango"], ...properties },
+  });
+  const restartOf = (lines: string[], properties: Record<string, string[]>) => {
+    const { tango } = load(lines);
+    return tango!.compose(read(properties)).config.servers.find((spec) => spec.name === "TangoTest/t1")!.restart;
+  };
+
+  it("not at all when it is 0 or unset (the Starter's default)", () => {
+    expect(restartOf(["sources:", "  tango: {host: h}"], {}).mode).toBe("never");
+    expect(restartOf(["sources:", "  tango: {host: h}"], { AutoRestartDuration: ["0"] }).mode).toBe("never");
+  });
+
+  it("after a crash of a server that ran longer than it, when it is above 0", () => {
+    expect(restartOf(["sources:", "  tango: {host: h}"], { AutoRestartDuration: ["2"] })).toMatchObject({ mode: "on-failure", minUptimeForRestartMs: 120_000 });
+  });
+
+  it("as the file says when the file sets a restart mode", () => {
+    expect(restartOf(["settings:", "  defaults: {restart: always}", "sources:", "  tango: {host: h}"], {}).mode).toBe("always");
+    expect(restartOf(["sources:", "  tango:", "    host: h", "    servers: [{name: TangoTest/*, restart: on-failure}]"], {}).mode).toBe("on-failure");
+  });
+});
