@@ -16,17 +16,22 @@
 
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
-import type { Server } from "../core/server";
+import { starterStateOf, type Server } from "../core/server";
 import type { SupervisorEvent } from "../core/supervisor";
 import type { RequestContext } from "./commands";
 import { globToRegExp, isGlob, statusOf } from "./describe";
 import type { PhaseEvent, ServersChangedEvent, ServerStatus, SourcesEvent } from "./protocol";
 
-/** What a client sees of a server; the times that grow by themselves (uptime, since) are left out. */
+/**
+ * What a client sees of a server; the times that grow by themselves (uptime, since) and the liveness
+ * pings' counts (a step every few seconds for each server) are left out.
+ */
 function visible(server: Server): string {
   const exit = server.lastExit;
   return [
     server.state,
+    // A ready server whose admin device stopped answering ping is MOVING for the Starter.
+    starterStateOf(server),
     server.pid,
     server.desired,
     server.pin,

@@ -51,16 +51,14 @@ function missingForPrivate() {
 }
 
 /**
- * Finds or starts a Tango database. Resolves with { tangoHost, description, stop(), sourceEnv } or
- * { unavailable: reason }. privateOnly: always a private one (its MariaDB is known). sourceEnv: the
- * MYSQL_* variables starter-init's `tango` source reads the private database with (null for a database
- * found running); once the source reads through DataBaseds, TANGO_HOST is all it needs.
+ * Finds or starts a Tango database. Resolves with { tangoHost, description, stop() } or
+ * { unavailable: reason }. privateOnly: always a private one, in the directory `name` of the run's.
  */
 export async function tangoDatabase(ctx, requested, { privateOnly = false, name = "tango-db" } = {}) {
   const candidates = privateOnly ? [] : requested ? [requested] : ["127.0.0.1:10000"];
   for (const candidate of candidates) {
     const found = await answers(candidate).catch(() => null);
-    if (found) return { tangoHost: candidate, description: `the Tango database on ${candidate} (${found})`, stop: async () => {}, sourceEnv: null };
+    if (found) return { tangoHost: candidate, description: `the Tango database on ${candidate} (${found})`, stop: async () => {} };
     if (requested) return { unavailable: `no Tango database answers on ${requested}` };
   }
   const missing = missingForPrivate();
@@ -100,7 +98,6 @@ export async function tangoDatabase(ctx, requested, { privateOnly = false, name 
       tangoHost,
       description: `a private Tango database started by the bench (MariaDB on 127.0.0.1:${sqlPort}, DataBaseds on ${tangoHost})${privateOnly ? "" : ", since none answered on 127.0.0.1:10000"}`,
       stop,
-      sourceEnv: { MYSQL_HOST: `127.0.0.1:${sqlPort}`, MYSQL_USER: "tango", MYSQL_PASSWORD: "tango", MYSQL_DATABASE: "tango" },
     };
   } catch (err) {
     await stop();

@@ -248,12 +248,11 @@ export async function device(ctx) {
       }
     }
     // starter-init with its device.
-    if (!db.sourceEnv) throw new Error("the database's MariaDB is not known: the tango source needs it");
     {
       const dir = fs.mkdtempSync(path.join(ctx.tmp, "device-init-"));
       await register(agent, path.join(dir, "logs"));
       const config = path.join(dir, "config.yaml");
-      const settingsEnv = { ...env, ...db.sourceEnv };
+      const settingsEnv = env;
       fs.writeFileSync(
         config,
         [

@@ -102,6 +102,8 @@ describe("the database's servers restart as the Starter's AutoRestartDuration sa
     readAt: 0,
     servers: [{ name: "TangoTest/t1", mode: "1", level: "1" }],
     properties: { StartDsPath: ["/usr/lib/tango"], ...properties },
+    classProperties: {},
+    answeredBy: "db:10000",
   });
   const restartOf = (lines: string[], properties: Record<string, string[]>) => {
     const { tango } = load(lines);
