@@ -154,7 +154,11 @@ export function parseConfigWithSources(text: string, fileName: string, deps: Par
     : null;
   if (tango && tangoSection?.device) {
     // The source composes with `config` itself: for it, the device is one of the file's servers.
-    addStarterDevice(config, { host: tango.host, waitFor: tango.settings.waitFor, settings, fileName, deps: allDeps }, problems);
+    addStarterDevice(
+      config,
+      { host: tango.host, tangoHost: tango.connection.tangoHost, waitFor: tango.settings.waitFor, settings, fileName, deps: allDeps },
+      problems,
+    );
   }
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => place(offsetOf(doc, problem.path), formatFieldPath(problem.path), problem.message)));

@@ -4,10 +4,10 @@
 // socket; everything it reports and does goes through the init.
 //
 // What the setting produces: a server `Starter/<host>` (host: the source's), run as
-// `/usr/bin/python3 <script> <host>` with STARTER_CONTROL_SOCKET set, first in the file's order. It
-// needs the Tango database, so it requires the servers the source waits for (sources.tango.waitFor)
-// and sits at their level: it starts as soon as the database is up, before the database's servers
-// start. Otherwise it is a server like the others (restarted when it crashes, stopped in order), and a
+// `/usr/bin/python3 <script> <host>` with STARTER_CONTROL_SOCKET and the source's TANGO_HOST set, first
+// in the file's order. It needs the Tango database, so it requires the servers the source waits for
+// (sources.tango.waitFor) and sits at their level: it starts as soon as the database is up, before
+// the database's servers start. Otherwise it is a server like the others (restarted when it crashes, stopped in order), and a
 // `Starter/<host>` entry of the file's own `servers` replaces it entirely.
 //
 // The script: /usr/lib/starter-init/starter-device.py when installed (rootfs/assemble.sh puts it into
@@ -42,6 +42,8 @@ export function deviceScriptPath(controlSocket: string, deps: Pick<ResolveDeps, 
 export interface StarterDeviceContext {
   /** The host whose Starter the device is (the tango source's). */
   host: string;
+  /** The database the tango source reads: the device's too. */
+  tangoHost: string;
   /** The servers the tango source waits for: the device needs the database too. */
   waitFor: readonly string[];
   settings: SettingsInput | undefined;
@@ -64,7 +66,7 @@ export function addStarterDevice(config: SupervisorConfig, context: StarterDevic
   const input = {
     name,
     binary: PYTHON,
-    env: { STARTER_CONTROL_SOCKET: config.settings.controlSocket },
+    env: { STARTER_CONTROL_SOCKET: config.settings.controlSocket, TANGO_HOST: context.tangoHost },
     level: Math.max(1, ...gate.map((spec) => spec.level)),
   };
   const resolved = resolveConfig(context.settings, [{ index: 0, rawName: name, input }], context.fileName, context.deps);

@@ -5,11 +5,14 @@ import { ConfigError, parseConfigWithSources } from "../../../init/config/loader
 import { INSTALLED_DEVICE_SCRIPT } from "../../../init/config/starter-device";
 import { executables, fakeSystem } from "./fake-system";
 
-function load(lines: string[], deps = fakeSystem()) {
+/** The source needs a database to read: TANGO_HOST in the init's environment. */
+const ENV = { PATH: "/usr/bin:/bin", TANGO_HOST: "db:10000" };
+
+function load(lines: string[], deps = fakeSystem({ env: ENV })) {
   return parseConfigWithSources(lines.join("\n"), "etc/starter.yaml", deps);
 }
 
-function errorOf(lines: string[], deps = fakeSystem()): string {
+function errorOf(lines: string[], deps = fakeSystem({ env: ENV })): string {
   try {
     load(lines, deps);
   } catch (err) {
@@ -64,11 +67,12 @@ describe("sources.tango.device", () => {
 
   it("uses the installed script when there is one, or STARTER_DEVICE_SCRIPT", () => {
     const installed = fakeSystem({
+      env: ENV,
       executableStatus: (path) => (executables.has(path) ? "executable" : path === INSTALLED_DEVICE_SCRIPT ? "not-executable" : "missing"),
     });
     const lines = ["sources:", "  tango:", "    host: h", "    device: true"];
     expect(load(lines, installed).config.servers[0].argv).toEqual(["/usr/bin/python3", INSTALLED_DEVICE_SCRIPT, "h"]);
-    const fromEnv = fakeSystem({ env: { PATH: "/usr/bin", STARTER_DEVICE_SCRIPT: "/srv/device.py" } });
+    const fromEnv = fakeSystem({ env: { ...ENV, STARTER_DEVICE_SCRIPT: "/srv/device.py" } });
     expect(load(lines, fromEnv).config.servers[0].argv).toEqual(["/usr/bin/python3", "/srv/device.py", "h"]);
   });
 
@@ -87,7 +91,7 @@ describe("sources.tango.device", () => {
     expect(errorOf(["sources:", "  tango:", "    device: yes please"])).toContain(
       'etc/starter.yaml:3:5: sources.tango.device: expected true or false, got "yes please"',
     );
-    const noPython = fakeSystem({ executableStatus: () => "missing" });
+    const noPython = fakeSystem({ env: ENV, executableStatus: () => "missing" });
     expect(errorOf(["sources:", "  tango:", "    host: h", "    device: true"], noPython)).toContain(
       "etc/starter.yaml:4:5: sources.tango.device: the Starter device runs with /usr/bin/python3 and PyTango (Debian's python3-tango); /usr/bin/python3 is missing",
     );
