@@ -17,6 +17,7 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const addon = path.join(root, "native", "build", "Release", "starter_native.node");
+const deviceScript = path.join(root, "init", "starter-device", "starter_device.py");
 const bundle = path.join(dist, "starter-init.cjs");
 const blob = path.join(dist, "sea-prep.blob");
 const seaConfig = path.join(dist, "sea-config.json");
@@ -56,7 +57,8 @@ fs.writeFileSync(
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
-      assets: { "starter_native.node": addon },
+      // The Tango Starter device (PyTango), written out at start when no copy is installed.
+      assets: { "starter_native.node": addon, "starter_device.py": deviceScript },
     },
     null,
     2,

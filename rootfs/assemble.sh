@@ -2,7 +2,7 @@
 # Assembles a minimal root filesystem directory around the init: the one feed of the Docker image
 # and of the VM initramfs.
 #
-#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--with tango-db] [--hostname NAME]
+#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--with tango-db] [--with starter-device] [--hostname NAME]
 #
 # What goes in: the binary as /sbin/starter-init (and /init for an initramfs), exactly the shared
 # libraries `ldd` lists for it and for every payload binary, the dynamic loader, /etc basics
@@ -13,6 +13,9 @@
 #   tango-db a Tango database: MariaDB's server and client, DataBaseds (Debian's tango-db), an empty
 #            Tango database in /var/lib/mysql (rootfs/tango-db/make-datadir.sh), and the registration
 #            step /usr/lib/tango-db/register.sh with the demo's /etc/tango-db/servers.conf; brings busybox
+#   starter-device  the Tango Starter device of sources.tango.device: Debian's python3 with PyTango
+#            (python3-tango, numpy) and the libraries they load, and the device's script as
+#            /usr/lib/starter-init/starter-device.py (where the init looks first)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +68,8 @@ copy_path() {
 copy_libraries() {
   local file=$1 listing
   listing=$(ldd "$file" 2>&1) || { echo "assemble: ldd $file failed: $listing" >&2; exit 1; }
-  grep -oE '/[^ )]+' <<<"$listing" | while read -r library; do
+  # A statically linked module lists no library (grep then finds nothing, which is no error).
+  { grep -oE '/[^ )]+' || true; } <<<"$listing" | while read -r library; do
     copy_path "$library"
   done
 }
@@ -115,6 +119,34 @@ install_busybox() {
   done
 }
 
+# Debian's python3 with PyTango: the interpreter, the standard library without what a device server
+# never loads (tests, Tk, IDLE, the static library, …), PyTango and numpy, and every library their
+# extension modules need.
+install_pytango() {
+  /usr/bin/python3 -c 'import tango' 2>/dev/null || { echo "assemble: /usr/bin/python3 cannot import tango (apt-get install python3-tango)" >&2; exit 1; }
+  local python version stdlib packages
+  python=$(readlink -f /usr/bin/python3)
+  version=$(basename "$python")
+  stdlib=/usr/lib/$version
+  packages=/usr/lib/python3/dist-packages
+  copy_with_libraries "$python"
+  ln -sf "$version" "$out/usr/bin/python3"
+  mkdir -p "$out$stdlib" "$out$packages"
+  tar -C "$stdlib" -cf - --exclude='./config-*' --exclude=./test --exclude=./idlelib --exclude=./tkinter --exclude=./turtledemo \
+    --exclude=./ensurepip --exclude=./lib2to3 --exclude=./pydoc_data --exclude=./venv --exclude=./dist-packages --exclude=./site-packages . |
+    tar -C "$out$stdlib" -xf -
+  cp -a "$packages/tango" "$packages/numpy" "$out$packages/"
+  # six: PyTango 9.3 still imports it.
+  for module in PyTango.py six.py; do
+    if [ -e "$packages/$module" ]; then cp -a "$packages/$module" "$out$packages/"; fi
+  done
+  find "$out$stdlib/lib-dynload" "$out$packages" -name '*.so' | while read -r module; do
+    copy_libraries "$module"
+  done
+  mkdir -p "$out/etc/omniORB"
+  [ -e "$out/etc/omniORB.cfg" ] || : >"$out/etc/omniORB.cfg"
+}
+
 for payload in "${payloads[@]}"; do
   case "$payload" in
     busybox)
@@ -141,6 +173,10 @@ for payload in "${payloads[@]}"; do
       install -D -m 0755 "$here/tango-db/register.sh" "$out/usr/lib/tango-db/register.sh"
       install -D -m 0644 "$here/tango-db/servers.conf" "$out/etc/tango-db/servers.conf"
       [ -x "$out/bin/busybox" ] || install_busybox
+      ;;
+    starter-device)
+      install_pytango
+      install -D -m 0644 "$top/init/starter-device/starter_device.py" "$out/usr/lib/starter-init/starter-device.py"
       ;;
     *) echo "assemble: unknown payload $payload" >&2; exit 2 ;;
   esac

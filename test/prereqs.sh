@@ -13,8 +13,9 @@ case "$profile" in
   vm) packages+=(qemu-system-x86 xz-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
   # tini and dumb-init: the peers compared in tests and benchmarks; prometheus: scrapes the HTTP
-  # listener in the tests (which run their own; its service is kept stopped below).
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 prometheus) ;;
+  # listener in the tests (which run their own; its service is kept stopped below); tango-starter:
+  # Debian's Tango Starter, the reference the Starter device is compared with (test and bench).
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 prometheus tango-starter) ;;
   *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
 esac
 

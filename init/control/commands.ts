@@ -8,7 +8,7 @@
 // step: no polling, no timers besides the caller's timeout.
 
 import { describeServerExit, formatMs, isDown, type Server, type ServerEvent } from "../core/server";
-import { startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
+import { needsRestart, startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
 import { describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
@@ -26,12 +26,14 @@ import {
   type LogsResult,
   type Outcome,
   type ReadyResult,
+  type RefreshResult,
   type ReloadResult,
   type ShutdownResult,
   type StatusResult,
   type TimelineResult,
 } from "./protocol";
 import type { BootTimeline } from "./timeline";
+import { Watch } from "./watch";
 
 export class ControlError extends Error {
   constructor(
@@ -51,6 +53,8 @@ export interface RequestContext {
   onClose(listener: () => void): void;
   /** The connection stays open after the answer (streams; shutdown: the client waits for the close). */
   keepOpen(): void;
+  /** Called once the answer has been sent (a stream's events follow its answer). */
+  afterAnswer(listener: () => void): void;
 }
 
 /** A verdict on one server: null while it is still on its way. */
@@ -202,16 +206,18 @@ export class Commands {
 
   async startAll(args: CommandArgs<"start-all">, context: RequestContext): Promise<ActionResult> {
     if (this.sup.phase === "shutting-down") throw new ControlError("refused", "the init is shutting down");
-    const targets = startAllTargets(this.sup, args.level);
+    const names = args.servers && this.match(args.servers);
+    const targets = startAllTargets(this.sup, args.level, names);
     if (targets.length === 0) return { waited: args.wait, timedOut: false, outcomes: [] };
-    this.running.engine.dispatch({ type: "start-all", now: monotonicNow(), level: args.level });
+    this.running.engine.dispatch({ type: "start-all", now: monotonicNow(), level: args.level, names });
     return this.settle(targets, launchJudge, args, context, "start requested");
   }
 
   async stopAll(args: CommandArgs<"stop-all">, context: RequestContext): Promise<ActionResult> {
-    const { running: targets, queued } = stopAllTargets(this.sup, args.level);
+    const names = args.servers && this.match(args.servers);
+    const { running: targets, queued } = stopAllTargets(this.sup, args.level, names);
     if (targets.length === 0 && queued.length === 0) return { waited: args.wait, timedOut: false, outcomes: [] };
-    this.running.engine.dispatch({ type: "stop-all", now: monotonicNow(), level: args.level });
+    this.running.engine.dispatch({ type: "stop-all", now: monotonicNow(), level: args.level, names });
     return this.settle(targets, stopAllJudge, args, context, "stop requested");
   }
 
@@ -296,8 +302,10 @@ export class Commands {
     for (const name of outcome.added) judges.set(name, addedJudge);
     for (const name of outcome.changed) {
       const old = before.get(name);
-      const wasRunning = old !== undefined && (old.state === "starting" || old.state === "ready") && old.pin === null;
-      judges.set(name, wasRunning ? restartJudge(old) : () => ({ ok: true, message: "changed; the next start uses the new config" }));
+      const spec = this.sup.servers.get(name)?.spec;
+      const restarts =
+        old !== undefined && (old.state === "starting" || old.state === "ready") && old.pin === null && spec !== undefined && needsRestart(old.spec, spec);
+      judges.set(name, restarts ? restartJudge(old) : () => ({ ok: true, message: "changed; the next start uses the new config" }));
     }
     const targets = [...judges.keys()];
     if (!args.wait) return { ...base, waited: false, timedOut: false, outcomes: targets.map((name) => this.outcome(name, true, "applying")) };
@@ -342,6 +350,22 @@ export class Commands {
 
   timelineResult(): TimelineResult {
     return this.timeline.snapshot(this.sup, monotonicNow());
+  }
+
+  // ---- watch, refresh-sources ----------------------------------------------------------------
+
+  watch(args: CommandArgs<"watch">, context: RequestContext): StatusResult {
+    context.keepOpen();
+    const watch = new Watch(this.running, args.servers, context);
+    context.onClose(() => watch.close());
+    return { ...statusResult(this.running, this.socketPath, []), servers: watch.baseline() };
+  }
+
+  async refreshSources(args: CommandArgs<"refresh-sources">): Promise<RefreshResult> {
+    if (this.sup.phase === "shutting-down") throw new ControlError("refused", "the init is shutting down");
+    const outcome = await this.running.refreshSources(args.startAdded);
+    if (!outcome.ok) throw new ControlError("config", outcome.error ?? "the sources could not be read");
+    return { added: outcome.added, removed: outcome.removed, changed: outcome.changed, unchanged: outcome.unchanged, notes: outcome.notes ?? [] };
   }
 }
 

@@ -7,7 +7,7 @@
 //   request   {"v":1,"id":7,"cmd":"status","args":{"servers":["TangoTest/*"]}}
 //   response  {"v":1,"id":7,"ok":true,"result":{…}}
 //             {"v":1,"id":7,"ok":false,"error":{"code":"not-found","message":"no server matches x"}}
-//   event     {"v":1,"id":7,"event":"line","data":{…}}   (streams: `logs` with follow)
+//   event     {"v":1,"id":7,"event":"line","data":{…}}   (streams: `logs` with follow, `watch`)
 //
 // Every request carries the protocol version the client speaks (`v`); a version the init does not
 // speak is answered with an `unsupported-version` error naming the versions it does. `id` (a number
@@ -88,8 +88,9 @@ export const COMMANDS = {
   stop: z.strictObject({ servers: patterns.min(1), ...waiting }),
   restart: z.strictObject({ servers: patterns.min(1), ...waiting }),
   kill: z.strictObject({ servers: patterns.min(1), ...waiting }),
-  "start-all": z.strictObject({ level, ...waiting }),
-  "stop-all": z.strictObject({ level, ...waiting }),
+  /** `servers`: only these (names or globs), still in level order (the Starter device's DevStartAll). */
+  "start-all": z.strictObject({ level, servers: patterns.optional(), ...waiting }),
+  "stop-all": z.strictObject({ level, servers: patterns.optional(), ...waiting }),
   pin: z.strictObject({ server: name, pin: z.enum(["started", "stopped"]) }),
   unpin: z.strictObject({ server: name }),
   logs: z.strictObject({ server: name, lines: z.int().min(0).max(100_000).default(20), follow: z.boolean().default(false) }),
@@ -104,6 +105,16 @@ export const COMMANDS = {
   /** "default": power off in a VM, exit in a container. The others are for a VM only. */
   shutdown: z.strictObject({ action: z.enum(["default", "poweroff", "reboot", "halt"]).default("default") }),
   timeline: z.strictObject({}),
+  /**
+   * A subscription: answered with the status of the servers (as `status`), then events on the same
+   * id whenever something changes, until the client goes away (watch.ts).
+   */
+  watch: z.strictObject({ servers: patterns.default([]) }),
+  /**
+   * Reads the sources (the Tango database) again with the file as last loaded and applies what
+   * changed: the Starter's UpdateServersInfo. Servers it adds start only with startAdded.
+   */
+  "refresh-sources": z.strictObject({ startAdded: z.boolean().default(false) }),
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -368,6 +379,29 @@ export interface TimelineResult {
   entries: TimelineEntry[];
   /** Servers in the config that never started. */
   notStarted: { name: string; level: number }[];
+}
+
+/** `watch` event "servers": the servers whose status changed in one step of the supervisor, and those removed. */
+export interface ServersChangedEvent {
+  changed: ServerStatus[];
+  removed: string[];
+}
+
+/** `watch` event "phase": the supervisor's phase changed. */
+export interface PhaseEvent {
+  phase: InitInfo["phase"];
+}
+
+/** `watch` event "sources": what the sources are and last read, after each new configuration. */
+export type SourcesEvent = SourceStatus[];
+
+export interface RefreshResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+  /** About the sources: a database that did not answer (its last read stands), warnings. */
+  notes: string[];
 }
 
 export interface ShutdownResult {

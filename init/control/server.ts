@@ -36,6 +36,8 @@ import {
   type RequestId,
 } from "./protocol";
 import { BootTimeline } from "./timeline";
+// The Starter device's script is written out with the control socket, before the boot.
+import "./device-script";
 
 export interface ControlServerOptions {
   path: string;
@@ -282,6 +284,10 @@ export class ControlServer {
         return commands.shutdown(request.args, context);
       case "timeline":
         return commands.timelineResult();
+      case "watch":
+        return commands.watch(request.args, context);
+      case "refresh-sources":
+        return commands.refreshSources(request.args);
     }
   }
 }
@@ -368,8 +374,10 @@ class Connection {
     }
     this.inFlight++;
     this.owner.log.debug({ peer: this.who, cmd: request.cmd, id: request.id }, "control: request");
+    const answered: (() => void)[] = [];
     const context: RequestContext = {
       send: (event, data) => this.send({ v: PROTOCOL_VERSION, id: request.id, event, data }),
+      afterAnswer: (listener) => answered.push(listener),
       onClose: (listener) => {
         if (this.closing) listener();
         else this.closeListeners.push(listener);
@@ -380,7 +388,10 @@ class Connection {
     };
     new Promise((resolve) => resolve(this.owner.execute(request, context)))
       .then(
-        (result) => this.send({ v: PROTOCOL_VERSION, id: request.id, ok: true, result }),
+        (result) => {
+          this.send({ v: PROTOCOL_VERSION, id: request.id, ok: true, result });
+          for (const listener of answered) listener();
+        },
         (err: unknown) => this.send({ v: PROTOCOL_VERSION, id: request.id, ok: false, error: this.describe(err, request.cmd) }),
       )
       .finally(() => {

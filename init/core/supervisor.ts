@@ -61,11 +61,15 @@ export type SupervisorEvent =
   /** Start what starts at boot: autostart servers of levels 1..maxLevel (default settings.maxLevel). */
   | { type: "boot"; now: number; maxLevel?: number }
   /** The Starter's DevStartAll: every server of a level, or of every level >= 1 (autostart not considered). */
-  | { type: "start-all"; now: number; level?: number }
+  | { type: "start-all"; now: number; level?: number; names?: string[] }
   /** The Starter's DevStopAll: every server of a level, or all; pinned-started servers are left alone. */
-  | { type: "stop-all"; now: number; level?: number }
+  | { type: "stop-all"; now: number; level?: number; names?: string[] }
   | { type: "shutdown"; now: number }
-  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings }
+  /**
+   * A new configuration. Servers it adds that start at boot are started, unless startAdded is false
+   * (the Starter's UpdateServersInfo: a newly registered server waits for a start request).
+   */
+  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings; startAdded?: boolean }
   | { type: "timer"; now: number; timer: SupervisorTimer; id: number }
   | { type: "server"; name: string; event: ServerEvent };
 
@@ -127,6 +131,29 @@ export function diffConfig(before: readonly ServerSpec[], after: readonly Server
   return diff;
 }
 
+/**
+ * Fields of a spec that only steer later decisions (when to start, whether to restart, how to stop):
+ * a change to them alone leaves a running process as it is. Any other change (argv, environment,
+ * user, limits, readiness, log, hooks) reaches the process only through a restart.
+ */
+const SCHEDULING_FIELDS: ReadonlySet<keyof ServerSpec> = new Set([
+  "level",
+  "autostart",
+  "requires",
+  "after",
+  "exclusive",
+  "restart",
+  "startTimeoutMs",
+  "stopSignal",
+  "stopTimeoutMs",
+] as const);
+
+/** Whether a running server must be restarted for a changed spec to take effect. */
+export function needsRestart(before: ServerSpec, after: ServerSpec): boolean {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof ServerSpec)[]);
+  return [...keys].some((key) => !SCHEDULING_FIELDS.has(key) && !isDeepStrictEqual(before[key], after[key]));
+}
+
 /** When an event happened (a server's events carry their own time). */
 export function eventTime(event: SupervisorEvent): number {
   return event.type === "server" ? event.event.now : event.now;
@@ -166,14 +193,14 @@ class Draft {
       }
       case "start-all": {
         const level = event.level;
-        const names = startAllTargets(sup, level);
+        const names = startAllTargets(sup, level, event.names);
         if (names.length === 0) return "nothing to start";
         this.log("info", "start-all", `start-all ${level ?? "levels"}: ${names.length} servers`);
         this.launch(names);
         return null;
       }
       case "stop-all": {
-        const { running, queued } = stopAllTargets(sup, event.level);
+        const { running, queued } = stopAllTargets(sup, event.level, event.names);
         if (running.length === 0 && queued.length === 0) return "nothing to stop";
         this.log("info", "stop-all", `stop-all ${event.level ?? "levels"}: ${running.length} servers`);
         for (const name of queued) this.dropFromLaunch(name);
@@ -184,7 +211,7 @@ class Draft {
         this.shutdown();
         return null;
       case "config-reloaded":
-        this.reload(event.servers, event.settings);
+        this.reload(event.servers, event.settings, event.startAdded ?? true);
         return null;
       case "timer":
         return this.timer(event.timer, event.id);
@@ -408,7 +435,7 @@ class Draft {
     return null;
   }
 
-  private reload(specs: ServerSpec[], settings: Settings | undefined): void {
+  private reload(specs: ServerSpec[], settings: Settings | undefined, startAdded: boolean): void {
     const { sup, now } = this;
     const diff = diffConfig(this.specs(), specs);
     if (settings !== undefined) sup.settings = settings;
@@ -436,13 +463,14 @@ class Draft {
     for (const spec of diff.changed) {
       const server = sup.servers.get(spec.name)!;
       if (server.state !== "starting" && server.state !== "ready") continue; // the next start uses the new spec
+      if (!needsRestart(previous.get(spec.name)!.spec, spec)) continue; // only later decisions change
       if (server.pin !== null) {
         this.log("info", "pinned", `${spec.name} changed but is pinned: not restarted`);
         continue;
       }
       this.route(spec.name, { type: "restart", now });
     }
-    if (sup.phase === "booting" || sup.phase === "running") {
+    if (startAdded && (sup.phase === "booting" || sup.phase === "running")) {
       const wanted = bootSet(diff.added, sup.settings.maxLevel);
       this.launch(this.startable(diff.added.map((spec) => spec.name).filter((name) => wanted.has(name))));
     }
@@ -539,25 +567,30 @@ function startable(sup: Supervisor, names: string[]): string[] {
   });
 }
 
-/** The servers of a level (of every level when undefined) that are not being removed. */
-function namesAt(sup: Supervisor, level: number | undefined): string[] {
+/** The servers of a level (of every level when undefined), or of those named, that are not being removed. */
+function namesAt(sup: Supervisor, level: number | undefined, names?: readonly string[]): string[] {
   return [...sup.servers.values()]
     .filter((server) => level === undefined || server.spec.level === level)
+    .filter((server) => names === undefined || names.includes(server.spec.name))
     .filter((server) => !sup.removing.has(server.spec.name))
     .map((server) => server.spec.name);
 }
 
-/** What start-all acts on: the startable servers of a level (level 0 is never started in bulk). */
-export function startAllTargets(sup: Supervisor, level: number | undefined): string[] {
+/**
+ * What start-all acts on: the startable servers of a level (level 0 is never started in bulk), or
+ * those named (the Starter device's DevStartAll: one level of its own numbering). Starting them in one
+ * launch run keeps the level order across requests that come back to back.
+ */
+export function startAllTargets(sup: Supervisor, level: number | undefined, names?: readonly string[]): string[] {
   return startable(
     sup,
-    namesAt(sup, level).filter((name) => sup.servers.get(name)!.spec.level >= 1),
+    namesAt(sup, level, names).filter((name) => sup.servers.get(name)!.spec.level >= 1),
   );
 }
 
 /** What stop-all acts on: the servers with a process or a restart coming (not pinned started), and those still queued to start. */
-export function stopAllTargets(sup: Supervisor, level: number | undefined): { running: string[]; queued: string[] } {
-  const names = namesAt(sup, level);
+export function stopAllTargets(sup: Supervisor, level: number | undefined, only?: readonly string[]): { running: string[]; queued: string[] } {
+  const names = namesAt(sup, level, only);
   return {
     running: names.filter((name) => {
       const server = sup.servers.get(name)!;

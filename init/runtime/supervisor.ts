@@ -48,6 +48,11 @@ export interface RunningSupervisor {
   reload: (dryRun: boolean) => Promise<ReloadOutcome>;
   /** Called when a reload that applies (not a dry run) begins, and when it ends with its outcome. */
   onReload: (listener: ReloadListener) => () => void;
+  /**
+   * Reads the sources again (the Tango database) with the file as it was last loaded, and applies
+   * what changed; servers it adds start only when startAdded (the Starter's UpdateServersInfo: no).
+   */
+  refreshSources: (startAdded: boolean) => Promise<ReloadOutcome>;
   /** Where servers come from besides the file (the Tango database), and how that stands. */
   sources?: () => TangoSourceStatus[];
   shutdown: (action: PowerAction | "exit") => void;
@@ -159,14 +164,28 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     if (!stopping) apply(next);
   });
   let config = sources.use(initial);
+  // The file as last loaded: what a refresh of the sources composes with.
+  let loadedFile = initial;
   const runtimeDir = path.dirname(config.settings.controlSocket);
   const engine = new Engine(createSupervisor(config, monotonicNow()), log, progressWriter(), path.join(runtimeDir, "starter-init"));
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
-  const apply = (next: SupervisorConfig) => {
+  const apply = (next: SupervisorConfig, startAdded = true) => {
     config = next;
-    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
+    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings, startAdded });
+  };
+
+  const outcomeOf = (next: SupervisorConfig, notes: string[]): ReloadOutcome => {
+    const diff = diffConfig(config.servers, next.servers);
+    return {
+      ok: true,
+      added: diff.added.map((s) => s.name),
+      removed: diff.removed.map((s) => s.name),
+      changed: diff.changed.map((s) => s.name),
+      unchanged: diff.unchanged.map((s) => s.name),
+      notes,
+    };
   };
 
   const reloadConfig = async (dryRun: boolean): Promise<ReloadOutcome> => {
@@ -179,16 +198,18 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
     }
     const { config: next, notes } = await sources.prepare(loaded, dryRun);
-    const diff = diffConfig(config.servers, next.servers);
-    const outcome: ReloadOutcome = {
-      ok: true,
-      added: diff.added.map((s) => s.name),
-      removed: diff.removed.map((s) => s.name),
-      changed: diff.changed.map((s) => s.name),
-      unchanged: diff.unchanged.map((s) => s.name),
-      notes,
-    };
-    if (!dryRun && !stopping) apply(next);
+    const outcome = outcomeOf(next, notes);
+    if (!dryRun && !stopping) {
+      loadedFile = loaded;
+      apply(next);
+    }
+    return outcome;
+  };
+
+  const refreshSources = async (startAdded: boolean): Promise<ReloadOutcome> => {
+    const { config: next, notes } = await sources.prepare(loadedFile, false);
+    const outcome = outcomeOf(next, notes);
+    if (!stopping) apply(next, startAdded);
     return outcome;
   };
 
@@ -257,6 +278,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       reloadListeners.add(listener);
       return () => reloadListeners.delete(listener);
     },
+    refreshSources,
     shutdown,
     role: context.role,
     startedAt: Date.now(),

@@ -67,6 +67,35 @@ const missing = [MARIADBD, DATABASEDS, "/usr/bin/mariadb", "/usr/lib/tango/Tango
 
 type LogRecord = Record<string, unknown>;
 
+/** What Astor does with a host: find its Starter by class, read Servers, DevStop and DevStart a server. */
+const ASTOR_VIEW = `
+import json, sys, time, tango
+args = json.loads(sys.argv[1])
+db = tango.Database()
+starters = [name.lower() for name in db.command_inout("DbMySqlSelect", 'SELECT name FROM device WHERE class="Starter"')[1]]
+device = tango.DeviceProxy(args["device"])
+def line():
+    return [l for l in device.read_attribute("Servers").value if l.startswith(args["server"] + "\\t")][0]
+def until(state):
+    for _ in range(300):
+        if line().split("\\t")[1] == state:
+            return line()
+        time.sleep(0.1)
+    raise RuntimeError("%s never %s: %s" % (args["server"], state, line()))
+for _ in range(300):
+    try:
+        device.ping()
+        break
+    except tango.DevFailed:
+        time.sleep(0.2)
+servers = list(device.read_attribute("Servers").value)
+device.DevStop(args["server"])
+after_stop = until("FAULT")
+device.DevStart(args["server"])
+after_start = until("ON")
+print(json.dumps({"starters": starters, "servers": servers, "afterStop": after_stop, "afterStart": after_start}))
+`;
+
 /** Reads an attribute of each device with PyTango on this machine, through the database at tangoHost. */
 async function readThroughDatabase(tangoHost: string, devices: string[]): Promise<Record<string, { ok: boolean; error?: string; value?: unknown }>> {
   const result = await run("env", [`TANGO_HOST=${tangoHost}`, PYTHON, TANGO_DB_PY, "read", JSON.stringify({ devices, attribute: "double_scalar" })], {
@@ -101,7 +130,7 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     try {
       const binary = await snapshotBinary(scratch);
       const started = Date.now();
-      await buildImage(IMAGE, { binary, with: ["busybox", "tango", "tango-db"], config: CONFIG });
+      await buildImage(IMAGE, { binary, with: ["busybox", "tango", "tango-db", "starter-device"], config: CONFIG });
       console.log(`image ${IMAGE}: ${((await imageSize(IMAGE)) / 1e6).toFixed(1)} MB, assembled and built in ${Date.now() - started} ms`);
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
@@ -167,6 +196,22 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     for (const server of STARTED) for (const device of server.devices) expect(reads[device], `${server.name} ${device}`).toMatchObject({ ok: true });
     for (const server of KNOWN_ONLY) for (const device of server.devices) expect(reads[device]?.ok, device).toBe(false);
 
+    // Astor's view: the host's Starter device, found by its class, lists the database's servers and
+    // stops and starts one of them (the init does it).
+    const astor = await run(
+      "env",
+      [`TANGO_HOST=${tangoHost}`, PYTHON, "-c", ASTOR_VIEW, JSON.stringify({ device: `tango/admin/${hostName}`, server: STARTED[0].name })],
+      { timeoutMs: 120_000 },
+    );
+    expect(astor.code, astor.stderr).toBe(0);
+    const view = JSON.parse(astor.stdout) as { starters: string[]; servers: string[]; afterStop: string; afterStart: string };
+    expect(view.starters).toContain(`tango/admin/${hostName}`);
+    expect(view.servers).toEqual(
+      SERVERS.map((s) => `${s.name}\t${STARTED.includes(s) ? "ON" : "FAULT"}\t${s.mode}\t${s.level}\t${STARTED.includes(s) ? 1 : 0}`),
+    );
+    expect(view.afterStop).toMatch(/\tFAULT\t/);
+    expect(view.afterStart).toMatch(/\tON\t/);
+
     // The boot order, from the init's log: MariaDB ready → DataBaseds (after its registration step)
     // ready → the database's servers, level by level.
     const boot = logRecords((await logs(id)).stderr);
@@ -229,7 +274,10 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
         expect(indexOf(shutdown, server.name, "stopping"), server.name).toBeGreaterThan(upperStopped);
     }
     const exits = shutdown.filter((r) => r.kind === "exited");
-    expect(exits.map((r) => r.server).sort()).toEqual(["DataBaseds/2", "mariadb", ...STARTED.map((s) => s.name)].sort());
+    expect(exits.map((r) => r.server).sort()).toEqual(["DataBaseds/2", "mariadb", `Starter/${hostName}`, ...STARTED.map((s) => s.name)].sort());
+    // The Starter device stops after the servers of the database, before DataBaseds (which it requires).
+    expect(indexOf(shutdown, `Starter/${hostName}`, "stopping")).toBeGreaterThan(lastDeviceServerStopped);
+    expect(indexOf(shutdown, "DataBaseds/2", "stopping")).toBeGreaterThan(indexOf(shutdown, `Starter/${hostName}`, "stopped"));
     for (const exit of exits) expect(exit, String(exit.server)).toMatchObject({ signal: null, code: 0 });
     console.log(`the Tango system, docker run → docker stop done: ${Date.now() - begin} ms`);
   }, 240_000);

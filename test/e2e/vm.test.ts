@@ -32,10 +32,12 @@ interface Boot {
 
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
-function bootVm(kernel: string, words: string[]): Promise<Boot> {
+function bootVm(kernel: string, words: string[], options: { initrd?: string; memory?: number } = {}): Promise<Boot> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn("bash", [path.join(QEMU, "boot.sh"), "--kernel", kernel, "--initrd", INITRD, "--timeout", String(BOOT_TIMEOUT_S), "--", ...words], {
+    const memory = options.memory ? ["--memory", String(options.memory)] : [];
+    const args = ["--kernel", kernel, "--initrd", options.initrd ?? INITRD, ...memory, "--timeout", String(BOOT_TIMEOUT_S), "--", ...words];
+    const child = spawn("bash", [path.join(QEMU, "boot.sh"), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: ConsoleLine[] = [];
@@ -197,5 +199,45 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
       expect(boot.text).not.toMatch(/TangoTest\/t02 (killed|restarting)/);
     },
     TEST_TIMEOUT_MS,
+  );
+});
+
+describe("microVM: a whole Tango system with the host's Starter device (sources.tango.device)", () => {
+  const initrd = path.join(ROOT, "build", "qemu", "test", "initramfs-tango-system.cpio");
+  let kernel: string;
+
+  beforeAll(() => {
+    kernel = execFileSync("bash", [path.join(QEMU, "kernel.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    const payloads = ["busybox", "tango", "tango-db", "starter-device"].flatMap((payload) => ["--with", payload]);
+    execFileSync(
+      "bash",
+      [path.join(QEMU, "initramfs.sh"), "--config", path.join(FIXTURES, "tango-system.yaml"), "--configs", FIXTURES, ...payloads, "--out", initrd],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+  }, 300_000);
+
+  it(
+    "MariaDB, DataBaseds, the database's servers and tango/admin/starter; Astor's calls through the device stop and start a server",
+    async () => {
+      // The initramfs holds MariaDB, Python and PyTango (≈ 280 MiB): it unpacks into RAM.
+      const boot = await bootVm(kernel, [], { initrd, memory: 2048 });
+      report("tango system with the Starter device", boot, {
+        "device ready": "Starter/starter ready in",
+        "Astor's view": "astor: servers",
+        "power down": "reboot: Power down",
+      });
+      expectCleanPowerOff(boot);
+      expectLine(boot, "astor: starters ['tango/admin/starter']");
+      expectLine(boot, "astor: servers TangoTest/demo1=ON TangoTest/demo2=ON TangoTest/demo3=ON TangoTest/demo4=ON TangoTest/spare=FAULT");
+      const stop = expectLine(boot, "astor: DevStop TangoTest/demo1: FAULT");
+      expectLine(boot, /\[ STOP \] TangoTest\/demo1 stopped/);
+      expectLine(boot, "astor: DevStart TangoTest/demo1: ON", stop);
+      expect(boot.text).not.toContain("astor: failed");
+      // The device stops with the others, before DataBaseds.
+      const shutdown = expectLine(boot, /\[ STOP \] shutdown: stopping \d+ servers/);
+      const deviceStopped = expectLine(boot, "[ STOP ] Starter/starter stopped", shutdown);
+      expect(deviceStopped).toBeLessThan(expectLine(boot, "[ STOP ] DataBaseds/2 stopped", shutdown));
+    },
+    TEST_TIMEOUT_MS * 2,
   );
 });

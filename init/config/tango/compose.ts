@@ -251,6 +251,10 @@ export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { co
     readiness: settings.defaults.readiness === undefined,
     env: inheritedTangoHost === undefined ? { TANGO_HOST: input.tangoHost } : {},
   };
+  // As with the Starter, a crashed server of the database is restarted only when AutoRestartDuration
+  // (a minimum uptime) is above 0, unless the file sets a restart mode (in defaults or an override).
+  const restart = settings.defaults.restart;
+  const noRestart = restart?.mode === undefined && !((restart?.minUptimeForRestartMs ?? 0) > 0);
   for (const server of snapshot.servers) {
     const properties = forwarded.byServer.get(server.name) ?? {};
     const env = properties.env ? environmentLines(properties.env, server.name, report) : {};
@@ -258,6 +262,7 @@ export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { co
       fileNames,
       nbStartupLevels,
       source,
+      noRestart,
       index: input.entries.length + dbEntries.length,
       forwarded: properties,
       env: { ...defaults.env, ...env },
@@ -312,6 +317,8 @@ function serverEntry(
     fileNames: Set<string>;
     nbStartupLevels: number | undefined;
     source: TangoSourceSettings;
+    /** No restart after a crash (AutoRestartDuration 0 or unset, no restart mode in the file). */
+    noRestart: boolean;
     index: number;
     forwarded: { args?: ForwardedProperty; env?: ForwardedProperty };
     /** Environment from the database (TANGO_HOST, the _env property): under the file's. */
@@ -352,7 +359,7 @@ function serverEntry(
     report.note = `level ${level} above NbStartupLevels (${context.nbStartupLevels}): not started`;
   else startLevel = level + context.source.levelOffset;
 
-  let input: ServerInput = { name: server.name, level: startLevel };
+  let input: ServerInput = { name: server.name, level: startLevel, ...(context.noRestart ? { restart: { mode: "never" } } : {}) };
   if (context.forwarded.args) input.args = context.forwarded.args.values;
   const matching = context.source.overrides.filter((override) => globMatches(override.name, server.name));
   for (const override of matching) input = { ...input, ...setFields(override), name: server.name };

@@ -13,11 +13,13 @@
 //       servers:              # merged over the servers read from the database (names or globs)
 //         - name: TangoTest/*
 //           env: {MY_VAR: x}
+//       device: true          # run this host's Tango Starter device (config/starter-device.ts)
 //
 // Every mapping is strict, like the rest of the file.
 
 import * as z from "zod";
 import { levelCeiling, makeServerSchema, type ServerInput } from "../schema";
+import { starterDeviceSchema } from "../starter-device";
 import { durationExpectation, parseDuration } from "../values";
 import { parseTangoHost } from "../../giop/tango";
 
@@ -79,6 +81,8 @@ export const tangoSectionSchema = z.strictObject({
   connectTimeout: duration.optional(),
   retry: z.strictObject({ initialDelay: duration.optional(), maxDelay: duration.optional() }).optional(),
   servers: z.array(overrideSchema).optional(),
+  /** The Tango device of class Starter for this host, run by the init (config/starter-device.ts). */
+  device: starterDeviceSchema.optional(),
 });
 
 export const sourcesSchema = z.strictObject({ tango: tangoSectionSchema.optional() });
