@@ -204,15 +204,17 @@ function tiniVerbosity(value: string | undefined): LogLevel | null {
 }
 
 export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process.env, pid = process.pid): Promise<Invocation> {
-  const own = ownWords(args);
+  // A shell asking for completions may be completing a "--" word: that is no main program.
+  const mainProgram = args.includes("--") && args[0] !== "--get-yargs-completions";
+  const own = mainProgram ? ownWords(args) : args;
   if (own.includes("--version") || own.includes("-V")) return { mode: "version", text: VERSION };
 
   let parsed: Record<string, unknown>;
   let output = "";
   try {
     // Before a `--` only the init's own words are parsed: the main program's belong to it.
-    const words = args.includes("--") ? own : args;
-    parsed = (await buildParser(words, args.includes("--")).parse(words, {}, (_err: unknown, _argv: unknown, text: string) => {
+    const words = mainProgram ? own : args;
+    parsed = (await buildParser(words, mainProgram).parse(words, {}, (_err: unknown, _argv: unknown, text: string) => {
       output = text;
     })) as Record<string, unknown>;
   } catch (err) {
@@ -239,7 +241,6 @@ export async function parseArgs(args: string[], env: NodeJS.ProcessEnv = process
     }
   }
 
-  const mainProgram = args.includes("--");
   const verbose = Number(parsed.verbose ?? 0) || (mainProgram && env.DUMB_INIT_DEBUG === "1" ? 1 : 0);
   const logLevel =
     typeof parsed.logLevel === "string" && isLogLevel(parsed.logLevel)
