@@ -7,7 +7,7 @@ import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
-import { runMainProgram } from "./runtime/main-program";
+import { catchForwardedSignals, runMainProgram } from "./runtime/main-program";
 
 // The supervisor, its config loader and control socket, and the client are loaded only by the
 // modes that use them: the `--` mode starts its main program without paying for them.
@@ -41,6 +41,8 @@ function keepAliveOnErrors(log: Logger): void {
 }
 
 async function main(): Promise<void> {
+  // `--` mode: catch every signal to forward before anything else (what comes meanwhile waits).
+  if (process.argv.slice(2).includes("--") && process.argv[2] !== "--get-yargs-completions") catchForwardedSignals();
   let invocation: Invocation;
   try {
     invocation = await parseArgs(process.argv.slice(2));

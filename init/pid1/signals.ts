@@ -51,16 +51,22 @@ export interface CaughtSignal {
 const RECORD_BYTES = 16;
 
 /**
- * Catches each of `signals` with the addon's handler and calls onSignal for every delivery, on the
- * event loop. The handlers replace Node's and libuv's for these signals for the rest of the
+ * Catches each of `signals` with the addon's handler: from now on every delivery waits in the pipe
+ * until readCaughtSignals() reads it, so the init can catch them first thing and read them once it
+ * is ready to act. The handlers replace Node's and libuv's for these signals for the rest of the
  * process's life: nothing else may process.on() one of them afterwards (libuv would take it back).
  * Node's TTY stdout registers SIGWINCH when first touched, so it is touched here, before.
  */
-export function catchSignals(signals: readonly number[], onSignal: (caught: CaughtSignal) => void): void {
+export function catchSignals(signals: readonly number[]): void {
   void process.stdout;
   void process.stderr;
-  const fd = native().signalPipe();
+  native().signalPipe();
   for (const signal of signals) native().signalCatch(signal);
+}
+
+/** Calls onSignal for every delivery of a caught signal (those waiting first), on the event loop. */
+export function readCaughtSignals(onSignal: (caught: CaughtSignal) => void): void {
+  const fd = native().signalPipe();
   const socket = new net.Socket({ fd, readable: true, writable: false });
   // The reaper keeps the loop alive; this pipe alone must not.
   socket.unref();

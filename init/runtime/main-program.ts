@@ -25,7 +25,7 @@ import { describeExit, shellExitCode, type ExitRecord } from "../process/exit";
 import { reaper } from "../process/reaper";
 import { spawnChild, StartError, type Child } from "../process/spawn";
 import { leaveWorkingDirectory } from "../pid1/environment";
-import { catchSignals, handlesSignal, processGroupMembers, type CaughtSignal } from "../pid1/signals";
+import { catchSignals, handlesSignal, processGroupMembers, readCaughtSignals, type CaughtSignal } from "../pid1/signals";
 import { endLeftovers } from "../pid1/stage3";
 
 const { SIGTSTP, SIGTTIN, SIGTTOU, SIGSTOP } = constants.signals;
@@ -52,6 +52,15 @@ export interface MainProgramOptions {
 
 function errorCode(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
+}
+
+/**
+ * Catches every forwarded signal at once, before the init has parsed its arguments: what arrives
+ * while it starts waits in the addon's pipe and is forwarded once the program runs. (The ~50 ms
+ * before Node runs the init's first line cannot be covered: a signal then meets Node's defaults.)
+ */
+export function catchForwardedSignals(): void {
+  catchSignals(FORWARDED_SIGNALS);
 }
 
 /** Runs the main program to its end and cleans up after it; resolves to the init's exit code. */
@@ -118,7 +127,8 @@ export async function runMainProgram(log: Logger, options: MainProgramOptions): 
     else send(options.forwardToGroup ? -child.pid : child.pid, to);
     if (JOB_CONTROL.has(signal)) stopSelf(log);
   };
-  catchSignals(FORWARDED_SIGNALS, forward);
+  catchSignals(FORWARDED_SIGNALS);
+  readCaughtSignals(forward);
 
   if (!options.singleChild) {
     // Leave the terminal to the program (dumb-init's TIOCNOTTY): as a session leader (docker run -it)
