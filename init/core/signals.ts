@@ -2,7 +2,9 @@
 
 import { constants } from "node:os";
 
-const NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number as number, name]));
+// The first name of a number wins: SIGABRT rather than its alias SIGIOT, SIGIO rather than SIGPOLL.
+const NAMES = new Map<number, string>();
+for (const [name, number] of Object.entries(constants.signals)) if (!NAMES.has(number)) NAMES.set(number, name);
 
 /**
  * The real-time signals a program may use. The kernel numbers them 32–64, and glibc (the only C
