@@ -168,6 +168,40 @@ describe("job control in a pseudo-terminal (an interactive bash runs the init as
       expect(theirs.outcome, theirs.transcript).toEqual(expected);
     }, 150_000);
   }
+  it("as the session leader of a terminal (docker run -it): the program takes the terminal, Ctrl-C reaches it directly, the hand-over's SIGHUP/SIGCONT stay with the init: as dumb-init", async () => {
+    const program = [
+      "trap 'echo GOT-HUP' HUP; trap 'echo GOT-CONT' CONT; trap 'echo GOT-INT; exit 3' INT",
+      // /dev/tty opens only for a process whose controlling terminal it is.
+      ": < /dev/tty && echo HAS-TERMINAL",
+      "echo CHILD-UP; while :; do sleep 0.1; done",
+    ].join("; ");
+    const onTerminal = async (words: string[]) => {
+      const result = await run(
+        PYTHON,
+        [path.join(FIXTURES, "pty_run.py"), "--expect", "CHILD-UP", "--type", "\\x03", "--timeout", "30", "--", ...words, "sh", "-c", program],
+        {
+          timeoutMs: 60_000,
+          env: cleanEnv(),
+        },
+      );
+      return JSON.parse(result.stdout) as { output: string; status: number | null };
+    };
+    const [ours, theirs] = await Promise.all([onTerminal([BINARY, "-v", "--log-format", "json", "--"]), onTerminal([DUMB_INIT, "-v"])]);
+    for (const [name, outcome] of [
+      ["starter-init", ours],
+      ["dumb-init", theirs],
+    ] as const) {
+      expect(outcome.status, `${name}:\n${outcome.output}`).toBe(3);
+      // The terminal echoes ^C on the line where GOT-INT then appears.
+      const said = outcome.output.split("\n").flatMap((line) => /^(?:\^C)?(HAS-TERMINAL|GOT-\w+)$/.exec(line)?.slice(1) ?? []);
+      expect(said, name).toEqual(["HAS-TERMINAL", "GOT-INT"]);
+    }
+    // The init saw the kernel's SIGHUP and SIGCONT (sent when it gave the terminal up) and kept them;
+    // it forwarded nothing: Ctrl-C went from the terminal to the program.
+    expect(ours.output).toMatch(/"signal":"SIGHUP".*raised by the kernel for the init's own doing/);
+    expect(ours.output).toMatch(/"signal":"SIGCONT".*raised by the kernel for the init's own doing/);
+    expect(ours.output).not.toContain('"msg":"forwarded"');
+  }, 90_000);
 });
 
 describe("working directories", () => {
