@@ -65,7 +65,7 @@ export class ConsoleReport {
     let text = message;
     if (exit !== undefined) {
       this.pendingExits.delete(server!);
-      text = kind === "stopped" ? `${message} (${exit})` : `${exit}; ${message}`;
+      text = kind === "stopped" ? `${message}: ${exit}` : `${exit}; ${message}`;
     }
     this.line(`[${mark}] ${server === null ? "" : `${server} `}${text}`);
     return true;

@@ -316,7 +316,7 @@ describe("a supervisor on a console says each thing once", () => {
       const about = lines.filter((line) => line.includes(`] ${name} `));
       expect(about, output).toEqual([
         expect.stringMatching(new RegExp(`^starter-init: \\[  OK  \\] ${name} ready in \\d+ ms$`)),
-        expect.stringMatching(new RegExp(`^starter-init: \\[ STOP \\] ${name} stopped \\(exited with code 0 after \\d+ ms\\)$`)),
+        expect.stringMatching(new RegExp(`^starter-init: \\[ STOP \\] ${name} stopped: exited with code 0 after [\\d.]+ m?s$`)),
       ]);
     }
     // The supervisor's own events, once each.

@@ -29,7 +29,7 @@ describe("console lines", () => {
     expect(console.event("a", "exited", "exited with code 0 after 2.0 s")).toBe(true);
     expect(console.event("a", "stopped", "stopped")).toBe(true);
     console.endStep();
-    expect(lines).toEqual(["starter-init: [ STOP ] a stopped (exited with code 0 after 2.0 s)"]);
+    expect(lines).toEqual(["starter-init: [ STOP ] a stopped: exited with code 0 after 2.0 s"]);
   });
 
   it("tell a crash and its restart in one line, a failure with its cause", () => {
