@@ -1,7 +1,7 @@
 // The console's account of the supervisor, as systemd gives it: one line per event a person cares
 // about (`[  OK  ] TangoTest/t01 ready in 52 ms`), beside the servers' own mirrored output. Lines
-// go to stdout, only when a person reads the console (init-log.ts decides: the pretty format); with
-// JSON on stderr the log records say the same and no line is printed.
+// go to stdout when a person reads the console, or a log format was chosen (init-log.ts decides);
+// with JSON on stderr only because nobody reads it, the log records say the same and no line is printed.
 //
 // One event, one line: a process exit is told together with what follows from it in the same step
 // (`stopped`, `restarting in …`, `failed`), not on a line of its own; the log record behind a line is
@@ -33,7 +33,7 @@ const MARKS: Partial<Record<string, string>> = {
 
 /** Writes a console line when a person reads the console; returns whether it did. */
 export function consoleLine(text: string, write: (text: string) => void = (line) => writeAll(1, line)): boolean {
-  if (!initLog.console) return false;
+  if (!initLog.eventLines) return false;
   write(`starter-init: ${text}\n`);
   return true;
 }
@@ -54,7 +54,7 @@ export class ConsoleReport {
    * step), so that the caller marks its log record `onConsole`.
    */
   event(server: string | null, kind: string, message: string): boolean {
-    if (!initLog.console) return false;
+    if (!initLog.eventLines) return false;
     if (kind === "exited" && server !== null) {
       this.pendingExits.set(server, message);
       return true;

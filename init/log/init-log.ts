@@ -3,8 +3,10 @@
 //  - stderr: JSON lines when no person reads it (a pipe, `docker logs` without -t, a journal), at
 //    the log level; pretty lines on a console (a TTY), and there only from `warn` up unless a level
 //    was asked for (--log-level, STARTER_LOG_LEVEL, starter.loglevel=): the console's account of
-//    events is its progress lines (log/console.ts), and a record a console line has told already
-//    (marked `onConsole`) is not repeated there.
+//    events is its event lines (log/console.ts), and a record an event line has told already
+//    (marked `onConsole`) is not repeated there. Event lines are printed on a console, and when a
+//    log format was chosen (--log-format: the log goes one way, the lines another, on purpose); not
+//    when stderr is JSON only because nobody reads it, where the records tell every event already.
 //  - a file (supervisor mode): every record as JSON at the log level, rotated by size, in the log
 //    directory, for `starter-init logs starter-init` and the Starter's DevReadLog. Records logged
 //    before the config named the directory are kept and written first.
@@ -37,8 +39,10 @@ export interface InitLogOptions {
 type LineListener = (line: string) => void;
 
 export class InitLog {
-  /** A person reads stderr (pretty format): progress lines go to the console, records from `warn` up. */
+  /** A person reads stderr (pretty format): records from `warn` up, none an event line told. */
   console = false;
+  /** Event lines go to stdout (log/console.ts). */
+  eventLines = false;
   private pretty: ((line: string) => string) | null = null;
   /** Lowest level shown on stderr; null: whatever the logger's level is. */
   private stderrFloor: number | null = null;
@@ -49,6 +53,7 @@ export class InitLog {
   configure(options: InitLogOptions): void {
     const format = options.format ?? (tty.isatty(STDERR) ? "pretty" : "json");
     this.console = format === "pretty";
+    this.eventLines = this.console || options.format !== undefined;
     this.pretty = this.console
       ? prettyFactory({
           colorize: tty.isatty(STDERR),

@@ -10,11 +10,11 @@ function report(): { console: ConsoleReport; lines: string[] } {
 
 describe("console lines", () => {
   afterEach(() => {
-    initLog.console = false;
+    initLog.eventLines = false;
   });
 
-  it("print nothing, and mark nothing, when nobody reads a console (JSON on stderr)", () => {
-    initLog.console = false;
+  it("print nothing, and mark nothing, when nobody reads a console (JSON on stderr by default)", () => {
+    initLog.eventLines = false;
     const { console, lines } = report();
     expect(console.event("a", "ready", "ready in 5 ms")).toBe(false);
     console.endStep();
@@ -22,7 +22,7 @@ describe("console lines", () => {
   });
 
   it("tell a stop in one line: the exit goes with the `stopped` of the same step", () => {
-    initLog.console = true;
+    initLog.eventLines = true;
     const { console, lines } = report();
     expect(console.event("a", "stopping", "stopping")).toBe(false);
     console.endStep();
@@ -33,7 +33,7 @@ describe("console lines", () => {
   });
 
   it("tell a crash and its restart in one line, a failure with its cause", () => {
-    initLog.console = true;
+    initLog.eventLines = true;
     const { console, lines } = report();
     console.event("a", "exited", "killed by SIGKILL after 3.0 s");
     console.event("a", "restarting", "restarting in 500 ms");
@@ -47,7 +47,7 @@ describe("console lines", () => {
   });
 
   it("give an exit nothing followed from (a restart asked for) its own line at the end of the step", () => {
-    initLog.console = true;
+    initLog.eventLines = true;
     const { console, lines } = report();
     console.event("a", "exited", "exited with code 0 after 1.0 s");
     expect(console.event("a", "starting", "starting")).toBe(false);
@@ -56,7 +56,7 @@ describe("console lines", () => {
   });
 
   it("tell the supervisor's own events, and nothing for kinds without a mark", () => {
-    initLog.console = true;
+    initLog.eventLines = true;
     const { console, lines } = report();
     console.event(null, "boot", "boot: levels 1..3");
     expect(console.event(null, "config-reloaded", "config reloaded")).toBe(false);
