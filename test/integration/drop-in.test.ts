@@ -213,7 +213,10 @@ describe("working directories", () => {
       await running.waitFor("ready");
       const initPid = await running.initPid();
       const [programPid] = readChildren(initPid);
-      outcomes[init.name] = { init: fs.readlinkSync(`/proc/${initPid}/cwd`), program: fs.readlinkSync(`/proc/${programPid}/cwd`) };
+      // An init leaves the directory once the program is started, which may be a moment after the program talks.
+      const initCwd = () => fs.readlinkSync(`/proc/${initPid}/cwd`);
+      if (init !== TINI_INIT) await waitUntil(() => initCwd() !== dir, `${init.name} leaves ${dir}`, 5000).catch(() => undefined);
+      outcomes[init.name] = { init: initCwd(), program: fs.readlinkSync(`/proc/${programPid}/cwd`) };
       running.unshare.kill("SIGKILL");
       await running.result;
     }
