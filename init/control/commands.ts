@@ -12,6 +12,7 @@ import { needsRestart, startAllTargets, step, stopAllTargets, type Supervisor } 
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
 import { describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
+import { describeRecord, initLog } from "../log/init-log";
 import { tailFile, type LogTaps } from "./logs";
 import {
   INIT_VERSION,
@@ -34,6 +35,9 @@ import {
 } from "./protocol";
 import type { BootTimeline } from "./timeline";
 import { Watch } from "./watch";
+
+/** `logs starter-init` (or the Starter's DevReadLog name, `Starter`) reads the init's own log. */
+const INIT_LOG_NAMES = ["starter-init", "Starter"];
 
 export class ControlError extends Error {
   constructor(
@@ -256,6 +260,7 @@ export class Commands {
   // ---- logs ----------------------------------------------------------------------------------
 
   async logLines(args: CommandArgs<"logs">, context: RequestContext): Promise<LogsResult> {
+    if (INIT_LOG_NAMES.includes(args.server) && !this.sup.servers.has(args.server)) return this.initLogLines(args, context);
     const name = this.one(args.server);
     const file = this.sup.servers.get(name)!.spec.log.file;
     let lines: string[];
@@ -276,6 +281,18 @@ export class Commands {
       context.onClose(stop);
     }
     return { server: name, source, file, lines, follow: args.follow };
+  }
+
+  /** The init's own log: its file (rotated copy included), as text; following, each new record. */
+  private async initLogLines(args: CommandArgs<"logs">, context: RequestContext): Promise<LogsResult> {
+    const file = initLog.filePath;
+    const lines = file === null ? [] : await tailFile(file, args.lines).catch(() => []);
+    if (args.follow) {
+      context.keepOpen();
+      const stop = initLog.onLine((line) => context.send("line", { line: describeRecord(line), stream: "stderr" } satisfies LogLineEvent));
+      context.onClose(stop);
+    }
+    return { server: INIT_LOG_NAMES[0], source: "file", file, lines: lines.map(describeRecord), follow: args.follow };
   }
 
   // ---- reload --------------------------------------------------------------------------------

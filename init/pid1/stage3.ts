@@ -6,6 +6,7 @@
 
 import fs from "node:fs";
 import { native } from "../native";
+import { consoleLine } from "../log/console";
 import type { Logger } from "../log/logger";
 import { reaper } from "../process/reaper";
 import type { Role } from "./environment";
@@ -122,7 +123,9 @@ function remountReadOnly(log: Logger): void {
  * which case the caller keeps the process alive (exiting would panic the kernel).
  */
 export function powerOff(log: Logger, action: PowerAction): void {
-  log.info({ action, orphansReaped: reaper.orphansReaped }, `${action}: syncing and calling reboot(2)`);
+  const message = `${action}: syncing and calling reboot(2)`;
+  const onConsole = consoleLine(`[ STOP ] ${message}`);
+  log.info({ action, orphansReaped: reaper.orphansReaped, ...(onConsole ? { onConsole } : {}) }, message);
   try {
     native().sync();
   } catch (err) {

@@ -22,6 +22,8 @@ export class Reaper {
   private socket: net.Socket | null = null;
   /** Orphans reaped since start (processes we did not spawn). */
   orphansReaped = 0;
+  /** Called with the exit of each orphan reaped, when set (tini -w warns about every one). */
+  onOrphan: ExitListener | null = null;
 
   start(): void {
     if (this.socket) return;
@@ -66,6 +68,7 @@ export class Reaper {
     }
     if (this.discarded.delete(pid)) return;
     this.orphansReaped++;
+    if (this.onOrphan) notify(this.onOrphan, decodeStatus(pid, status));
   }
 }
 

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { performance } from "node:perf_hooks";
+import type { ConsoleReport } from "../log/console";
 import type { Logger } from "../log/logger";
 import { ServerOutput, type OutputStream } from "../log/server-output";
 import { native } from "../native";
@@ -25,8 +26,6 @@ export function monotonicNow(): number {
   return performance.now();
 }
 
-/** A line for a person on the console: boot progress, failures, shutdown steps. */
-export type ProgressWriter = (line: string) => void;
 export type OutputListener = (server: string, line: string, stream: OutputStream, at: string) => void;
 
 interface ServerRuntime {
@@ -63,7 +62,8 @@ export class Engine {
   constructor(
     sup: Supervisor,
     private readonly log: Logger,
-    private readonly progress: ProgressWriter,
+    /** Lines for a person on the console: boot progress, failures, shutdown steps. */
+    private readonly progress: ConsoleReport,
     private readonly runtimeDir: string,
   ) {
     this.sup = sup;
@@ -123,6 +123,7 @@ export class Engine {
     this.sup = result.sup;
     if (result.ignored) this.log.debug({ event: describeEvent(event), why: result.ignored }, "event ignored");
     this.execute(result.effects);
+    this.progress.endStep();
     for (const listener of this.listeners) listener(event);
   }
 
@@ -405,32 +406,11 @@ export class Engine {
   }
 
   private writeLog(effect: Extract<SupervisorEffect, { type: "log" }>): void {
-    this.log[effect.level](this.logFields(effect.server, effect.kind), effect.message);
+    const onConsole = this.progress.event(effect.server, effect.kind, effect.message);
+    this.log[effect.level]({ ...this.logFields(effect.server, effect.kind), ...(onConsole ? { onConsole } : {}) }, effect.message);
     if (effect.server !== null) this.servers.get(effect.server)?.output.note(effect.message);
-    const mark = PROGRESS_MARKS[effect.kind];
-    if (mark) this.progress(`[${mark}] ${effect.server === null ? "" : `${effect.server} `}${effect.message}`);
   }
 }
-
-/** Which log kinds also make a console line for a person, and its mark (systemd's console style). */
-const PROGRESS_MARKS: Partial<Record<string, string>> = {
-  ready: "  OK  ",
-  failed: "FAILED",
-  "exec-failed": "FAILED",
-  "start-timeout": "FAILED",
-  "readiness-failed": "FAILED",
-  exited: " EXIT ",
-  restarting: " WAIT ",
-  stopped: " STOP ",
-  "stop-timeout": " KILL ",
-  unresponsive: "MOVING",
-  responsive: "  OK  ",
-  boot: " BOOT ",
-  "boot-complete": " BOOT ",
-  shutdown: " STOP ",
-  "shutdown-complete": " STOP ",
-  "shutdown-deadline": " KILL ",
-};
 
 function describeEvent(event: SupervisorEvent): string {
   return event.type === "server" ? `${event.name}:${event.event.type}` : event.type;

@@ -19,9 +19,12 @@ import { TangoSourceHub } from "../config/tango/hub";
 import type { TangoSourceStatus } from "../config/tango/watcher";
 import { createSupervisor, bootPlan, diffConfig, type Supervisor } from "../core/supervisor";
 import { starterStateOf } from "../core/server";
-import type { SupervisorConfig } from "../core/types";
+import type { Settings, SupervisorConfig } from "../core/types";
+import { ConsoleReport } from "../log/console";
+import { initLog } from "../log/init-log";
 import { writeAll, type Logger } from "../log/logger";
-import type { Role } from "../pid1/environment";
+import { leaveWorkingDirectory, type Role } from "../pid1/environment";
+import { startChildrenIn } from "../process/spawn";
 import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
 import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
 import { EXIT } from "../cli/exit-codes";
@@ -34,6 +37,10 @@ const EXIT_CONFIG = EXIT.CONFIG;
 const LEFTOVER_GRACE_MS = 2000;
 /** How long a shutdown waits for postStop commands before ending them with the other leftovers. */
 const HOOK_GRACE_MS = 3000;
+/** The init's own log file: its name in the log directory, and its rotation. */
+const INIT_LOG_FILE = "starter-init.log";
+const INIT_LOG_MAX_BYTES = 4 * 1024 * 1024;
+const INIT_LOG_KEEP = 3;
 
 export interface SupervisorContext {
   role: Role;
@@ -81,8 +88,13 @@ export function attachToSupervisor(attach: Attach): void {
   attachments.push(attach);
 }
 
-function progressWriter(): (line: string) => void {
-  return (line) => writeAll(1, `starter-init: ${line}\n`);
+/**
+ * The log directory holds the init's own log: LogFileHome when the config names one, else the
+ * runtime directory beside the control socket (/run/starter-init by default).
+ */
+function attachInitLogFile(settings: Settings): void {
+  const dir = settings.logHome ?? path.join(path.dirname(settings.controlSocket), "starter-init");
+  initLog.attachFile(path.join(dir, INIT_LOG_FILE), INIT_LOG_MAX_BYTES, INIT_LOG_KEEP);
 }
 
 function configPath(context: SupervisorContext): string {
@@ -117,6 +129,9 @@ function vmPowerAction(signal: HandledSignal): PowerAction | null {
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
   // Before the config is read: the servers' environment must not carry the manager's variables.
   const systemd = takeSystemdEnvironment(process.env, log);
+  // Servers without a cwd of their own start where the init was started; the init keeps no directory busy.
+  const callerDirectory = leaveWorkingDirectory(log);
+  if (callerDirectory !== null) startChildrenIn(callerDirectory);
   const file = configPath(context);
   let config: ConfigWithSources;
   try {
@@ -160,19 +175,26 @@ function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSou
 async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources, systemd: SystemdTarget | null): Promise<void> {
   // The file alone until the Tango database (when the file names it) has answered; then the file with
   // the database's servers, applied like a reload.
-  const sources = new TangoSourceHub(log, progressWriter(), (next) => {
-    if (!stopping) apply(next);
-  });
+  const consoleReport = new ConsoleReport();
+  const sources = new TangoSourceHub(
+    log,
+    (line) => consoleReport.line(line),
+    (next) => {
+      if (!stopping) apply(next);
+    },
+  );
   let config = sources.use(initial);
   // The file as last loaded: what a refresh of the sources composes with.
   let loadedFile = initial;
+  attachInitLogFile(config.settings);
   const runtimeDir = path.dirname(config.settings.controlSocket);
-  const engine = new Engine(createSupervisor(config, monotonicNow()), log, progressWriter(), path.join(runtimeDir, "starter-init"));
+  const engine = new Engine(createSupervisor(config, monotonicNow()), log, consoleReport, path.join(runtimeDir, "starter-init"));
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
   const apply = (next: SupervisorConfig, startAdded = true) => {
     config = next;
+    attachInitLogFile(next.settings);
     engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings, startAdded });
   };
 

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitSocket(env, exports);
   starter::InitPidfd(env, exports);
   starter::InitFdWatcher(env, exports);
+  starter::InitSignals(env, exports);
   return exports;
 }
 
