@@ -175,10 +175,13 @@ describe("job control in a pseudo-terminal (an interactive bash runs the init as
       ": < /dev/tty && echo HAS-TERMINAL",
       "echo CHILD-UP; while :; do sleep 0.1; done",
     ].join("; ");
-    const onTerminal = async (words: string[]) => {
+    // Ctrl-C is typed once the program is up (and, for the init, once it has logged the kernel's
+    // SIGCONT: under load its event loop may not have read the signal pipe yet when the program is up).
+    const onTerminal = async (words: string[], waitFor: string[]) => {
+      const waits = waitFor.flatMap((text) => ["--expect", text, "--type", ""]);
       const result = await run(
         PYTHON,
-        [path.join(FIXTURES, "pty_run.py"), "--expect", "CHILD-UP", "--type", "\\x03", "--timeout", "30", "--", ...words, "sh", "-c", program],
+        [path.join(FIXTURES, "pty_run.py"), ...waits, "--expect", "CHILD-UP", "--type", "\\x03", "--timeout", "30", "--", ...words, "sh", "-c", program],
         {
           timeoutMs: 60_000,
           env: cleanEnv(),
@@ -186,7 +189,10 @@ describe("job control in a pseudo-terminal (an interactive bash runs the init as
       );
       return JSON.parse(result.stdout) as { output: string; status: number | null };
     };
-    const [ours, theirs] = await Promise.all([onTerminal([BINARY, "-v", "--log-format", "json", "--"]), onTerminal([DUMB_INIT, "-v"])]);
+    const [ours, theirs] = await Promise.all([
+      onTerminal([BINARY, "-v", "--log-format", "json", "--"], ['"signal":"SIGCONT"']),
+      onTerminal([DUMB_INIT, "-v"], []),
+    ]);
     for (const [name, outcome] of [
       ["starter-init", ours],
       ["dumb-init", theirs],
