@@ -195,10 +195,9 @@ describe("a Tango fleet on Docker Swarm: a database service and 3 hosts under st
     await docker(["rm", "-f", client!]);
     client = null;
 
-    const removing = Date.now();
-    await removeFleet(STACK);
+    const { goneMs } = await removeFleet(STACK);
     deployed = false;
-    console.log(`docker stack rm → every container of the stack gone: ${Date.now() - removing} ms`);
+    console.log(`docker stack rm → every container of the stack gone: ${goneMs} ms`);
     expect(await stackContainers(STACK)).toEqual([]);
     expect((await docker(["volume", "inspect", `${STACK}_tango-db-data`])).code).not.toBe(0);
 
