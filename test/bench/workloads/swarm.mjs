@@ -17,6 +17,7 @@ import {
   docker,
   dockerOk,
   fleetServers,
+  followContainer,
   holdSwarm,
   readUntilAnswered,
   releaseSwarm,
@@ -33,7 +34,11 @@ const HOST_IMAGE = `starter-init-bench/tango-host:${TAG}`;
 
 /** The time (epoch ms) of the first JSON log record of a container that matches. */
 async function firstRecordTime(id, match) {
-  const { stderr } = await docker(["logs", id]);
+  return recordTime((await docker(["logs", id])).stderr, match);
+}
+
+/** The time of the first JSON log record in the text that matches. */
+function recordTime(stderr, match) {
   for (const line of stderr.split("\n")) {
     if (!line.startsWith("{")) continue;
     try {
@@ -93,8 +98,18 @@ async function fleetOnce(ctx, run) {
 
     await docker(["rm", "-f", client]);
     client = null;
+    // What each init logged on its way out (its SIGTERM, its last server stopped), and when the
+    // database's init exited, apart from Swarm's removal of the containers.
+    const followed = (await serviceContainers(stack, "tango-host")).map((c) => followContainer(c.id));
+    const databaseExited = docker(["wait", database.id], 120_000).then(() => now());
+    const removing = now();
     marks.remove = (await removeFleet(stack)).goneMs;
     deployed = false;
+    const logs = await Promise.all(followed.map((f) => f.done));
+    const times = (kind) => logs.map(({ stderr }) => recordTime(stderr, (r) => r.kind === kind) - removing);
+    marks.signalled = Math.max(...times("shutdown"));
+    marks.hostsStopped = Math.max(...times("shutdown-complete"));
+    marks.databaseStopped = (await databaseExited) - removing;
     return marks;
   } finally {
     if (client) await docker(["rm", "-f", client]);
@@ -123,7 +138,7 @@ export async function swarm(ctx) {
     ["hostsRead", "every host's init has read its servers through TANGO_HOST"],
     ["all", `all ${SIZE * 4} devices answer a read through the database`],
   ];
-  const values = Object.fromEntries([...keys.map(([k]) => k), "kill", "remove"].map((k) => [k, []]));
+  const values = Object.fromEntries([...keys.map(([k]) => k), "kill", "signalled", "hostsStopped", "databaseStopped", "remove"].map((k) => [k, []]));
   const errors = [];
   try {
     await holdSwarm();
@@ -150,13 +165,13 @@ export async function swarm(ctx) {
     values: values.kill,
     unit: "ms",
   });
-  ctx.results.add({
-    section: SECTION,
-    group: "docker stack rm →",
-    label: "every container gone (servers stopped by level, the database last)",
-    values: values.remove,
-    unit: "ms",
-  });
+  const removal = [
+    ["signalled", "every host's init has its SIGTERM (its shutdown begins)"],
+    ["hostsStopped", "every host has stopped its 4 servers, level 2 then level 1"],
+    ["databaseStopped", "the database's init has exited (after the hosts' servers unexported, at most 10 s)"],
+    ["remove", "every container of the stack gone (Swarm's removal)"],
+  ];
+  for (const [k, label] of removal) ctx.results.add({ section: SECTION, group: "docker stack rm →", label, values: values[k], unit: "ms" });
   ctx.results.note(
     SECTION,
     "One-node swarm on this machine's engine (`docker swarm init --advertise-addr 127.0.0.1`, turned off again if it was off); images FROM scratch built by rootfs/swarm/build.sh (not timed). The hosts start with the database: until it answers, each host's init retries (0.5 s doubling up to 2 s, tango-host.yaml), so that wait is part of the figure. The client is this machine's PyTango in the network namespace of a container on the stack's overlay network; it reads each device again every 0.1 s until it answers. The machine was shared with other work: indicative.",
