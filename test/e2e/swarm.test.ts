@@ -3,7 +3,8 @@
 // names tango-host-1..3) and a tango-host service of 3 replicas, each a container with starter-init
 // as PID 1 and its own host name (tango-host-{{.Task.Slot}}), reading its servers through
 // TANGO_HOST. A PyTango client in a container on the stack's overlay network reads every device
-// through the database; `docker kill` of one host → Swarm starts a new one and its servers answer
+// through the database, and scrapes every host's metrics as a Prometheus there would (tasks.tango-host);
+// `docker kill` of one host → Swarm starts a new one and its servers answer
 // again; `docker stack rm` → every host stops its servers by level, highest first, each exiting 0.
 //
 //   npx vitest run --config test/vitest.config.ts test/e2e/swarm.test.ts
@@ -26,6 +27,7 @@ import {
   fleetServers,
   followContainer,
   holdSwarm,
+  httpGetEach,
   readUntilAnswered,
   releaseSwarm,
   removeFleet,
@@ -134,6 +136,13 @@ describe("a Tango fleet on Docker Swarm: a database service and 3 hosts under st
       expect(env).toContain("TANGO_HOST=tango-db:10000");
       expect(env.filter((entry) => entry.startsWith("MYSQL_"))).toEqual([]);
     }
+
+    // A Prometheus on the network finds every host as tasks.tango-host and scrapes its metrics:
+    // each of the 12 servers is up on one of them; the database's init answers its readiness probe.
+    const scrapes = Object.values(await httpGetEach(client, "tasks.tango-host", 9150, "/metrics"));
+    expect(scrapes.map((s) => s.status)).toEqual([200, 200, 200]);
+    for (const server of SERVERS) expect(scrapes.filter((s) => s.body.includes(`starter_server_up{server="${server.name}"} 1`)).length, server.name).toBe(1);
+    expect(Object.values(await httpGetEach(client, "tasks.tango-db", 9150, "/readyz")).map((s) => s.status)).toEqual([200]);
 
     // The shared database knows every host's servers (what the Starter of each host would ask).
     for (let slot = 1; slot <= SIZE; slot++) {
