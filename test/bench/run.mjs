@@ -6,7 +6,7 @@
 //   node test/bench/run.mjs [--quick] [--only LIST] [--skip LIST] [--out DIR] [--no-write] [--json]
 //
 //   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 4 min instead of ≈ 15)
-//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device
+//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device,swarm
 //   --skip LIST  the same, left out
 //   --out DIR    where results.md and boot-timelines.svg go (default test/bench/results)
 //   --no-write   print only
@@ -16,7 +16,8 @@
 //
 // Prerequisites (test/prereqs.sh bench installs them): util-linux (unshare), tini, dumb-init,
 // tango-test, python3-tango, qemu-system-x86, cpio, busybox-static; for the Starter workloads
-// also tango-starter (installed here when missing) and a Tango database (see README-section.md).
+// also tango-starter (installed here when missing) and a Tango database (see README-section.md);
+// for the swarm workload a Docker engine, mariadb-server and tango-db (all in the bench profile).
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -27,7 +28,7 @@ import { BENCH_DIR, BINARY, installCleanup, killTracked, loadAverage, machine, n
 import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
 
-const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device"];
+const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device", "swarm"];
 
 function parseArgs(argv) {
   const options = { quick: false, only: null, skip: new Set(), out: path.join(BENCH_DIR, "results"), write: true, json: false, tangoHost: null };
@@ -93,6 +94,7 @@ const RUNS = {
     wireReads: 30,
     wirePlan: 5,
     deviceKills: 30,
+    swarm: 3,
   },
   quick: {
     boot: 2,
@@ -115,6 +117,7 @@ const RUNS = {
     wireReads: 10,
     wirePlan: 2,
     deviceKills: 10,
+    swarm: 1,
   },
 };
 
