@@ -31,8 +31,6 @@ import { Engine, monotonicNow } from "./engine";
 const EXIT_CONFIG = EXIT.CONFIG;
 /** Grace for processes that are not supervised servers, after the servers have stopped. */
 const LEFTOVER_GRACE_MS = 2000;
-/** How long a shutdown waits for postStop commands before ending them with the other leftovers. */
-const HOOK_GRACE_MS = 3000;
 
 export interface SupervisorContext {
   role: Role;
@@ -162,7 +160,36 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
   };
 
-  const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
+  // One reload at a time, in the order asked (a SIGHUP burst, the CLI): a slow database read of an
+  // earlier one must not apply its older file after a later one. A request made while the same kind
+  // of reload waits its turn joins it: that one reads the file when it starts, so it sees the latest.
+  let reloads: Promise<unknown> = Promise.resolve();
+  let waiting: { dryRun: boolean; outcome: Promise<ReloadOutcome> } | null = null;
+  const reload = (dryRun: boolean): Promise<ReloadOutcome> => {
+    if (waiting?.dryRun === dryRun) return waiting.outcome;
+    const entry: { dryRun: boolean; outcome: Promise<ReloadOutcome> } = {
+      dryRun,
+      outcome: reloads.then(() => {
+        if (waiting === entry) waiting = null;
+        return reloadNow(dryRun);
+      }),
+    };
+    waiting = entry;
+    reloads = entry.outcome;
+    return entry.outcome;
+  };
+
+  /** Never rejects: what goes wrong is the outcome (and logged), so a SIGHUP has nothing to lose. */
+  const reloadNow = async (dryRun: boolean): Promise<ReloadOutcome> => {
+    try {
+      return await loadAndApply(dryRun);
+    } catch (err) {
+      log.error({ err }, "reload failed; the running config stays");
+      return { ok: false, error: (err as Error).message, added: [], removed: [], changed: [], unchanged: [] };
+    }
+  };
+
+  const loadAndApply = async (dryRun: boolean): Promise<ReloadOutcome> => {
     let loaded: ConfigWithSources;
     try {
       loaded = loadConfigWithSources(file);
@@ -207,7 +234,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       case "SIGQUIT":
         return shutdown("exit");
       case "SIGHUP":
-        reload(false).catch((err: unknown) => log.error({ err }, "reload failed"));
+        // reload() never rejects; its outcome is logged.
+        void reload(false);
         return;
       case "SIGUSR1":
         return logStatus(log, engine.sup);
@@ -244,8 +272,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   log.info({ servers: config.servers.length, mode: config.settings.startMode, config: file }, "supervisor starting");
   engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
 
+  // postStop commands are part of the servers' stopping: done (or ended) by now.
   await engine.whenShutdownComplete();
-  await engine.hooksDone(HOOK_GRACE_MS);
   await endLeftovers(log, LEFTOVER_GRACE_MS);
   const action = stopping ?? "exit";
   log.info("all servers stopped");

@@ -42,13 +42,15 @@ describe("facts the CLI shows", () => {
     const result = run(server, [
       { type: "stop", now: 5000 },
       { type: "exited", now: 6800, pid: 4242, code: null, signal: 15 },
+      { type: "hook-spawned", now: 6800, pid: 4300 },
+      { type: "hook-exited", now: 6900, pid: 4300, code: 0, signal: null },
     ]);
     server = result.server;
     expect(server.state).toBe("stopped");
     expect(server.pid).toBeNull();
     expect(server.lastExit).toEqual({ at: 6800, code: null, signal: 15, errno: null, reason: "stop-requested", uptimeMs: 5800 });
-    expect(result.effects).toContain("post-stop -/15");
-    expect(server.since).toBe(6800);
+    expect(result.effects).toContain("run-post-stop -/15");
+    expect(server.since).toBe(6900);
   });
 
   it("logs readable lines", () => {
@@ -169,7 +171,7 @@ describe("stopping", () => {
       { type: "timer", now: 4000, timer: "stop-timeout", id: timerId(server, "stop-timeout") },
       { type: "exited", now: 4001, pid: 100, code: null, signal: 9 },
     ]);
-    expect(result.effects).toEqual(["log stop-timeout", "kill 100", "log exited", "log stopped"]);
+    expect(result.effects).toEqual(["log stop-timeout", "kill 100", "arm stop-timeout@7000", "log exited", "cancel stop-timeout", "log stopped"]);
     expect([result.server.state, result.server.reason, result.server.lastExit?.reason]).toEqual(["stopped", "stop-timeout", "stop-timeout"]);
   });
 
