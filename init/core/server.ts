@@ -548,7 +548,11 @@ function spawnFailed(t: Transition, event: Extract<ServerEvent, { type: "spawn-f
 }
 
 /** preStart could not run, exited non-zero, or never reported: the start failed before the server existed. */
-function preStartFailed(t: Transition, cause: "pre-start-failed" | "pre-start-timeout", exit: { code: number | null; signal: number | null; errno: string | null }): void {
+function preStartFailed(
+  t: Transition,
+  cause: "pre-start-failed" | "pre-start-timeout",
+  exit: { code: number | null; signal: number | null; errno: string | null },
+): void {
   const { s, now } = t;
   s.lastExit = { at: now, ...exit, reason: cause, uptimeMs: null };
   s.hook = null;
@@ -608,19 +612,29 @@ function ignore(why: string): (t: Transition) => void {
 }
 
 /**
- * Sets desired without acting on the process; ignored when it already was. Wanting down also drops
- * a pending failure verdict (a stopping server that was to be judged and restarted now just stops).
+ * Wants the server down without acting on the process (a stop follows, or none is needed); ignored when
+ * it already was. It also drops a pending verdict (a stopping server that was to be judged and
+ * restarted now just stops).
  */
-function want(desired: DesiredState, alreadyWhy: string): (t: Transition) => void {
+function wantDown(alreadyWhy: string): (t: Transition) => void {
   return (t) => {
     const { s } = t;
-    if (s.desired === desired && (desired === "up" || (s.failure === null && s.verdict === null))) return t.ignore(alreadyWhy);
-    s.desired = desired;
-    if (desired === "down") {
-      s.failure = null;
-      s.verdict = null;
-    }
+    if (s.desired === "down" && s.failure === null && s.verdict === null) return t.ignore(alreadyWhy);
+    s.desired = "down";
+    s.failure = null;
+    s.verdict = null;
   };
+}
+
+/**
+ * A start or restart request while stopping: the server starts again once nothing runs. After a
+ * crash (postStop running, a verdict waiting), it starts right after postStop instead of backing off.
+ */
+function wantUp(t: Transition): void {
+  const { s } = t;
+  if (s.desired === "up" && s.verdict === null) return t.ignore("will start again once stopped");
+  s.desired = "up";
+  s.verdict = null;
 }
 
 // Timers that cannot be armed in a state: step() already drops their events as stale (their id
@@ -634,7 +648,7 @@ const noHookSpawn = ignore("no hook spawn pending");
 
 const stopped: Row = {
   start: (t) => freshStart(t, "start-requested"),
-  stop: want("down", "already stopped"),
+  stop: wantDown("already stopped"),
   restart: (t) => freshStart(t, "restart-requested"),
   spawned: strayProcess,
   "spawn-failed": ignore("no spawn pending"),
@@ -653,7 +667,7 @@ const stopped: Row = {
   "pin-started": pinAndStart(() => stopped),
   "pin-stopped": pinAndStop(() => stopped),
   unpin,
-  "stop-queued": want("down", "already stopped"),
+  "stop-queued": wantDown("already stopped"),
   kill: noProcess,
   "dependency-failed": (t, event) => {
     t.go("failed", "dependency-failed");
@@ -741,7 +755,7 @@ const starting: Row = {
   "pin-started": pinAndStart(() => starting),
   "pin-stopped": pinAndStop(() => starting),
   unpin,
-  "stop-queued": want("down", "already wanted down"),
+  "stop-queued": wantDown("already wanted down"),
   kill: (t, event) => hardKill(t, event.final === true),
   "dependency-failed": ignore("already started"),
 };
@@ -771,7 +785,7 @@ const ready: Row = {
   "pin-started": pinAndStart(() => ready),
   "pin-stopped": pinAndStop(() => ready),
   unpin,
-  "stop-queued": want("down", "already wanted down"),
+  "stop-queued": wantDown("already wanted down"),
   kill: (t, event) => hardKill(t, event.final === true),
   "dependency-failed": ignore("already started"),
 };
@@ -780,7 +794,7 @@ const ready: Row = {
 // preStart (hook "pre-start"), or postStop (hook "post-stop": it runs until post-stop-timeout, and
 // is signalled then). stop-timeout is the grace before KILL, and after KILL the wait for the exit.
 const stopping: Row = {
-  start: want("up", "will start again once stopped"),
+  start: wantUp,
   stop: (t) => {
     const { s } = t;
     if (s.desired === "down" && s.failure === null && s.verdict === null) return t.ignore("already stopping");
@@ -789,7 +803,7 @@ const stopping: Row = {
     s.verdict = null;
     if (!s.killed && s.hook !== "post-stop") s.reason = "stop-requested";
   },
-  restart: want("up", "will start again once stopped"),
+  restart: wantUp,
   spawned: (t, event) => {
     const { s, now } = t;
     if (s.pid !== null || s.hook !== null) return strayProcess(t, event);
@@ -924,7 +938,7 @@ const backoff: Row = {
 
 const failed: Row = {
   start: (t) => freshStart(t, "start-requested"),
-  stop: want("down", "already not running"),
+  stop: wantDown("already not running"),
   restart: (t) => freshStart(t, "restart-requested"),
   spawned: strayProcess,
   "spawn-failed": ignore("no spawn pending"),
@@ -943,7 +957,7 @@ const failed: Row = {
   "pin-started": pinAndStart(() => failed),
   "pin-stopped": pinAndStop(() => failed),
   unpin,
-  "stop-queued": want("down", "already not running"),
+  "stop-queued": wantDown("already not running"),
   kill: noProcess,
   "dependency-failed": ignore("already failed"),
 };
