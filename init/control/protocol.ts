@@ -254,6 +254,9 @@ export interface ServerStatus {
   restarts: number;
   lastExit: LastExit | null;
   logFile: string | null;
+  /** A hook running now (systemd's sub-state): preStart while starting, postStop while stopping; and its process. */
+  hook: "pre-start" | "post-stop" | null;
+  hookPid: number | null;
 }
 
 export interface InitInfo {
