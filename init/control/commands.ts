@@ -85,6 +85,21 @@ export class Commands {
       uptimeMs: Math.round(process.uptime() * 1000),
       config: this.running.config().source,
       socket: this.socketPath,
+      resources: this.resources(),
+    };
+  }
+
+  private resources(): InitInfo["resources"] {
+    const active: Record<string, number> = {};
+    for (const kind of process.getActiveResourcesInfo()) active[kind] = (active[kind] ?? 0) + 1;
+    const memory = process.memoryUsage();
+    return {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      heapTotalBytes: memory.heapTotal,
+      externalBytes: memory.external,
+      active,
+      engine: this.running.engine.resources(),
     };
   }
 

@@ -22,6 +22,7 @@
 
 import * as z from "zod";
 import type { TangoSourceStatus } from "../config/tango/watcher";
+import type { EngineResources } from "../runtime/engine";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -268,6 +269,20 @@ export interface InitInfo {
   uptimeMs: number;
   config: string;
   socket: string;
+  /** What the init holds: for leak checks (the soak) and a person's curiosity. */
+  resources?: InitResources;
+}
+
+export interface InitResources {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Memory of Buffers and other objects outside the V8 heap. */
+  externalBytes: number;
+  /** Node's active resources by kind (Timeout, PipeWrap, TCPWrap, FSReqCallback…). */
+  active: Record<string, number>;
+  /** The engine's own: its armed timers, probes, sockets and pipes. */
+  engine: EngineResources;
 }
 
 export interface StatusResult {
