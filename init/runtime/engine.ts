@@ -140,11 +140,6 @@ export class Engine {
     this.sup = sup;
   }
 
-  /** The engine's clock (the system's): what events are stamped with. */
-  now(): number {
-    return this.system.now();
-  }
-
   /**
    * Queues an event; handles the queue unless already doing so. An event whose handling throws (a
    * bug) is logged and the queue goes on: nothing queued behind it waits for the next dispatch.
