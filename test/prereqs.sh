@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo or the tests need on a fresh Debian 12 machine, when it is missing, and
-# starts a Docker engine for the tests. Usage: test/prereqs.sh demo|test|bench   (as root or with sudo)
+# starts a Docker engine for the tests. Usage: test/prereqs.sh demo|vm|soak|test|bench   (as root or with sudo)
 set -euo pipefail
 profile=${1:-test}
 
@@ -8,7 +8,8 @@ profile=${1:-test}
 # python3-tango: real Tango servers and a real client; file: checks on the built binary.
 packages=(util-linux procps file busybox-static tango-test python3-tango cpio)
 case "$profile" in
-  demo) ;;
+  # soak: the chaos soak needs unshare, a shell and python3 (an sd_notify server), all in the base list.
+  demo | soak) ;;
   # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo.
   vm) packages+=(qemu-system-x86 xz-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
@@ -16,7 +17,7 @@ case "$profile" in
   # listener in the tests (which run their own; its service is kept stopped below); tango-starter:
   # Debian's Tango Starter, the reference the Starter device is compared with (test and bench).
   test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 prometheus tango-starter) ;;
-  *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
+  *) echo "prereqs: unknown profile $profile (demo, vm, soak, test, bench)" >&2; exit 2 ;;
 esac
 
 sudo_cmd=()

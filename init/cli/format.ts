@@ -49,8 +49,10 @@ export function describeLastExit(exit: LastExit | null): string {
   return `${how}${why}, ${duration(exit.agoMs)} ago`;
 }
 
-export function stateWord(server: Pick<ServerStatus, "state" | "pin">, style: Style): string {
-  const text = server.pin ? `${server.state} (pinned ${server.pin})` : server.state;
+export function stateWord(server: Pick<ServerStatus, "state" | "pin"> & Partial<Pick<ServerStatus, "hook" | "hookPid">>, style: Style): string {
+  const hook = server.hook ? `${server.hook === "pre-start" ? "preStart" : "postStop"}${server.hookPid ? ` pid ${server.hookPid}` : ""}` : null;
+  const notes = [hook, server.pin ? `pinned ${server.pin}` : null].filter((note) => note !== null);
+  const text = notes.length ? `${server.state} (${notes.join(", ")})` : server.state;
   switch (server.state) {
     case "ready":
       return style.green(text);

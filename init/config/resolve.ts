@@ -184,6 +184,8 @@ class ServerResolver {
     const commandDirs = [...this.searchDirs(), ...(env.PATH ?? "").split(":").filter((dir) => dir.startsWith("/"))];
     const readiness = input.readiness ?? defaults.readiness ?? (instance === undefined ? builtinDefaults.plainReadiness : builtinDefaults.tangoReadiness);
     const { uid, gid } = this.findAccount(input.user, input.group, at);
+    const startTimeoutMs = input.startTimeout ?? defaults.startTimeoutMs ?? builtinDefaults.startTimeoutMs;
+    const stopTimeoutMs = input.stopTimeout ?? defaults.stopTimeoutMs ?? builtinDefaults.stopTimeoutMs;
     const log = layered(builtinDefaults.log, input.log, defaults.log);
     const logFile =
       input.log?.file !== undefined
@@ -207,12 +209,16 @@ class ServerResolver {
       exclusive: input.exclusive ?? false,
       readiness: readiness.kind === "exec" ? { ...readiness, argv: this.findCommand(readiness.argv, commandDirs, [...at, "readiness"]) } : readiness,
       liveness: this.liveness(input, readiness, { instance, env }, at),
-      startTimeoutMs: input.startTimeout ?? defaults.startTimeoutMs ?? builtinDefaults.startTimeoutMs,
+      startTimeoutMs,
       restart: layered(builtinDefaults.restart, input.restart, defaults.restart),
       stopSignal: input.stopSignal ?? defaults.stopSignal ?? builtinDefaults.stopSignal,
-      stopTimeoutMs: input.stopTimeout ?? defaults.stopTimeoutMs ?? builtinDefaults.stopTimeoutMs,
+      stopTimeoutMs,
       preStart: input.preStart ? this.findCommand(input.preStart, commandDirs, [...at, "preStart"]) : null,
       postStop: input.postStop ? this.findCommand(input.postStop, commandDirs, [...at, "postStop"]) : null,
+      // A hook gets what its phase gets by default: preStart the start timeout, postStop the stop timeout.
+      preStartTimeoutMs: input.preStartTimeout ?? defaults.preStartTimeoutMs ?? startTimeoutMs,
+      postStopTimeoutMs: input.postStopTimeout ?? defaults.postStopTimeoutMs ?? stopTimeoutMs,
+      failsafeMs: input.failsafe ?? null,
       log: { ...log, file: logFile },
       autostart: input.autostart ?? defaults.autostart ?? builtinDefaults.autostart,
     };

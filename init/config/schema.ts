@@ -7,11 +7,12 @@
 //     startMode, interServerWait, interLevelWait, maxLevel, shutdownTimeout, controlSocket, logHome,
 //     searchPath, env, http (listen: the read-only HTTP listener, off unless given),
 //     defaults:          per-server defaults: readiness, liveness, restart, stopSignal, stopTimeout, startTimeout,
-//                        log (maxSize, keep, console, maxLine), autostart
+//                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart
 //     …and the Tango Starter's property names (table below), so Starter settings can be pasted in.
 //   servers:             list of servers (name, binary, args, env, cwd, user, group, umask, rlimits, level,
-//                        requires, after, exclusive, autostart, readiness, liveness, startTimeout, restart,
-//                        stopSignal, stopTimeout, preStart, postStop, log)
+//                        requires, after, exclusive, autostart, failsafe, readiness, liveness, startTimeout,
+//                        restart, stopSignal, stopTimeout, preStart, preStartTimeout, postStop,
+//                        postStopTimeout, log)
 //   sources:             servers from elsewhere: `tango`, the Tango database (config/tango/schema.ts)
 //   x-…:                 top-level keys starting with "x-" are ignored: a place for YAML anchors.
 //
@@ -380,6 +381,8 @@ const serverDefaults = z.strictObject({
   stopSignal: signalNumber.optional(),
   stopTimeout: durationMs.optional(),
   startTimeout: durationMs.optional(),
+  preStartTimeout: durationMs.optional(),
+  postStopTimeout: durationMs.optional(),
   log: defaultLog.optional(),
   autostart: z.boolean().optional(),
 });
@@ -481,6 +484,8 @@ export const settingsSchema = z
         stopSignal: defaults.stopSignal,
         stopTimeoutMs: defaults.stopTimeout,
         startTimeoutMs: defaults.startTimeout ?? settings.ServerStartupTimeout,
+        preStartTimeoutMs: defaults.preStartTimeout,
+        postStopTimeoutMs: defaults.postStopTimeout,
         log: { ...defaults.log, keep: defaults.log?.keep ?? settings.KeepLogFiles },
         autostart: defaults.autostart ?? settings.StartServersAtStartup,
       },
@@ -519,6 +524,7 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
     after: nameList.optional(),
     exclusive: z.boolean().optional(),
     autostart: z.boolean().optional(),
+    failsafe: durationMs.optional(),
     readiness: readiness.optional(),
     liveness: liveness.optional(),
     startTimeout: durationMs.optional(),
@@ -526,7 +532,9 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
     stopSignal: signalNumber.optional(),
     stopTimeout: durationMs.optional(),
     preStart: command.optional(),
+    preStartTimeout: durationMs.optional(),
     postStop: command.optional(),
+    postStopTimeout: durationMs.optional(),
     log: serverLog.optional(),
   });
 }

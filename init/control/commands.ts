@@ -400,9 +400,25 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     uptimeMs: Math.round(process.uptime() * 1000),
     config: running.config().source,
     socket: socketPath,
+    resources: initResources(running),
   };
   const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now));
   return { init, servers, ...(sources.length ? { sources } : {}) };
+}
+
+/** What the init holds now: the soak watches these for leaks. */
+function initResources(running: RunningSupervisor): InitInfo["resources"] {
+  const active: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) active[kind] = (active[kind] ?? 0) + 1;
+  const memory = process.memoryUsage();
+  return {
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+    active,
+    engine: running.engine.resources(),
+  };
 }
 
 /**

@@ -10,6 +10,12 @@ export function describeFailure(server: Server): string {
   switch (server.reason) {
     case "start-timeout":
       return `not ready within ${formatMs(server.spec.startTimeoutMs)}`;
+    case "pre-start-timeout":
+      return `preStart did not finish within ${formatMs(server.spec.preStartTimeoutMs)}`;
+    case "pre-start-failed":
+      return `preStart failed${exit ? ` (${describeServerExit(exit)})` : ""}`;
+    case "kill-timeout":
+      return "still alive after SIGKILL (no longer waited for)";
     case "readiness-failed":
       return "readiness probe failed";
     case "dependency-failed":
@@ -55,9 +61,10 @@ export function statusOf(server: Server, now: number): ServerStatus {
     lastExit: lastExitOf(server, now),
     logFile: server.spec.log.file,
     ping: pingOf(server, now),
+    hook: server.hook,
+    hookPid: server.hookPid,
   };
 }
-
 export function pingOf(server: Server, now: number): PingStatus | null {
   const liveness = server.liveness;
   const spec = server.spec.liveness;

@@ -22,6 +22,7 @@
 
 import * as z from "zod";
 import type { TangoSourceStatus } from "../config/tango/watcher";
+import type { EngineResources } from "../runtime/engine";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -268,8 +269,10 @@ export interface ServerStatus {
   logFile: string | null;
   /** The liveness check of a ready server (its admin device's ping), or null without one. */
   ping: PingStatus | null;
+  /** A hook running now (systemd's sub-state): preStart while starting, postStop while stopping; and its process. */
+  hook: "pre-start" | "post-stop" | null;
+  hookPid: number | null;
 }
-
 export interface PingStatus {
   state: "responsive" | "unresponsive";
   /** Round trip of the last answered ping, in milliseconds (fractional); null before the first. */
@@ -296,6 +299,20 @@ export interface InitInfo {
   uptimeMs: number;
   config: string;
   socket: string;
+  /** What the init holds: for leak checks (the soak) and a person's curiosity. */
+  resources?: InitResources;
+}
+
+export interface InitResources {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Memory of Buffers and other objects outside the V8 heap. */
+  externalBytes: number;
+  /** Node's active resources by kind (Timeout, PipeWrap, TCPWrap, FSReqCallback…). */
+  active: Record<string, number>;
+  /** The engine's own: its armed timers, probes, sockets and pipes. */
+  engine: EngineResources;
 }
 
 export interface StatusResult {

@@ -3,7 +3,8 @@
 // It owns the per-server machines (server.ts) and decides *when* each is asked to start or stop:
 // - a launch run starts a set of servers (boot, start-all, servers added by a reload) in the order
 //   graph.ts gives: level barriers plus interLevelWaitMs, explicit dependencies, exclusive servers,
-//   interServerWaitMs spacing, and in sequential mode one server at a time;
+//   interServerWaitMs spacing, and in sequential mode one server at a time; a failsafe server goes
+//   at its failsafe time at the latest, past every one of those gates;
 // - a stop run stops a set (stop-all, shutdown) in the reverse order: a server is signalled once
 //   everything that must stop before it has no process left, so a level is signalled all at once.
 // Events for one server (requests, and what the runtime observed) are routed to its machine by name.
@@ -14,7 +15,7 @@ import { createServer, hasNoProcess, isDown, step as stepServer, type LogLevel, 
 import { bootSet, planStages, startOrder, startRules, stopOrder, stopRules, type StartRule } from "./graph";
 
 export type SupervisorPhase = "stopped" | "booting" | "running" | "shutting-down";
-export type SupervisorTimer = "inter-server" | "inter-level" | "shutdown-deadline";
+export type SupervisorTimer = "inter-server" | "inter-level" | "failsafe" | "shutdown-deadline";
 
 export interface LaunchRun {
   /** Servers waiting for their turn, in start order. */
@@ -27,6 +28,8 @@ export interface LaunchRun {
   levelOpensAt: Map<number, number>;
   /** No fork before this: interServerWaitMs spacing (sequential: counted from the previous settling). */
   nextForkAt: number;
+  /** Failsafe servers still queued, and when each starts at the latest (its failsafeMs after it joined the run). */
+  failsafeAt: Map<string, number>;
   /**
    * startRules over the members, kept because they are quadratic in the members and change only
    * when the members or the specs do (launch, reload); every event of a large boot would
@@ -236,6 +239,7 @@ class Draft {
     }
     this.syncTimer("inter-server", wake.fork);
     this.syncTimer("inter-level", wake.level);
+    this.syncTimer("failsafe", wake.failsafe);
     this.finishRuns();
   }
 
@@ -246,6 +250,8 @@ class Draft {
     for (const name of names) {
       run.members.add(name);
       this.dropFromStop(name);
+      const failsafeMs = this.sup.servers.get(name)?.spec.failsafeMs ?? null;
+      if (failsafeMs !== null && !run.failsafeAt.has(name)) run.failsafeAt.set(name, this.now + failsafeMs);
     }
     const queued = new Set([...run.queue, ...names]);
     run.queue = startOrder(this.specs(), run.members).filter((name) => queued.has(name));
@@ -259,7 +265,10 @@ class Draft {
     this.sup.stop.rules = stopRules(specs, this.sup.stop.members);
   }
 
-  /** One pass over the launch queue: starts every server whose turn it is. */
+  /**
+   * One pass over the launch queue: starts every server whose turn it is. A failsafe server whose
+   * time has come starts whatever holds the others back.
+   */
   private launchPass(): { changed: boolean; wake: Wake } {
     const { sup, now } = this;
     const run = sup.launch;
@@ -269,6 +278,8 @@ class Draft {
     const rules = run.rules;
     this.openLevels(rules);
     let changed = false;
+    // Set once a gate (exclusive, sequential, spacing) holds the rest of the queue back, in order.
+    let held = false;
     for (const name of [...run.queue]) {
       const server = sup.servers.get(name);
       if (server === undefined || !hasNoProcess(server)) {
@@ -277,29 +288,39 @@ class Draft {
         changed = true;
         continue;
       }
-      const rule = rules.get(name)!;
-      const required = this.requirements(rule);
-      if (required.failed !== undefined) {
-        this.dropFromLaunch(name);
-        this.route(name, { type: "dependency-failed", now, dependency: required.failed });
-        changed = true;
-        continue;
-      }
-      if (required.waiting || !rule.after.every((n) => this.settledInRun(n))) continue;
-      if (rule.levelBarrier !== null) {
-        const opensAt = run.levelOpensAt.get(server.spec.level);
-        if (opensAt === undefined) continue;
-        if (now < opensAt) {
-          wake.level = Math.min(wake.level ?? opensAt, opensAt);
+      const failsafeAt = run.failsafeAt.get(name);
+      if (failsafeAt === undefined || now < failsafeAt) {
+        const rule = rules.get(name)!;
+        const required = this.requirements(rule);
+        if (required.failed !== undefined && failsafeAt === undefined) {
+          this.dropFromLaunch(name);
+          this.route(name, { type: "dependency-failed", now, dependency: required.failed });
+          changed = true;
           continue;
         }
-      }
-      // Its turn has come; the gates below hold it and the rest of the queue back, in order.
-      if (this.exclusiveBlocks(server)) break;
-      if (sequential && run.unsettled.size > 0) break;
-      if (now < run.nextForkAt) {
-        wake.fork = run.nextForkAt;
-        break;
+        // Until its time, a failsafe server waits for its gates like any other; a failed dependency
+        // is one it no longer waits for.
+        if (failsafeAt !== undefined) wake.failsafe = Math.min(wake.failsafe ?? failsafeAt, failsafeAt);
+        if (required.waiting || !rule.after.every((n) => this.settledInRun(n))) continue;
+        if (rule.levelBarrier !== null) {
+          const opensAt = run.levelOpensAt.get(server.spec.level);
+          if (opensAt === undefined) continue;
+          if (now < opensAt) {
+            wake.level = Math.min(wake.level ?? opensAt, opensAt);
+            continue;
+          }
+        }
+        // Its turn has come; the gates below hold it and the rest of the queue back, in order.
+        if (held) continue;
+        if (this.exclusiveBlocks(server) || (sequential && run.unsettled.size > 0)) {
+          held = true;
+          continue;
+        }
+        if (now < run.nextForkAt) {
+          wake.fork = run.nextForkAt;
+          held = true;
+          continue;
+        }
       }
       this.dropFromLaunch(name);
       run.unsettled.add(name);
@@ -329,9 +350,10 @@ class Draft {
     }
   }
 
-  /** A required server must be ready; it is waited for while it may still get there. */
+  /** A required server must be ready; it is waited for while it may still get there (`waiting`), else it `failed`. */
   private requirements(rule: StartRule): { failed?: string; waiting: boolean } {
     let waiting = false;
+    let failed: string | undefined;
     for (const name of [...rule.requires, ...rule.externalRequires]) {
       const dependency = this.sup.servers.get(name);
       if (dependency?.state === "ready") continue;
@@ -341,10 +363,10 @@ class Draft {
           dependency.state === "starting" ||
           dependency.state === "backoff" ||
           (dependency.state === "stopping" && dependency.desired === "up"));
-      if (!mayGetThere) return { failed: name, waiting };
-      waiting = true;
+      if (mayGetThere) waiting = true;
+      else failed ??= name;
     }
-    return { waiting };
+    return { failed, waiting };
   }
 
   /** Ordering (after, level barriers) waits until a member is neither queued nor on its first attempt. */
@@ -367,6 +389,7 @@ class Draft {
 
   private dropFromLaunch(name: string): void {
     this.sup.launch.queue = this.sup.launch.queue.filter((n) => n !== name);
+    this.sup.launch.failsafeAt.delete(name);
   }
 
   private startable(names: string[]): string[] {
@@ -429,9 +452,10 @@ class Draft {
       const left = [...sup.servers.values()].filter((server) => !hasNoProcess(server));
       this.log("warn", "shutdown-deadline", `shutdown deadline reached: SIGKILL to ${left.length} servers`);
       sup.stop.queue = [];
-      for (const server of left) this.route(server.spec.name, { type: "kill", now });
+      // final: no postStop starts after the deadline (a running one is killed with its server).
+      for (const server of left) this.route(server.spec.name, { type: "kill", now, final: true });
     }
-    // The inter-server and inter-level timers only wake the launch pass that settle() runs.
+    // The inter-server, inter-level and failsafe timers only wake the launch pass that settle() runs.
     return null;
   }
 
@@ -603,10 +627,11 @@ export function stopAllTargets(sup: Supervisor, level: number | undefined, only?
 interface Wake {
   fork?: number;
   level?: number;
+  failsafe?: number;
 }
 
 function emptyLaunch(nextForkAt: number): LaunchRun {
-  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt, rules: new Map() };
+  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt, failsafeAt: new Map(), rules: new Map() };
 }
 
 function emptyStop(): StopRun {
@@ -625,6 +650,7 @@ function copy(sup: Supervisor): Supervisor {
       members: new Set(sup.launch.members),
       unsettled: new Set(sup.launch.unsettled),
       levelOpensAt: new Map(sup.launch.levelOpensAt),
+      failsafeAt: new Map(sup.launch.failsafeAt),
     },
     stop: { ...sup.stop, queue: [...sup.stop.queue], members: new Set(sup.stop.members) },
     timers: { ...sup.timers },

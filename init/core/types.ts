@@ -96,6 +96,15 @@ export interface ServerSpec {
   /** Optional commands run before start / after stop (argv form). */
   preStart: string[] | null;
   postStop: string[] | null;
+  /** How long preStart may run before it is stopped and the start counts as failed. */
+  preStartTimeoutMs: number;
+  /** How long postStop may run before it is stopped (the shutdown deadline bounds it too). */
+  postStopTimeoutMs: number;
+  /**
+   * Upstart's failsafe jobs: started this long after its run began at the latest, whatever the levels
+   * and dependencies before it do; a failed dependency never keeps it down. Null: an ordinary server.
+   */
+  failsafeMs: number | null;
   log: LogSettings;
   /** Whether it starts at boot (Starter's StartServersAtStartup, or per server `autostart`). */
   autostart: boolean;

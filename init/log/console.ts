@@ -15,6 +15,8 @@ const MARKS: Partial<Record<string, string>> = {
   ready: "  OK  ",
   failed: "FAILED",
   "exec-failed": "FAILED",
+  "pre-start-failed": "FAILED",
+  "pre-start-timeout": "FAILED",
   "start-timeout": "FAILED",
   "readiness-failed": "FAILED",
   exited: " EXIT ",
@@ -22,6 +24,8 @@ const MARKS: Partial<Record<string, string>> = {
   stopped: " STOP ",
   "stop-timeout": " KILL ",
   killing: " KILL ",
+  "post-stop-timeout": " KILL ",
+  "kill-timeout": "FAILED",
   unresponsive: "MOVING",
   responsive: "  OK  ",
   boot: " BOOT ",
@@ -42,11 +46,15 @@ export class ConsoleReport {
   /** Exit messages waiting, per server, for the event of the same step that follows from them. */
   private readonly pendingExits = new Map<string, string>();
 
-  constructor(private readonly write: (text: string) => void = (text) => writeAll(1, text)) {}
+  /** enabled: whether a person reads the console (the unit tests of the engine say yes). */
+  constructor(
+    private readonly write: (text: string) => void = (text) => writeAll(1, text),
+    private readonly enabled: () => boolean = () => initLog.eventLines,
+  ) {}
 
   /** A line as it is (a source's progress, e.g. "[  OK  ] tango source: …"). */
   line(text: string): void {
-    consoleLine(text, this.write);
+    if (this.enabled()) this.write(`starter-init: ${text}\n`);
   }
 
   /**
@@ -54,7 +62,7 @@ export class ConsoleReport {
    * step), so that the caller marks its log record `onConsole`.
    */
   event(server: string | null, kind: string, message: string): boolean {
-    if (!initLog.eventLines) return false;
+    if (!this.enabled()) return false;
     if (kind === "exited" && server !== null) {
       this.pendingExits.set(server, message);
       return true;

@@ -35,8 +35,6 @@ import { SystemdNotifier, takeSystemdEnvironment, type SystemdTarget } from "./n
 const EXIT_CONFIG = EXIT.CONFIG;
 /** Grace for processes that are not supervised servers, after the servers have stopped. */
 const LEFTOVER_GRACE_MS = 2000;
-/** How long a shutdown waits for postStop commands before ending them with the other leftovers. */
-const HOOK_GRACE_MS = 3000;
 /** The init's own log file: its name in the log directory, and its rotation. */
 const INIT_LOG_FILE = "starter-init.log";
 const INIT_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -210,6 +208,56 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     };
   };
 
+  const reloadListeners = new Set<ReloadListener>();
+  const tellReload: ReloadListener = (phase, outcome) => {
+    for (const listener of reloadListeners) {
+      try {
+        listener(phase, outcome);
+      } catch (err) {
+        log.error({ err }, "a reload listener failed");
+      }
+    }
+  };
+
+  // One reload at a time, in the order asked (a SIGHUP burst, the CLI, the Starter device's
+  // UpdateServersInfo): a slow database read of an earlier one must not apply its older result after
+  // a later one.
+  let reloads: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
+    const turn = reloads.then(job);
+    reloads = turn.catch(() => undefined);
+    return turn;
+  };
+  // A request made while the same kind of reload waits its turn joins it: that one reads the file when
+  // it starts, so it sees the latest.
+  let waiting: { dryRun: boolean; outcome: Promise<ReloadOutcome> } | null = null;
+  const reload = (dryRun: boolean): Promise<ReloadOutcome> => {
+    if (waiting?.dryRun === dryRun) return waiting.outcome;
+    const entry: { dryRun: boolean; outcome: Promise<ReloadOutcome> } = {
+      dryRun,
+      outcome: inTurn(() => {
+        if (waiting === entry) waiting = null;
+        return reloadNow(dryRun);
+      }),
+    };
+    waiting = entry;
+    return entry.outcome;
+  };
+
+  /** Never rejects: what goes wrong is the outcome (and logged), so a SIGHUP has nothing to lose. */
+  const reloadNow = async (dryRun: boolean): Promise<ReloadOutcome> => {
+    if (!dryRun) tellReload("begin");
+    let outcome: ReloadOutcome;
+    try {
+      outcome = await reloadConfig(dryRun);
+    } catch (err) {
+      log.error({ err }, "reload failed; the running config stays");
+      outcome = { ok: false, error: (err as Error).message, added: [], removed: [], changed: [], unchanged: [] };
+    }
+    if (!dryRun) tellReload("end", outcome);
+    return outcome;
+  };
+
   const reloadConfig = async (dryRun: boolean): Promise<ReloadOutcome> => {
     let loaded: ConfigWithSources;
     try {
@@ -228,34 +276,13 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     return outcome;
   };
 
-  const refreshSources = async (startAdded: boolean): Promise<ReloadOutcome> => {
-    const { config: next, notes } = await sources.prepare(loadedFile, false);
-    const outcome = outcomeOf(next, notes);
-    if (!stopping) apply(next, startAdded);
-    return outcome;
-  };
-
-  const reloadListeners = new Set<ReloadListener>();
-  const tellReload: ReloadListener = (phase, outcome) => {
-    for (const listener of reloadListeners) {
-      try {
-        listener(phase, outcome);
-      } catch (err) {
-        log.error({ err }, "a reload listener failed");
-      }
-    }
-  };
-  const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
-    if (dryRun) return reloadConfig(true);
-    tellReload("begin");
-    let outcome: ReloadOutcome = { ok: false, error: "the reload failed", added: [], removed: [], changed: [], unchanged: [] };
-    try {
-      outcome = await reloadConfig(false);
+  const refreshSources = (startAdded: boolean): Promise<ReloadOutcome> =>
+    inTurn(async () => {
+      const { config: next, notes } = await sources.prepare(loadedFile, false);
+      const outcome = outcomeOf(next, notes);
+      if (!stopping) apply(next, startAdded);
       return outcome;
-    } finally {
-      tellReload("end", outcome);
-    }
-  };
+    });
 
   const shutdown = (action: PowerAction | "exit") => {
     if (stopping) {
@@ -279,7 +306,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       case "SIGQUIT":
         return shutdown("exit");
       case "SIGHUP":
-        reload(false).catch((err: unknown) => log.error({ err }, "reload failed"));
+        // reload() never rejects; its outcome is logged.
+        void reload(false);
         return;
       case "SIGUSR1":
         return logStatus(log, engine.sup);
@@ -322,8 +350,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   log.info({ servers: config.servers.length, mode: config.settings.startMode, config: file }, "supervisor starting");
   engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
 
+  // postStop commands are part of the servers' stopping: done (or ended) by now.
   await engine.whenShutdownComplete();
-  await engine.hooksDone(HOOK_GRACE_MS);
   await endLeftovers(log, LEFTOVER_GRACE_MS);
   const action = stopping ?? "exit";
   log.info("all servers stopped");

@@ -203,6 +203,40 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    "a hanging preStart delays no other server and fails its own at its timeout; one that ignores TERM is ended at the shutdown deadline: clean power-off",
+    async () => {
+      const boot = await bootVm(kernel, ["starter.config=/etc/starter-init/vm/hang.yaml"]);
+      report("hanging preStart", boot, {
+        "first init line": "supervisor starting",
+        "t01 ready": "TangoTest/t01 ready in",
+        "a failed": "a failed: pre-start-timeout",
+        "power-off asked": "waiter: a settled",
+        deadline: "shutdown deadline reached",
+        "power down": "reboot: Power down",
+      });
+      expectCleanPowerOff(boot);
+      const starting = expectLine(boot, "supervisor starting");
+      const ready = expectLine(boot, /\[ {2}OK {2}\] TangoTest\/t01 ready in \d/, starting);
+      const timedOut = expectLine(boot, "[FAILED] a preStart did not finish within 2000 ms", starting);
+      const failed = expectLine(boot, "[FAILED] a failed: pre-start-timeout", timedOut);
+      // t01 did not wait for a's hook; a failed at its timeout, not when the hook would have ended (30 s).
+      expect(ready).toBeLessThan(timedOut);
+      const hookTime = (boot.lines[timedOut].at - boot.lines[starting].at) / 1000;
+      expect(hookTime).toBeGreaterThanOrEqual(2);
+      expect(hookTime).toBeLessThan(15);
+      expect(boot.text).not.toMatch(/\] a started pid/);
+      // The power-off: c's hook ignores TERM and is SIGKILLed at the 3 s deadline; nothing else waits.
+      const shutdown = expectLine(boot, /\[ STOP \] shutdown: stopping \d+ servers/, failed);
+      const deadline = expectLine(boot, "[ KILL ] shutdown deadline reached", shutdown);
+      const powerDown = expectLine(boot, "reboot: Power down", deadline);
+      const shutdownSeconds = (boot.lines[powerDown].at - boot.lines[shutdown].at) / 1000;
+      expect(shutdownSeconds).toBeGreaterThanOrEqual(3);
+      expect(shutdownSeconds).toBeLessThan(10);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe("microVM: a whole Tango system with the host's Starter device (sources.tango.device)", () => {

@@ -8,6 +8,7 @@
 //       host: myhost          # whose servers: default this machine's short host name
 //       levelOffset: 2        # a database level L becomes L + 2 (room for the file's own levels)
 //       waitFor: [DataBaseds/2]   # read the database once these servers of the file are ready
+//       waitForTimeout: 2m    # …or after this long at the latest (the read then retries as usual)
 //       connectTimeout: 5s
 //       retry: {initialDelay: 1s, maxDelay: 30s}   # while the database does not answer
 //       servers:              # merged over the servers read from the database (names or globs)
@@ -78,6 +79,7 @@ export const tangoSectionSchema = z.strictObject({
     .max(100, { error: (issue) => `expected an integer between 0 and 100, ${got(issue.input)}` })
     .optional(),
   waitFor: names.optional(),
+  waitForTimeout: duration.optional(),
   connectTimeout: duration.optional(),
   retry: z.strictObject({ initialDelay: duration.optional(), maxDelay: duration.optional() }).optional(),
   servers: z.array(overrideSchema).optional(),
@@ -95,12 +97,14 @@ export interface TangoSourceSettings {
   host: string | null;
   levelOffset: number;
   waitFor: string[];
+  /** The wait for waitFor ends after this long even when they are not ready: no wait without a deadline. */
+  waitForTimeoutMs: number;
   connectTimeoutMs: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
   overrides: ServerInput[];
 }
 
-const tangoDefaults = { connectTimeoutMs: 5000, retry: { initialDelayMs: 1000, maxDelayMs: 30_000 } };
+const tangoDefaults = { waitForTimeoutMs: 120_000, connectTimeoutMs: 5000, retry: { initialDelayMs: 1000, maxDelayMs: 30_000 } };
 
 export function tangoSourceSettings(section: z.output<typeof tangoSectionSchema>): TangoSourceSettings {
   return {
@@ -108,6 +112,7 @@ export function tangoSourceSettings(section: z.output<typeof tangoSectionSchema>
     host: section.host ?? null,
     levelOffset: section.levelOffset ?? 0,
     waitFor: section.waitFor ?? [],
+    waitForTimeoutMs: section.waitForTimeout ?? tangoDefaults.waitForTimeoutMs,
     connectTimeoutMs: section.connectTimeout ?? tangoDefaults.connectTimeoutMs,
     retry: {
       initialDelayMs: section.retry?.initialDelay ?? tangoDefaults.retry.initialDelayMs,

@@ -42,6 +42,9 @@ const common = {
   stopTimeoutMs: 5000,
   preStart: null,
   postStop: null,
+  preStartTimeoutMs: 30_000,
+  postStopTimeoutMs: 5000,
+  failsafeMs: null,
   autostart: true,
 } satisfies Partial<ServerSpec>;
 
@@ -87,6 +90,8 @@ const expectedServers: ServerSpec[] = [
     liveness: null,
     stopSignal: 2,
     stopTimeoutMs: 3000,
+    postStopTimeoutMs: 3000,
+    failsafeMs: 60_000,
     log: { ...logDefaults, keep: 5, file: "/var/log/tango/ps1.log" },
   },
   {
@@ -101,6 +106,7 @@ const expectedServers: ServerSpec[] = [
     liveness: null,
     restart: { ...restart, mode: "always" },
     preStart: ["/bin/mkdir", "-p", "/var/tmp/web-ui"],
+    preStartTimeoutMs: 10_000,
     log: { ...logDefaults, file: "/var/tmp/ds.log/web-ui.log" },
     autostart: false,
   },
