@@ -1,12 +1,13 @@
 // starter-init: chooses the mode and wires the modules together; no logic of its own.
 
 import { parseArgs, UsageError, type Invocation } from "./cli/args";
-import { createLogger, isLogLevel, writeStderr, type LogLevel, type Logger } from "./log/logger";
+import { createInitLogger, initLog } from "./log/init-log";
+import { isLogLevel, writeStderr, type LogLevel, type Logger } from "./log/logger";
 import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
-import { runMainProgram } from "./runtime/main-program";
+import { catchForwardedSignals, runMainProgram } from "./runtime/main-program";
 import { releaseStartupMemoryLater } from "./runtime/memory";
 import { buildingSnapshot, prepareSnapshot } from "./snapshot";
 
@@ -14,16 +15,23 @@ import { buildingSnapshot, prepareSnapshot } from "./snapshot";
 // modes that use them: the `--` mode starts its main program without paying for them.
 const supervisorModule = () => import("./runtime/supervisor");
 const controlServerModule = () => import("./control/server");
+const httpListenerModule = () => import("./http/listener");
 const clientModule = () => import("./cli/client");
 
 const EXIT_USAGE = 2;
 
-function logLevelFor(invocation: Exclude<Invocation, { mode: "help" | "version" | "client" }>, kernel?: Map<string, string>): LogLevel {
+/** The level asked for (--log-level, -v, STARTER_LOG_LEVEL, starter.loglevel=), or null. */
+function askedLogLevel(invocation: Exclude<Invocation, { mode: "help" | "version" | "client" }>, kernel?: Map<string, string>): LogLevel | null {
   if (invocation.logLevel) return invocation.logLevel;
   const fromEnv = process.env.STARTER_LOG_LEVEL;
   if (isLogLevel(fromEnv)) return fromEnv;
   const fromKernel = kernel?.get("loglevel");
-  if (isLogLevel(fromKernel)) return fromKernel;
+  return isLogLevel(fromKernel) ? fromKernel : null;
+}
+
+function logLevelFor(invocation: Exclude<Invocation, { mode: "help" | "version" | "client" }>): LogLevel {
+  const asked = askedLogLevel(invocation);
+  if (asked) return asked;
   // The `--` mode is as quiet as tini unless asked; the supervisor tells what it does.
   return invocation.mode === "main-program" ? "warn" : "info";
 }
@@ -35,6 +43,8 @@ function keepAliveOnErrors(log: Logger): void {
 }
 
 async function main(): Promise<void> {
+  // `--` mode: catch every signal to forward before anything else (what comes meanwhile waits).
+  if (process.argv.slice(2).includes("--") && process.argv[2] !== "--get-yargs-completions") catchForwardedSignals();
   let invocation: Invocation;
   try {
     invocation = await parseArgs(process.argv.slice(2));
@@ -61,14 +71,28 @@ async function main(): Promise<void> {
     return;
   }
 
-  const log = createLogger({ level: logLevelFor(invocation), format: invocation.logFormat ?? undefined });
+  const log = createInitLogger({
+    level: logLevelFor(invocation),
+    levelAsked: askedLogLevel(invocation) !== null,
+    format: invocation.logFormat ?? undefined,
+    fileLater: invocation.mode === "supervisor",
+  });
   keepAliveOnErrors(log);
   if (invocation.mode === "plan") {
     process.exitCode = await (await supervisorModule()).printPlan(log, invocation);
     return;
   }
 
-  const { role, kernel } = stage1(log, { mount: invocation.mount, onKernelWords: (words) => (log.level = logLevelFor(invocation, words)) });
+  const { role, kernel } = stage1(log, {
+    mount: invocation.mount,
+    quiet: invocation.mode === "main-program",
+    onKernelWords: (words) => {
+      const asked = askedLogLevel(invocation, words);
+      if (!asked) return;
+      log.level = asked;
+      initLog.levelAsked();
+    },
+  });
   reaper.start();
   // What runs from here on may run for long: what only the start needed is given back soon.
   releaseStartupMemoryLater(log);
@@ -80,6 +104,7 @@ async function main(): Promise<void> {
   }
   const { runSupervisor } = await supervisorModule();
   await controlServerModule(); // registers the control socket with the supervisor
+  await httpListenerModule(); // registers the HTTP listener (off unless settings.http.listen)
   await runSupervisor(log, { role, kernel, invocation });
 }
 
@@ -95,6 +120,7 @@ function start(): void {
 
 // The single executable starts from a V8 startup snapshot of this bundle (native/sea.mjs): there this
 // file is evaluated once, at build time, and start() runs at every start (init/snapshot.ts). Under
-// plain node (development) it simply runs.
+// plain node (development) it simply runs. The HTTP listener's module is evaluated at run time:
+// node:http is not among the built-in modules Node lets a snapshot hold.
 if (buildingSnapshot()) prepareSnapshot(start, () => [supervisorModule(), controlServerModule(), clientModule()]);
 else start();

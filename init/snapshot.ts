@@ -18,8 +18,9 @@
 // build's environment turns up in the snapshot.
 
 import v8 from "node:v8";
+import pino from "pino";
+import { prettyFactory } from "pino-pretty";
 import { parseArgs } from "./cli/args";
-import { createLogger } from "./log/logger";
 
 /** True while the snapshot is being built (never at a start). */
 export function buildingSnapshot(): boolean {
@@ -77,12 +78,12 @@ async function warmUp(lazyModules: () => Promise<unknown>[]): Promise<void> {
   ]) {
     await parseArgs(argv, env, 2);
   }
-  const discard = () => {};
-  for (const format of ["json", "pretty"] as const) {
-    const log = createLogger({ level: "debug", format, write: discard });
-    log.info({ server: "TangoTest/t01", kind: "ready" }, "warming up");
-    log.debug("warming up");
-  }
+  // pino and pino-pretty as the init's log uses them (log/init-log.ts), into nothing: the init's own
+  // log object is configured at run time only.
+  const pretty = prettyFactory({ colorize: false, translateTime: "HH:MM:ss.l", singleLine: true, messageFormat: "{if server}{server} {end}{msg}" });
+  const log = pino({ level: "debug", name: "starter-init", base: { pid: 0 } }, { write: (line: string) => pretty(line) });
+  log.info({ server: "TangoTest/t01", kind: "ready" }, "warming up");
+  log.debug("warming up");
 
   const { parseConfig } = await import("./config/loader");
   const config = parseConfig(SAMPLE_CONFIG, "snapshot.yaml", {

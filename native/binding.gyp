@@ -12,6 +12,7 @@
         "src/mount.cc",
         "src/pidfd.cc",
         "src/reaper.cc",
+        "src/signals.cc",
         "src/socket.cc",
         "src/spawn.cc",
         "src/system.cc"

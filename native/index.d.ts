@@ -46,6 +46,11 @@ export interface SpawnOptions {
   setpgid?: boolean;
   /** With setpgid and a terminal on stdin: make the child's group the terminal's foreground group. */
   foreground?: boolean;
+  /**
+   * With setsid: make the terminal on stdin the new session's controlling terminal (ioctl TIOCSCTTY,
+   * 0). Not a terminal, or one another session still holds: the child runs without one (no error).
+   */
+  controllingTerminal?: boolean;
   stdin?: StdioSpec; // default "inherit"; "pipe" is refused with a TypeError (SpawnResult has no stdin end)
   stdout?: StdioSpec; // default "inherit"
   /** "stdout" sends stderr to the same place as stdout (same pipe when stdout is "pipe"). */
@@ -110,6 +115,25 @@ export interface NativeAddon {
    */
   reaperKick(): boolean;
 
+  // ---- signals to forward ----------------------------------------------------------------------
+  /**
+   * Creates the self-pipe the handlers of signalCatch() write to; returns its read end (non-blocking,
+   * close-on-exec). Idempotent: a second call returns the same fd.
+   */
+  signalPipe(): number;
+  /**
+   * sigaction(signal) with a handler that writes one 16-byte record per delivery into the pipe:
+   * int32 signo, int32 si_code, int32 si_pid, int32 si_uid, host byte order. It replaces whatever
+   * handler the signal had (libuv's too). EINVAL for SIGKILL, SIGSTOP and glibc's signals 32 and 33.
+   */
+  signalCatch(signal: number): void;
+  /** SIGRTMIN and SIGRTMAX as the C library defines them at run time. */
+  signalRange(): { min: number; max: number };
+  /** prctl(PR_SET_PDEATHSIG, signal): the signal this process gets when its parent dies; 0 clears it. */
+  setParentDeathSignal(signal: number): void;
+  /** ioctl(fd, TIOCNOTTY): give up the controlling terminal (a session leader takes it from its whole session). */
+  releaseControllingTerminal(fd: number): void;
+
   // ---- stage 1 / stage 3 syscalls -----------------------------------------------------------
   mount(options: MountOptions): void;
   /** umount2(target, flags); flags: "force", "detach", "expire". */
@@ -149,6 +173,14 @@ export interface NativeAddon {
   unixDgramBind(path: string): number;
   /** recv() of one datagram; null when none is waiting (EAGAIN). */
   recvDgram(fd: number): Buffer | null;
+  /** socket(AF_UNIX, SOCK_DGRAM | NONBLOCK | CLOEXEC), unbound: the sending end for sendDgram. */
+  unixDgramSocket(): number;
+  /**
+   * sendto(fd, data, MSG_NOSIGNAL, path) of one datagram; returns the bytes sent. A path starting
+   * with "@" is an abstract address (systemd's NOTIFY_SOCKET notation). EAGAIN when the receiver's
+   * queue is full (the socket is non-blocking).
+   */
+  sendDgram(fd: number, path: string, data: Buffer): number;
   /** close(2). */
   close(fd: number): void;
 }

@@ -6,8 +6,6 @@
 // Steps (the recipe in the design notes, §7):
 //  1. esbuild bundles init/main.ts into one CommonJS file (a SEA's main must be CJS), whitespace and
 //     comments left out (the source is part of the snapshot: every byte is read at every start);
-//     the Tango database driver (mysql2) becomes a second bundle, an asset evaluated only by an init
-//     that reads a Tango database;
 //  2. `node --experimental-sea-config` with "useSnapshot" runs the bundle once, here, and writes the
 //     heap it leaves (every module evaluated, the start path compiled: init/snapshot.ts) into the
 //     blob. At each start Node deserializes that heap and calls the main function it names;
@@ -36,8 +34,8 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const addon = path.join(root, "native", "build", "Release", "starter_native.node");
+const deviceScript = path.join(root, "init", "starter-device", "starter_device.py");
 const bundle = path.join(dist, "starter-init.cjs");
-const driverBundle = path.join(dist, "mysql2.cjs");
 const forQemu = process.argv[2] === "--for-qemu";
 if (forQemu && !process.argv[3]) {
   console.error("sea: --for-qemu needs the path of the binary to make");
@@ -95,43 +93,17 @@ const lazySegmenter = {
   },
 };
 
-// mysql2 (with iconv-lite's tables) is half of the bundle, needed only by an init with a `tango`
-// source. It is built apart (dist/mysql2.cjs) and loaded on the first import: from the SEA's asset,
-// or from the file beside the bundle when the bundle runs under plain node.
-const DRIVER_ASSET = "mysql2.cjs";
-const driverApart = {
-  name: "tango-driver-apart",
-  setup(builder) {
-    builder.onResolve({ filter: /^mysql2(\/promise)?$/ }, () => ({ path: "mysql2/promise", namespace: "tango-driver" }));
-    builder.onLoad({ filter: /.*/, namespace: "tango-driver" }, () => ({
-      loader: "js",
-      contents: `
-        const sea = require("node:sea");
-        if (sea.isSea()) {
-          const { compileFunction } = require("node:vm");
-          const source = sea.getAsset(${JSON.stringify(DRIVER_ASSET)}, "utf8");
-          const driver = { exports: {} };
-          compileFunction(source, ["exports", "require", "module"], { filename: ${JSON.stringify(DRIVER_ASSET)} })(driver.exports, require, driver);
-          module.exports = driver.exports;
-        } else {
-          module.exports = require(require("node:path").join(__dirname, ${JSON.stringify(DRIVER_ASSET)}));
-        }`,
-    }));
-  },
-};
-
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
 const common = { bundle: true, platform: "node", target: "node20", format: "cjs", legalComments: "none", logLevel: "warning", minifyWhitespace: true };
 await build({
   ...common,
   entryPoints: [path.join(root, "init", "main.ts")],
   outfile: bundle,
-  plugins: [lazySegmenter, driverApart],
+  plugins: [lazySegmenter],
   // yargs is ESM and reads import.meta.url, which a CommonJS bundle lacks.
   define: { STARTER_INIT_VERSION: JSON.stringify(pkg.version), "import.meta.url": "importMetaUrl" },
   banner: { js: 'const importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
 });
-await build({ ...common, entryPoints: [path.join(root, "node_modules", "mysql2", "promise.js")], outfile: driverBundle });
 
 fs.writeFileSync(
   seaConfig,
@@ -141,7 +113,8 @@ fs.writeFileSync(
       output: blob,
       disableExperimentalSEAWarning: true,
       ...(useSnapshot ? { useSnapshot: true } : { useCodeCache: true }),
-      assets: { "starter_native.node": addon, [DRIVER_ASSET]: driverBundle },
+      // The Tango Starter device (PyTango), written out at start when no copy is installed.
+      assets: { "starter_native.node": addon, "starter_device.py": deviceScript },
     },
     null,
     2,

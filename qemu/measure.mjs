@@ -8,7 +8,7 @@
 //
 // Builds build/qemu/measure/initramfs.cpio and its payload disk (qemu/initramfs.sh) unless --initrd
 // is given; --no-disk builds the single-cpio image instead. Also prints how long the init took from
-// its exec to its first line (the `upMs` of its stage 1 record), i.e. Node's own start under TCG.
+// its exec to its first line (the "(up N ms)" of its stage 1 line), i.e. Node's own start under TCG.
 
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -76,7 +76,7 @@ function bootOnce() {
         const text = raw.replace(ANSI, "").replace(/\r/g, "");
         lines.push(text);
         if (text.trim() && !KERNEL_LINE.test(text)) mark("firstInitLine", at);
-        const up = /stage 1 \(vm\).*"upMs":(\d+)/.exec(text);
+        const up = /stage 1 \(vm\).*\(up (\d+) ms\)/.exec(text);
         if (up) mark("initUp", Number(up[1]));
         if (/\[ {2}OK {2}\] TangoTest\/\S+ ready in/.test(text)) marks.allReady = at;
         if (/\[ STOP \] shutdown: stopping/.test(text)) mark("shutdownStart", at);

@@ -2,7 +2,8 @@
 # Assembles a minimal root filesystem directory around the init: the one feed of the Docker image
 # and of the VM initramfs.
 #
-#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--with tango-db] [--hostname NAME]
+#   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--with tango-db]
+#                      [--with starter-device] [--servers FILE] [--hostname NAME]
 #
 # What goes in: the binary as /sbin/starter-init (and /init for an initramfs), exactly the shared
 # libraries `ldd` lists for it and for every payload binary, the dynamic loader, /etc basics
@@ -12,7 +13,11 @@
 #   tango    TangoTest from Debian's tango-test with its libraries
 #   tango-db a Tango database: MariaDB's server and client, DataBaseds (Debian's tango-db), an empty
 #            Tango database in /var/lib/mysql (rootfs/tango-db/make-datadir.sh), and the registration
-#            step /usr/lib/tango-db/register.sh with the demo's /etc/tango-db/servers.conf; brings busybox
+#            step /usr/lib/tango-db/register.sh with /etc/tango-db/servers.conf (the demo's, or the
+#            file given with --servers), the shutdown guard /usr/lib/tango-db/drain.sh; brings busybox
+#   starter-device  the Tango Starter device of sources.tango.device: Debian's python3 with PyTango
+#            (python3-tango, numpy) and the libraries they load, and the device's script as
+#            /usr/lib/starter-init/starter-device.py (where the init looks first)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +26,7 @@ out=""
 binary="$top/dist/starter-init"
 config=""
 hostname="starter"
+servers="$here/tango-db/servers.conf"
 payloads=()
 
 while [ $# -gt 0 ]; do
@@ -30,6 +36,7 @@ while [ $# -gt 0 ]; do
     --config) config=$2; shift 2 ;;
     --with) payloads+=("$2"); shift 2 ;;
     --hostname) hostname=$2; shift 2 ;;
+    --servers) servers=$2; shift 2 ;;
     *) echo "assemble: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +44,7 @@ done
 [ -x "$binary" ] || { echo "assemble: $binary is missing; run npm run build" >&2; exit 1; }
 binary=$(readlink -f "$binary")
 [ -z "$config" ] || [ -f "$config" ] || { echo "assemble: config $config not found" >&2; exit 1; }
+[ -f "$servers" ] || { echo "assemble: servers file $servers not found" >&2; exit 1; }
 
 rm -rf "$out"
 mkdir -p "$out"/{sbin,bin,etc,proc,sys,dev,run,tmp,var/tmp,var/log,root,usr/lib}
@@ -65,7 +73,8 @@ copy_path() {
 copy_libraries() {
   local file=$1 listing
   listing=$(ldd "$file" 2>&1) || { echo "assemble: ldd $file failed: $listing" >&2; exit 1; }
-  grep -oE '/[^ )]+' <<<"$listing" | while read -r library; do
+  # A statically linked module lists no library (grep then finds nothing, which is no error).
+  { grep -oE '/[^ )]+' || true; } <<<"$listing" | while read -r library; do
     copy_path "$library"
   done
 }
@@ -115,6 +124,34 @@ install_busybox() {
   done
 }
 
+# Debian's python3 with PyTango: the interpreter, the standard library without what a device server
+# never loads (tests, Tk, IDLE, the static library, …), PyTango and numpy, and every library their
+# extension modules need.
+install_pytango() {
+  /usr/bin/python3 -c 'import tango' 2>/dev/null || { echo "assemble: /usr/bin/python3 cannot import tango (apt-get install python3-tango)" >&2; exit 1; }
+  local python version stdlib packages
+  python=$(readlink -f /usr/bin/python3)
+  version=$(basename "$python")
+  stdlib=/usr/lib/$version
+  packages=/usr/lib/python3/dist-packages
+  copy_with_libraries "$python"
+  ln -sf "$version" "$out/usr/bin/python3"
+  mkdir -p "$out$stdlib" "$out$packages"
+  tar -C "$stdlib" -cf - --exclude='./config-*' --exclude=./test --exclude=./idlelib --exclude=./tkinter --exclude=./turtledemo \
+    --exclude=./ensurepip --exclude=./lib2to3 --exclude=./pydoc_data --exclude=./venv --exclude=./dist-packages --exclude=./site-packages . |
+    tar -C "$out$stdlib" -xf -
+  cp -a "$packages/tango" "$packages/numpy" "$out$packages/"
+  # six: PyTango 9.3 still imports it.
+  for module in PyTango.py six.py; do
+    if [ -e "$packages/$module" ]; then cp -a "$packages/$module" "$out$packages/"; fi
+  done
+  find "$out$stdlib/lib-dynload" "$out$packages" -name '*.so' | while read -r module; do
+    copy_libraries "$module"
+  done
+  mkdir -p "$out/etc/omniORB"
+  [ -e "$out/etc/omniORB.cfg" ] || : >"$out/etc/omniORB.cfg"
+}
+
 for payload in "${payloads[@]}"; do
   case "$payload" in
     busybox)
@@ -139,8 +176,13 @@ for payload in "${payloads[@]}"; do
       mkdir -p "$out/etc/omniORB" && : >"$out/etc/omniORB.cfg"
       bash "$here/tango-db/make-datadir.sh" "$out/var/lib/mysql" >/dev/null
       install -D -m 0755 "$here/tango-db/register.sh" "$out/usr/lib/tango-db/register.sh"
-      install -D -m 0644 "$here/tango-db/servers.conf" "$out/etc/tango-db/servers.conf"
+      install -D -m 0755 "$here/tango-db/drain.sh" "$out/usr/lib/tango-db/drain.sh"
+      install -D -m 0644 "$servers" "$out/etc/tango-db/servers.conf"
       [ -x "$out/bin/busybox" ] || install_busybox
+      ;;
+    starter-device)
+      install_pytango
+      install -D -m 0644 "$top/init/starter-device/starter_device.py" "$out/usr/lib/starter-init/starter-device.py"
       ;;
     *) echo "assemble: unknown payload $payload" >&2; exit 2 ;;
   esac

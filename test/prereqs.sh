@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo or the tests need on a fresh Debian 12 machine, when it is missing, and
-# starts a Docker engine for the tests. Usage: test/prereqs.sh demo|test|bench   (as root or with sudo)
+# starts a Docker engine for the tests. Usage: test/prereqs.sh demo|vm|soak|test|bench   (as root or with sudo)
 set -euo pipefail
 profile=${1:-test}
 
@@ -8,15 +8,18 @@ profile=${1:-test}
 # python3-tango: real Tango servers and a real client; file: checks on the built binary.
 packages=(util-linux procps file busybox-static tango-test python3-tango cpio)
 case "$profile" in
-  demo) ;;
+  # soak: the chaos soak needs unshare, a shell and python3 (an sd_notify server), all in the base list.
+  demo | soak) ;;
   # qemu-system-x86 and xz-utils (to unpack Debian's kernel package): the microVM demo; qemu-user
   # (the VM's init gets its startup snapshot made under qemu's emulated CPU) and erofs-utils (the
   # VM's payload disk).
   vm) packages+=(qemu-system-x86 xz-utils qemu-user erofs-utils) ;;
   # docker.io: a real engine for the container tests; qemu-system-x86: the microVM tests;
-  # tini and dumb-init: the peers compared in tests and benchmarks.
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils qemu-user erofs-utils tini dumb-init curl iproute2) ;;
-  *) echo "prereqs: unknown profile $profile (demo, vm, test, bench)" >&2; exit 2 ;;
+  # tini and dumb-init: the peers compared in tests and benchmarks; prometheus: scrapes the HTTP
+  # listener in the tests (which run their own; its service is kept stopped below); tango-starter:
+  # Debian's Tango Starter, the reference the Starter device is compared with (test and bench).
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils qemu-user erofs-utils tini dumb-init curl iproute2 prometheus tango-starter) ;;
+  *) echo "prereqs: unknown profile $profile (demo, vm, soak, test, bench)" >&2; exit 2 ;;
 esac
 
 sudo_cmd=()
@@ -35,6 +38,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+fi
+
+# Debian's prometheus starts a service listening on :9090 when installed under systemd: the tests start
+# their own, with their own config, storage and port; a host-wide one would only be in the way.
+if [[ " ${missing[*]:-} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 # A real Tango database for the Tango-DB tests and the Starter benchmark: Debian's tango-db creates

@@ -49,8 +49,10 @@ export function describeLastExit(exit: LastExit | null): string {
   return `${how}${why}, ${duration(exit.agoMs)} ago`;
 }
 
-export function stateWord(server: Pick<ServerStatus, "state" | "pin">, style: Style): string {
-  const text = server.pin ? `${server.state} (pinned ${server.pin})` : server.state;
+export function stateWord(server: Pick<ServerStatus, "state" | "pin"> & Partial<Pick<ServerStatus, "hook" | "hookPid">>, style: Style): string {
+  const hook = server.hook ? `${server.hook === "pre-start" ? "preStart" : "postStop"}${server.hookPid ? ` pid ${server.hookPid}` : ""}` : null;
+  const notes = [hook, server.pin ? `pinned ${server.pin}` : null].filter((note) => note !== null);
+  const text = notes.length ? `${server.state} (${notes.join(", ")})` : server.state;
   switch (server.state) {
     case "ready":
       return style.green(text);
@@ -59,6 +61,7 @@ export function stateWord(server: Pick<ServerStatus, "state" | "pin">, style: St
     case "starting":
     case "stopping":
     case "backoff":
+    case "unresponsive":
       return style.yellow(text);
     default:
       return text;
@@ -93,7 +96,16 @@ export function statusTable(servers: ServerStatus[], style: Style): string {
     duration(s.uptimeMs),
     String(s.restarts),
     duration(s.timeToReadyMs),
+    describePing(s.ping),
     describeLastExit(s.lastExit),
   ]);
-  return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "LAST EXIT"], rows, style);
+  return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "PING", "LAST EXIT"], rows, style);
+}
+
+/** The last ping's round trip ("0.42 ms"), or how many failed in a row ("2 failed"); "-" without a check. */
+export function describePing(ping: ServerStatus["ping"]): string {
+  if (!ping) return "-";
+  if (ping.failures > 0) return `${ping.failures} failed`;
+  if (ping.lastRttMs === null) return "…";
+  return ping.lastRttMs < 10 ? `${ping.lastRttMs.toFixed(2)} ms` : duration(ping.lastRttMs);
 }

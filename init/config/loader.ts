@@ -20,6 +20,7 @@ import {
 import { closestWord } from "./values";
 import { tangoSourceOf, type TangoSource } from "./tango/source";
 import { sourcesSchema } from "./tango/schema";
+import { addStarterDevice } from "./starter-device";
 
 export { ConfigError, type ConfigProblem } from "./errors";
 
@@ -151,6 +152,14 @@ export function parseConfigWithSources(text: string, fileName: string, deps: Par
         problems,
       )
     : null;
+  if (tango && tangoSection?.device) {
+    // The source composes with `config` itself: for it, the device is one of the file's servers.
+    addStarterDevice(
+      config,
+      { host: tango.host, tangoHost: tango.connection.tangoHost, waitFor: tango.settings.waitFor, settings, fileName, deps: allDeps },
+      problems,
+    );
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => place(offsetOf(doc, problem.path), formatFieldPath(problem.path), problem.message)));
   }

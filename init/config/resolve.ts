@@ -6,7 +6,7 @@
 import { constants } from "node:os";
 import { DEFAULT_SOCKET } from "../control/protocol";
 import { findCycles, type GraphNode } from "../core/graph";
-import type { LogSettings, ReadinessProbe, RestartPolicy, ServerSpec, Settings, SupervisorConfig } from "../core/types";
+import type { LivenessSpec, LogSettings, ReadinessProbe, RestartPolicy, ServerSpec, Settings, SupervisorConfig } from "../core/types";
 import type { FieldPath, FieldProblem } from "./errors";
 import type { ServerInput, SettingsInput } from "./schema";
 import { STANDARD_PATH } from "../process/spawn";
@@ -47,6 +47,9 @@ const defaultLog: Omit<LogSettings, "file"> = { maxBytes: 10 * 1024 * 1024, keep
 /** Tango device servers print this line once they serve requests. */
 const tangoReadiness: ReadinessProbe = { kind: "log", pattern: "Ready to accept request", regex: false, stream: "both" };
 const plainReadiness: ReadinessProbe = { kind: "none" };
+
+/** The Starter's ping thread: every 2 s; a ping has 1 s to be answered; two failures in a row are MOVING. */
+export const defaultLiveness: Omit<LivenessSpec, "target"> = { intervalMs: 2000, timeoutMs: 1000, failures: 2, onUnresponsive: "report" };
 
 /**
  * Under every other environment layer: PyTango servers hold their ready line in a pipe buffer until
@@ -154,6 +157,7 @@ export function resolveConfig(
     shutdownTimeoutMs: settings?.shutdownTimeoutMs ?? builtinDefaults.shutdownTimeoutMs,
     controlSocket: settings?.controlSocket ?? builtinDefaults.controlSocket,
     logHome: settings?.logHome ?? null,
+    ...(settings?.http ? { http: settings.http } : {}),
   };
   return { config: { settings: resolvedSettings, servers, source }, problems };
 }
@@ -180,6 +184,8 @@ class ServerResolver {
     const commandDirs = [...this.searchDirs(), ...(env.PATH ?? "").split(":").filter((dir) => dir.startsWith("/"))];
     const readiness = input.readiness ?? defaults.readiness ?? (instance === undefined ? builtinDefaults.plainReadiness : builtinDefaults.tangoReadiness);
     const { uid, gid } = this.findAccount(input.user, input.group, at);
+    const startTimeoutMs = input.startTimeout ?? defaults.startTimeoutMs ?? builtinDefaults.startTimeoutMs;
+    const stopTimeoutMs = input.stopTimeout ?? defaults.stopTimeoutMs ?? builtinDefaults.stopTimeoutMs;
     const log = layered(builtinDefaults.log, input.log, defaults.log);
     const logFile =
       input.log?.file !== undefined
@@ -202,15 +208,53 @@ class ServerResolver {
       after: input.after ?? [],
       exclusive: input.exclusive ?? false,
       readiness: readiness.kind === "exec" ? { ...readiness, argv: this.findCommand(readiness.argv, commandDirs, [...at, "readiness"]) } : readiness,
-      startTimeoutMs: input.startTimeout ?? defaults.startTimeoutMs ?? builtinDefaults.startTimeoutMs,
+      liveness: this.liveness(input, readiness, { instance, env }, at),
+      startTimeoutMs,
       restart: layered(builtinDefaults.restart, input.restart, defaults.restart),
       stopSignal: input.stopSignal ?? defaults.stopSignal ?? builtinDefaults.stopSignal,
-      stopTimeoutMs: input.stopTimeout ?? defaults.stopTimeoutMs ?? builtinDefaults.stopTimeoutMs,
+      stopTimeoutMs,
       preStart: input.preStart ? this.findCommand(input.preStart, commandDirs, [...at, "preStart"]) : null,
       postStop: input.postStop ? this.findCommand(input.postStop, commandDirs, [...at, "postStop"]) : null,
+      // A hook gets what its phase gets by default: preStart the start timeout, postStop the stop timeout.
+      preStartTimeoutMs: input.preStartTimeout ?? defaults.preStartTimeoutMs ?? startTimeoutMs,
+      postStopTimeoutMs: input.postStopTimeout ?? defaults.postStopTimeoutMs ?? stopTimeoutMs,
+      failsafeMs: input.failsafe ?? null,
       log: { ...log, file: logFile },
       autostart: input.autostart ?? defaults.autostart ?? builtinDefaults.autostart,
     };
+  }
+
+  /**
+   * The liveness check: on by default for servers whose readiness is `tango` (their admin device is
+   * known to answer ping), off for others unless their own `liveness` turns it on. It pings where
+   * the tango probe does; without one, through the database of the server's TANGO_HOST.
+   */
+  private liveness(
+    input: ServerInput,
+    readiness: ReadinessProbe,
+    server: { instance: string | undefined; env: Record<string, string> },
+    at: FieldPath,
+  ): LivenessSpec | null {
+    if (readiness.kind === "tango") this.checkTangoTarget(readiness.target.via === "database", server, [...at, "readiness"], "readiness tango");
+    const own = input.liveness;
+    const fromDefaults = this.settings.defaults.liveness;
+    if (own === null || (own === undefined && (fromDefaults === null || readiness.kind !== "tango"))) return null;
+    const spec = layered<Omit<LivenessSpec, "target">>(defaultLiveness, own, fromDefaults ?? undefined);
+    if (readiness.kind === "tango") return { ...spec, target: readiness.target };
+    this.checkTangoTarget(true, server, [...at, "liveness"], "liveness");
+    return { ...spec, target: { via: "database" } };
+  }
+
+  /** A check of dserver/<Server>/<instance> needs a Tango name, and through the database a TANGO_HOST. */
+  private checkTangoTarget(viaDatabase: boolean, server: { instance: string | undefined; env: Record<string, string> }, at: FieldPath, what: string): void {
+    if (server.instance === undefined) {
+      this.problems.push({ path: at, message: `${what} pings the admin device dserver/<Server>/<instance>: the server's name must be Server/instance` });
+    } else if (viaDatabase && !server.env.TANGO_HOST) {
+      this.problems.push({
+        path: at,
+        message: `${what} finds the admin device through the Tango database, but the server has no TANGO_HOST (settings.env, its env or the init's environment); or give the endpoint: tango:[host:]port`,
+      });
+    }
   }
 
   /** Where servers are looked up: searchPath (StartDsPath), else the init's PATH. */

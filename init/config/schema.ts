@@ -5,13 +5,14 @@
 //
 //   settings:            global settings; every key optional
 //     startMode, interServerWait, interLevelWait, maxLevel, shutdownTimeout, controlSocket, logHome,
-//     searchPath, env,
-//     defaults:          per-server defaults: readiness, restart, stopSignal, stopTimeout, startTimeout,
-//                        log (maxSize, keep, console, maxLine), autostart
+//     searchPath, env, http (listen: the read-only HTTP listener, off unless given),
+//     defaults:          per-server defaults: readiness, liveness, restart, stopSignal, stopTimeout, startTimeout,
+//                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart
 //     …and the Tango Starter's property names (table below), so Starter settings can be pasted in.
 //   servers:             list of servers (name, binary, args, env, cwd, user, group, umask, rlimits, level,
-//                        requires, after, exclusive, autostart, readiness, startTimeout, restart,
-//                        stopSignal, stopTimeout, preStart, postStop, log)
+//                        requires, after, exclusive, autostart, failsafe, readiness, liveness, startTimeout,
+//                        restart, stopSignal, stopTimeout, preStart, preStartTimeout, postStop,
+//                        postStopTimeout, log)
 //   sources:             servers from elsewhere: `tango`, the Tango database (config/tango/schema.ts)
 //   x-…:                 top-level keys starting with "x-" are ignored: a place for YAML anchors.
 //
@@ -40,14 +41,16 @@
 // A Starter duration may also be written as a duration string ("2s"), which then means what it says.
 
 import * as z from "zod";
-import type { LogSettings, ReadinessProbe, RestartPolicy, RlimitSetting } from "../core/types";
+import type { LivenessSpec, LogSettings, ReadinessProbe, RestartPolicy, RlimitSetting } from "../core/types";
 import { describeValue, type FieldPath, type FieldProblem } from "./errors";
 import {
   byteSizeExpectation,
   durationExpectation,
+  listenExpectation,
   logProbe,
   parseByteSize,
   parseDuration,
+  parseListenAddress,
   parseNotifyFd,
   parseProbeFile,
   parseProbeShorthand,
@@ -215,9 +218,9 @@ const rlimits = z
   });
 
 // Readiness: a shorthand string, or a mapping with exactly one probe kind and that kind's options.
-const probeKinds = ["log", "notify", "sd_notify", "tcp", "file", "exec"] as const;
+const probeKinds = ["log", "notify", "sd_notify", "tcp", "file", "exec", "tango"] as const;
 /** Which probe kinds each option applies to. */
-const probeOptions = { regex: ["log"], stream: ["log"], interval: ["tcp", "file", "exec"], timeout: ["exec"] } as const;
+const probeOptions = { regex: ["log"], stream: ["log"], interval: ["tcp", "file", "exec", "tango"], timeout: ["exec"] } as const;
 
 const readinessMapping = z
   .strictObject({
@@ -229,6 +232,8 @@ const readinessMapping = z
     tcp: z.union([z.string(), z.int()], { error: expecting('an address "[host:]port"') }).optional(),
     file: z.string().optional(),
     exec: command.optional(),
+    /** true: the admin device through the database; "[host:]port": at that endpoint (a server run with -nodb). */
+    tango: z.union([z.literal(true), z.string(), z.int()], { error: expecting('true, or an address "[host:]port"') }).optional(),
     interval: durationMs.optional(),
     timeout: durationMs.optional(),
   })
@@ -273,6 +278,11 @@ const readinessMapping = z
               timeoutMs: probe.timeout ?? probeDefaults.execTimeoutMs,
             },
           };
+        case "tango": {
+          const interval = intervalMs ?? probeDefaults.tangoIntervalMs;
+          if (probe.tango === true) return { ok: true, value: { kind: "tango", target: { via: "database" }, intervalMs: interval } };
+          return mapParsed(parseTcpAddress(probe.tango!), (address) => ({ kind: "tango", target: { via: "endpoint", ...address }, intervalMs: interval }));
+        }
       }
     })();
     if (parsed.ok) return parsed.value;
@@ -283,6 +293,34 @@ const readinessMapping = z
 function mapParsed<T, U>(parsed: Parsed<T>, map: (value: T) => U): Parsed<U> {
   return parsed.ok ? { ok: true, value: map(parsed.value) } : parsed;
 }
+
+/**
+ * Liveness (the Starter's ping thread): false turns it off, true or a mapping turns it on; the
+ * mapping's fields override the defaults (every 2 s, 1 s to answer, 2 failures in a row, report).
+ */
+const liveness = z.union(
+  [
+    z.literal(false).transform(() => null),
+    z.literal(true).transform((): LivenessInput => ({})),
+    z
+      .strictObject({
+        interval: durationMs.optional(),
+        timeout: durationMs.optional(),
+        failures: count(1).optional(),
+        onUnresponsive: z.enum(["report", "restart"]).optional(),
+      })
+      .transform((fields): LivenessInput => ({
+        intervalMs: fields.interval,
+        timeoutMs: fields.timeout,
+        failures: fields.failures,
+        onUnresponsive: fields.onUnresponsive,
+      })),
+  ],
+  { error: expecting('true, false, or a mapping {interval, timeout, failures, onUnresponsive: "report" | "restart"}') },
+);
+
+/** A liveness mapping as written: what it sets (the rest comes from the defaults). */
+export type LivenessInput = Partial<Omit<LivenessSpec, "target">>;
 
 const readiness = z.union([z.string().transform(via(parseProbeShorthand)), readinessMapping], {
   error: expecting(`${probeShorthandExpectation}, or a mapping like {log: "Ready to accept request", stream: stdout}`),
@@ -338,10 +376,13 @@ const serverLog = z
 
 const serverDefaults = z.strictObject({
   readiness: readiness.optional(),
+  liveness: liveness.optional(),
   restart: restart.optional(),
   stopSignal: signalNumber.optional(),
   stopTimeout: durationMs.optional(),
   startTimeout: durationMs.optional(),
+  preStartTimeout: durationMs.optional(),
+  postStopTimeout: durationMs.optional(),
   log: defaultLog.optional(),
   autostart: z.boolean().optional(),
 });
@@ -389,6 +430,11 @@ export function findStarterConflicts(rawSettings: unknown): FieldProblem[] {
     }));
 }
 
+/** The read-only HTTP listener (metrics, probes, status): off unless `listen` is given. */
+const httpSettings = z.strictObject({
+  listen: z.union([z.string(), z.number()], { error: expecting(listenExpectation) }).transform(via(parseListenAddress)),
+});
+
 /** The `settings` section. Its output has the Starter properties folded into the native fields. */
 export const settingsSchema = z
   .strictObject({
@@ -402,6 +448,7 @@ export const settingsSchema = z
     searchPath: searchPath.optional(),
     env: environment.optional(),
     defaults: serverDefaults.optional(),
+    http: httpSettings.optional(),
 
     StartDsPath: searchPath.optional(),
     StartServersAtStartup: z.boolean().optional(),
@@ -429,12 +476,16 @@ export const settingsSchema = z
       logHome: settings.logHome ?? settings.LogFileHome,
       searchPath: settings.searchPath ?? settings.StartDsPath,
       env: settings.env ?? {},
+      http: settings.http,
       defaults: {
         readiness: defaults.readiness,
+        liveness: defaults.liveness,
         restart: { ...defaults.restart, minUptimeForRestartMs: defaults.restart?.minUptimeForRestartMs ?? settings.AutoRestartDuration },
         stopSignal: defaults.stopSignal,
         stopTimeoutMs: defaults.stopTimeout,
         startTimeoutMs: defaults.startTimeout ?? settings.ServerStartupTimeout,
+        preStartTimeoutMs: defaults.preStartTimeout,
+        postStopTimeoutMs: defaults.postStopTimeout,
         log: { ...defaults.log, keep: defaults.log?.keep ?? settings.KeepLogFiles },
         autostart: defaults.autostart ?? settings.StartServersAtStartup,
       },
@@ -473,13 +524,17 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
     after: nameList.optional(),
     exclusive: z.boolean().optional(),
     autostart: z.boolean().optional(),
+    failsafe: durationMs.optional(),
     readiness: readiness.optional(),
+    liveness: liveness.optional(),
     startTimeout: durationMs.optional(),
     restart: restart.optional(),
     stopSignal: signalNumber.optional(),
     stopTimeout: durationMs.optional(),
     preStart: command.optional(),
+    preStartTimeout: durationMs.optional(),
     postStop: command.optional(),
+    postStopTimeout: durationMs.optional(),
     log: serverLog.optional(),
   });
 }

@@ -124,10 +124,10 @@ export function splitCommandLine(text: string): Parsed<string[]> {
 }
 
 /** Default polling intervals of the probes that poll. */
-export const probeDefaults = { tcpIntervalMs: 100, fileIntervalMs: 100, execIntervalMs: 500, execTimeoutMs: 5000 };
+export const probeDefaults = { tcpIntervalMs: 100, fileIntervalMs: 100, execIntervalMs: 500, execTimeoutMs: 5000, tangoIntervalMs: 200 };
 
 export const probeShorthandExpectation =
-  'a readiness probe: "none", "log:<text>", "log:/<regex>/", "notify:<fd>", "sd_notify", "tcp:[host:]port", "file:<absolute path>" or "exec:<command>"';
+  'a readiness probe: "none", "log:<text>", "log:/<regex>/", "notify:<fd>", "sd_notify", "tcp:[host:]port", "file:<absolute path>", "exec:<command>", "tango" or "tango:[host:]port"';
 
 /** A log pattern written /like this/ is a regular expression; otherwise it is plain text to find in a line. */
 export function logProbe(pattern: string, regex: boolean | undefined, stream: "stdout" | "stderr" | "both"): Parsed<ReadinessProbe> {
@@ -159,15 +159,30 @@ export function parseTcpAddress(text: string | number): Parsed<{ host: string; p
   return ok({ host: match[1]?.replace(/^\[(.*)\]$/, "$1") ?? "127.0.0.1", port });
 }
 
+export const listenExpectation = 'an address "[host:]port": the host is 127.0.0.1 unless written (e.g. "0.0.0.0:9150" for every interface)';
+
+/**
+ * Where the HTTP listener binds. A port alone binds 127.0.0.1: every interface only when written so
+ * (":9150", which means every interface to some programs, is refused rather than guessed).
+ */
+export function parseListenAddress(text: string | number): Parsed<{ host: string; port: number }> {
+  const parsed = parseTcpAddress(text);
+  return parsed.ok ? parsed : expected(listenExpectation);
+}
+
 export function parseProbeFile(path: string): Parsed<string> {
   return path.startsWith("/") ? ok(path) : expected("an absolute path of the file whose existence means ready");
 }
 
-/** "none", "log:Ready to accept request", "notify:3", "sd_notify", "tcp:127.0.0.1:12345", "file:/run/x.ready", "exec:check --quick". */
+/**
+ * "none", "log:Ready to accept request", "notify:3", "sd_notify", "tcp:127.0.0.1:12345", "file:/run/x.ready", "exec:check --quick",
+ * "tango" (the admin device through the database), "tango:127.0.0.1:12345" (at a fixed endpoint, without a database).
+ */
 export function parseProbeShorthand(text: string): Parsed<ReadinessProbe> {
   const trimmed = text.trim();
   if (trimmed === "none") return ok({ kind: "none" });
   if (trimmed === "sd_notify") return ok({ kind: "sd_notify" });
+  if (trimmed === "tango") return ok({ kind: "tango", target: { via: "database" }, intervalMs: probeDefaults.tangoIntervalMs });
   const colon = trimmed.indexOf(":");
   const kind = colon < 0 ? trimmed : trimmed.slice(0, colon);
   const argument = colon < 0 ? "" : trimmed.slice(colon + 1);
@@ -183,6 +198,12 @@ export function parseProbeShorthand(text: string): Parsed<ReadinessProbe> {
       return within(parseTcpAddress(argument), (address) => ({ kind: "tcp", ...address, intervalMs: probeDefaults.tcpIntervalMs }));
     case "file":
       return within(parseProbeFile(argument.trim()), (path) => ({ kind: "file", path, intervalMs: probeDefaults.fileIntervalMs }));
+    case "tango":
+      return within(parseTcpAddress(argument), (address) => ({
+        kind: "tango",
+        target: { via: "endpoint", ...address },
+        intervalMs: probeDefaults.tangoIntervalMs,
+      }));
     case "exec":
       return within(splitCommandLine(argument), (argv) => ({
         kind: "exec",

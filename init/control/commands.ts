@@ -8,10 +8,11 @@
 // step: no polling, no timers besides the caller's timeout.
 
 import { describeServerExit, formatMs, isDown, type Server, type ServerEvent } from "../core/server";
-import { startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
+import { needsRestart, startAllTargets, step, stopAllTargets, type Supervisor } from "../core/supervisor";
 import { monotonicNow } from "../runtime/engine";
 import type { RunningSupervisor } from "../runtime/supervisor";
 import { describeFailure, globToRegExp, isGlob, statusOf } from "./describe";
+import { describeRecord, initLog } from "../log/init-log";
 import { tailFile, type LogTaps } from "./logs";
 import {
   INIT_VERSION,
@@ -26,12 +27,17 @@ import {
   type LogsResult,
   type Outcome,
   type ReadyResult,
+  type RefreshResult,
   type ReloadResult,
   type ShutdownResult,
   type StatusResult,
   type TimelineResult,
 } from "./protocol";
 import type { BootTimeline } from "./timeline";
+import { Watch } from "./watch";
+
+/** `logs starter-init` (or the Starter's DevReadLog name, `Starter`) reads the init's own log. */
+const INIT_LOG_NAMES = ["starter-init", "Starter"];
 
 export class ControlError extends Error {
   constructor(
@@ -51,6 +57,8 @@ export interface RequestContext {
   onClose(listener: () => void): void;
   /** The connection stays open after the answer (streams; shutdown: the client waits for the close). */
   keepOpen(): void;
+  /** Called once the answer has been sent (a stream's events follow its answer). */
+  afterAnswer(listener: () => void): void;
 }
 
 /** A verdict on one server: null while it is still on its way. */
@@ -75,24 +83,8 @@ export class Commands {
     return { protocol: PROTOCOL_VERSION, supported: SUPPORTED_VERSIONS, version: INIT_VERSION, pid: process.pid, role: this.running.role };
   }
 
-  private info(): InitInfo {
-    return {
-      protocol: PROTOCOL_VERSION,
-      version: INIT_VERSION,
-      pid: process.pid,
-      role: this.running.role,
-      phase: this.sup.phase,
-      uptimeMs: Math.round(process.uptime() * 1000),
-      config: this.running.config().source,
-      socket: this.socketPath,
-    };
-  }
-
   status(args: CommandArgs<"status">): StatusResult {
-    const now = monotonicNow();
-    const names = args.servers.length ? this.match(args.servers) : [...this.sup.servers.keys()];
-    const sources = this.running.sources?.() ?? [];
-    return { init: this.info(), servers: names.map((name) => statusOf(this.sup.servers.get(name)!, now)), ...(sources.length ? { sources } : {}) };
+    return statusResult(this.running, this.socketPath, args.servers.length ? this.match(args.servers) : undefined);
   }
 
   /** Names in config order for names and glob patterns; a pattern matching nothing is an error. */
@@ -218,16 +210,18 @@ export class Commands {
 
   async startAll(args: CommandArgs<"start-all">, context: RequestContext): Promise<ActionResult> {
     if (this.sup.phase === "shutting-down") throw new ControlError("refused", "the init is shutting down");
-    const targets = startAllTargets(this.sup, args.level);
+    const names = args.servers && this.match(args.servers);
+    const targets = startAllTargets(this.sup, args.level, names);
     if (targets.length === 0) return { waited: args.wait, timedOut: false, outcomes: [] };
-    this.running.engine.dispatch({ type: "start-all", now: monotonicNow(), level: args.level });
+    this.running.engine.dispatch({ type: "start-all", now: monotonicNow(), level: args.level, names });
     return this.settle(targets, launchJudge, args, context, "start requested");
   }
 
   async stopAll(args: CommandArgs<"stop-all">, context: RequestContext): Promise<ActionResult> {
-    const { running: targets, queued } = stopAllTargets(this.sup, args.level);
+    const names = args.servers && this.match(args.servers);
+    const { running: targets, queued } = stopAllTargets(this.sup, args.level, names);
     if (targets.length === 0 && queued.length === 0) return { waited: args.wait, timedOut: false, outcomes: [] };
-    this.running.engine.dispatch({ type: "stop-all", now: monotonicNow(), level: args.level });
+    this.running.engine.dispatch({ type: "stop-all", now: monotonicNow(), level: args.level, names });
     return this.settle(targets, stopAllJudge, args, context, "stop requested");
   }
 
@@ -266,6 +260,7 @@ export class Commands {
   // ---- logs ----------------------------------------------------------------------------------
 
   async logLines(args: CommandArgs<"logs">, context: RequestContext): Promise<LogsResult> {
+    if (INIT_LOG_NAMES.includes(args.server) && !this.sup.servers.has(args.server)) return this.initLogLines(args, context);
     const name = this.one(args.server);
     const file = this.sup.servers.get(name)!.spec.log.file;
     let lines: string[];
@@ -286,6 +281,18 @@ export class Commands {
       context.onClose(stop);
     }
     return { server: name, source, file, lines, follow: args.follow };
+  }
+
+  /** The init's own log: its file (rotated copy included), as text; following, each new record. */
+  private async initLogLines(args: CommandArgs<"logs">, context: RequestContext): Promise<LogsResult> {
+    const file = initLog.filePath;
+    const lines = file === null ? [] : await tailFile(file, args.lines).catch(() => []);
+    if (args.follow) {
+      context.keepOpen();
+      const stop = initLog.onLine((line) => context.send("line", { line: describeRecord(line), stream: "stderr" } satisfies LogLineEvent));
+      context.onClose(stop);
+    }
+    return { server: INIT_LOG_NAMES[0], source: "file", file, lines: lines.map(describeRecord), follow: args.follow };
   }
 
   // ---- reload --------------------------------------------------------------------------------
@@ -312,8 +319,10 @@ export class Commands {
     for (const name of outcome.added) judges.set(name, addedJudge);
     for (const name of outcome.changed) {
       const old = before.get(name);
-      const wasRunning = old !== undefined && (old.state === "starting" || old.state === "ready") && old.pin === null;
-      judges.set(name, wasRunning ? restartJudge(old) : () => ({ ok: true, message: "changed; the next start uses the new config" }));
+      const spec = this.sup.servers.get(name)?.spec;
+      const restarts =
+        old !== undefined && (old.state === "starting" || old.state === "ready") && old.pin === null && spec !== undefined && needsRestart(old.spec, spec);
+      judges.set(name, restarts ? restartJudge(old) : () => ({ ok: true, message: "changed; the next start uses the new config" }));
     }
     const targets = [...judges.keys()];
     if (!args.wait) return { ...base, waited: false, timedOut: false, outcomes: targets.map((name) => this.outcome(name, true, "applying")) };
@@ -324,19 +333,7 @@ export class Commands {
   // ---- ready ---------------------------------------------------------------------------------
 
   private readiness(): ReadyResult {
-    const sup = this.sup;
-    const waiting: ReadyResult["waiting"] = [];
-    for (const server of sup.servers.values()) {
-      const name = server.spec.name;
-      if (sup.removing.has(name)) continue;
-      const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
-      if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
-    }
-    // A source never read yet (the Tango database has not answered): its servers are not even known.
-    for (const source of this.running.sources?.() ?? []) {
-      if (source.lastReadAgoMs === null) waiting.push({ name: `sources.${source.name}`, state: "starting", reason: source.message });
-    }
-    return { ready: sup.phase === "running" && waiting.length === 0, phase: sup.phase, waiting };
+    return readiness(this.running);
   }
 
   /** Not ready, and nothing will change that by itself: what is missing has failed or exited for good. */
@@ -371,6 +368,80 @@ export class Commands {
   timelineResult(): TimelineResult {
     return this.timeline.snapshot(this.sup, monotonicNow());
   }
+
+  // ---- watch, refresh-sources ----------------------------------------------------------------
+
+  watch(args: CommandArgs<"watch">, context: RequestContext): StatusResult {
+    context.keepOpen();
+    const watch = new Watch(this.running, args.servers, context);
+    context.onClose(() => watch.close());
+    return { ...statusResult(this.running, this.socketPath, []), servers: watch.baseline() };
+  }
+
+  async refreshSources(args: CommandArgs<"refresh-sources">): Promise<RefreshResult> {
+    if (this.sup.phase === "shutting-down") throw new ControlError("refused", "the init is shutting down");
+    const outcome = await this.running.refreshSources(args.startAdded);
+    if (!outcome.ok) throw new ControlError("config", outcome.error ?? "the sources could not be read");
+    return { added: outcome.added, removed: outcome.removed, changed: outcome.changed, unchanged: outcome.unchanged, notes: outcome.notes ?? [] };
+  }
+}
+
+/** The answer of `status` (also the HTTP listener's /status): every server, or the names given, in config order. */
+export function statusResult(running: RunningSupervisor, socketPath: string, names?: string[]): StatusResult {
+  const sup = running.engine.sup;
+  const now = monotonicNow();
+  const sources = running.sources?.() ?? [];
+  const init: InitInfo = {
+    protocol: PROTOCOL_VERSION,
+    version: INIT_VERSION,
+    pid: process.pid,
+    role: running.role,
+    phase: sup.phase,
+    uptimeMs: Math.round(process.uptime() * 1000),
+    config: running.config().source,
+    socket: socketPath,
+    resources: initResources(running),
+  };
+  const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now));
+  return { init, servers, ...(sources.length ? { sources } : {}) };
+}
+
+/** What the init holds now: the soak watches these for leaks. */
+function initResources(running: RunningSupervisor): InitInfo["resources"] {
+  const active: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) active[kind] = (active[kind] ?? 0) + 1;
+  const memory = process.memoryUsage();
+  return {
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+    active,
+    engine: running.engine.resources(),
+  };
+}
+
+/**
+ * The rule of `ready` (also the HTTP listener's /readyz): the boot is complete and every server that
+ * should run is ready, and every source has been read at least once.
+ */
+export function readiness(running: RunningSupervisor): ReadyResult {
+  const sup = running.engine.sup;
+  const waiting: ReadyResult["waiting"] = [];
+  for (const server of sup.servers.values()) {
+    const name = server.spec.name;
+    if (sup.removing.has(name)) continue;
+    const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
+    if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
+    // Ready but hung (its admin device does not answer ping): not ready for a health check either.
+    else if (shouldRun && server.liveness?.state === "unresponsive")
+      waiting.push({ name, state: "unresponsive", reason: `${server.liveness.failures} ping(s) failed: ${server.liveness.lastError}` });
+  }
+  // A source never read yet (the Tango database has not answered): its servers are not even known.
+  for (const source of running.sources?.() ?? []) {
+    if (source.lastReadAgoMs === null) waiting.push({ name: `sources.${source.name}`, state: "starting", reason: source.message });
+  }
+  return { ready: sup.phase === "running" && waiting.length === 0, phase: sup.phase, waiting };
 }
 
 /** Requests the machine ignores because the server is already where it was asked to go (or going there). */

@@ -1,8 +1,8 @@
 // Words for a person about a server's facts: shared by the answers of the control server.
 
-import { describeServerExit, formatMs, starterState, type Server } from "../core/server";
+import { describeServerExit, formatMs, starterStateOf, type Server } from "../core/server";
 import { signalName } from "../core/signals";
-import type { LastExit, ServerStatus } from "./protocol";
+import type { LastExit, PingStatus, ServerStatus } from "./protocol";
 
 /** Why a server that should have started is not running: its reason, with the exit when it tells more. */
 export function describeFailure(server: Server): string {
@@ -10,6 +10,12 @@ export function describeFailure(server: Server): string {
   switch (server.reason) {
     case "start-timeout":
       return `not ready within ${formatMs(server.spec.startTimeoutMs)}`;
+    case "pre-start-timeout":
+      return `preStart did not finish within ${formatMs(server.spec.preStartTimeoutMs)}`;
+    case "pre-start-failed":
+      return `preStart failed${exit ? ` (${describeServerExit(exit)})` : ""}`;
+    case "kill-timeout":
+      return "still alive after SIGKILL (no longer waited for)";
     case "readiness-failed":
       return "readiness probe failed";
     case "dependency-failed":
@@ -40,8 +46,8 @@ export function statusOf(server: Server, now: number): ServerStatus {
   const running = server.pid !== null && server.startedAt !== null;
   return {
     name: server.spec.name,
-    state: server.state,
-    starter: starterState(server.state),
+    state: server.state === "ready" && server.liveness?.state === "unresponsive" ? "unresponsive" : server.state,
+    starter: starterStateOf(server),
     desired: server.desired,
     pin: server.pin,
     reason: server.reason,
@@ -54,6 +60,25 @@ export function statusOf(server: Server, now: number): ServerStatus {
     restarts: server.restarts,
     lastExit: lastExitOf(server, now),
     logFile: server.spec.log.file,
+    ping: pingOf(server, now),
+    hook: server.hook,
+    hookPid: server.hookPid,
+  };
+}
+export function pingOf(server: Server, now: number): PingStatus | null {
+  const liveness = server.liveness;
+  const spec = server.spec.liveness;
+  if (!liveness || !spec) return null;
+  return {
+    state: liveness.state,
+    lastRttMs: liveness.lastRttMs === null ? null : Math.round(liveness.lastRttMs * 1000) / 1000,
+    lastPingAgoMs: liveness.lastPingAt === null ? null : Math.max(0, Math.round(now - liveness.lastPingAt)),
+    failures: liveness.failures,
+    lastError: liveness.lastError,
+    answered: liveness.answered,
+    failed: liveness.failed,
+    intervalMs: spec.intervalMs,
+    onUnresponsive: spec.onUnresponsive,
   };
 }
 

@@ -40,6 +40,12 @@ export class LogTaps {
 
   constructor(engine: Engine) {
     engine.onOutput((name, line, stream, at) => this.push(name, `${at} ${line}`, stream));
+    // The lines of servers a reload removed go with them (at the next reload: a removed server stays
+    // until it has stopped), so that servers coming and going do not pile up memory.
+    engine.onEvent((event) => {
+      if (event.type !== "config-reloaded") return;
+      for (const name of this.rings.keys()) if (!engine.sup.servers.has(name)) this.rings.delete(name);
+    });
   }
 
   /** A line with its time stamp, as the server's log file has it. */

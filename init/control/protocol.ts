@@ -7,7 +7,7 @@
 //   request   {"v":1,"id":7,"cmd":"status","args":{"servers":["TangoTest/*"]}}
 //   response  {"v":1,"id":7,"ok":true,"result":{…}}
 //             {"v":1,"id":7,"ok":false,"error":{"code":"not-found","message":"no server matches x"}}
-//   event     {"v":1,"id":7,"event":"line","data":{…}}   (streams: `logs` with follow)
+//   event     {"v":1,"id":7,"event":"line","data":{…}}   (streams: `logs` with follow, `watch`)
 //
 // Every request carries the protocol version the client speaks (`v`); a version the init does not
 // speak is answered with an `unsupported-version` error naming the versions it does. `id` (a number
@@ -22,6 +22,7 @@
 
 import * as z from "zod";
 import type { TangoSourceStatus } from "../config/tango/watcher";
+import type { EngineResources } from "../runtime/engine";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -88,8 +89,9 @@ export const COMMANDS = {
   stop: z.strictObject({ servers: patterns.min(1), ...waiting }),
   restart: z.strictObject({ servers: patterns.min(1), ...waiting }),
   kill: z.strictObject({ servers: patterns.min(1), ...waiting }),
-  "start-all": z.strictObject({ level, ...waiting }),
-  "stop-all": z.strictObject({ level, ...waiting }),
+  /** `servers`: only these (names or globs), still in level order (the Starter device's DevStartAll). */
+  "start-all": z.strictObject({ level, servers: patterns.optional(), ...waiting }),
+  "stop-all": z.strictObject({ level, servers: patterns.optional(), ...waiting }),
   pin: z.strictObject({ server: name, pin: z.enum(["started", "stopped"]) }),
   unpin: z.strictObject({ server: name }),
   logs: z.strictObject({ server: name, lines: z.int().min(0).max(100_000).default(20), follow: z.boolean().default(false) }),
@@ -104,6 +106,16 @@ export const COMMANDS = {
   /** "default": power off in a VM, exit in a container. The others are for a VM only. */
   shutdown: z.strictObject({ action: z.enum(["default", "poweroff", "reboot", "halt"]).default("default") }),
   timeline: z.strictObject({}),
+  /**
+   * A subscription: answered with the status of the servers (as `status`), then events on the same
+   * id whenever something changes, until the client goes away (watch.ts).
+   */
+  watch: z.strictObject({ servers: patterns.default([]) }),
+  /**
+   * Reads the sources (the Tango database) again with the file as last loaded and applies what
+   * changed: the Starter's UpdateServersInfo. Servers it adds start only with startAdded.
+   */
+  "refresh-sources": z.strictObject({ startAdded: z.boolean().default(false) }),
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -221,7 +233,8 @@ export class LineReader {
 
 // ---- results (what each command answers) -------------------------------------------------------
 
-export type ServerStateName = "stopped" | "starting" | "ready" | "stopping" | "backoff" | "failed";
+/** The supervisor's states, and "unresponsive": ready, but its admin device does not answer ping (liveness). */
+export type ServerStateName = "stopped" | "starting" | "ready" | "unresponsive" | "stopping" | "backoff" | "failed";
 
 export interface LastExit {
   code: number | null;
@@ -254,6 +267,27 @@ export interface ServerStatus {
   restarts: number;
   lastExit: LastExit | null;
   logFile: string | null;
+  /** The liveness check of a ready server (its admin device's ping), or null without one. */
+  ping: PingStatus | null;
+  /** A hook running now (systemd's sub-state): preStart while starting, postStop while stopping; and its process. */
+  hook: "pre-start" | "post-stop" | null;
+  hookPid: number | null;
+}
+export interface PingStatus {
+  state: "responsive" | "unresponsive";
+  /** Round trip of the last answered ping, in milliseconds (fractional); null before the first. */
+  lastRttMs: number | null;
+  /** Since the last ping ended; null before the first. */
+  lastPingAgoMs: number | null;
+  /** Failed pings in a row, and why the last one failed. */
+  failures: number;
+  lastError: string | null;
+  /** Pings answered and failed since the server became ready. */
+  answered: number;
+  failed: number;
+  /** The check's settings. */
+  intervalMs: number;
+  onUnresponsive: "report" | "restart";
 }
 
 export interface InitInfo {
@@ -265,6 +299,20 @@ export interface InitInfo {
   uptimeMs: number;
   config: string;
   socket: string;
+  /** What the init holds: for leak checks (the soak) and a person's curiosity. */
+  resources?: InitResources;
+}
+
+export interface InitResources {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Memory of Buffers and other objects outside the V8 heap. */
+  externalBytes: number;
+  /** Node's active resources by kind (Timeout, PipeWrap, TCPWrap, FSReqCallback…). */
+  active: Record<string, number>;
+  /** The engine's own: its armed timers, probes, sockets and pipes. */
+  engine: EngineResources;
 }
 
 export interface StatusResult {
@@ -348,6 +396,29 @@ export interface TimelineResult {
   entries: TimelineEntry[];
   /** Servers in the config that never started. */
   notStarted: { name: string; level: number }[];
+}
+
+/** `watch` event "servers": the servers whose status changed in one step of the supervisor, and those removed. */
+export interface ServersChangedEvent {
+  changed: ServerStatus[];
+  removed: string[];
+}
+
+/** `watch` event "phase": the supervisor's phase changed. */
+export interface PhaseEvent {
+  phase: InitInfo["phase"];
+}
+
+/** `watch` event "sources": what the sources are and last read, after each new configuration. */
+export type SourcesEvent = SourceStatus[];
+
+export interface RefreshResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+  /** About the sources: a database that did not answer (its last read stands), warnings. */
+  notes: string[];
 }
 
 export interface ShutdownResult {

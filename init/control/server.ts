@@ -36,6 +36,8 @@ import {
   type RequestId,
 } from "./protocol";
 import { BootTimeline } from "./timeline";
+// The Starter device's script is written out with the control socket, before the boot.
+import "./device-script";
 
 export interface ControlServerOptions {
   path: string;
@@ -130,6 +132,8 @@ export class ControlServer {
   private readonly timeline = new BootTimeline();
   private readonly taps: LogTaps;
   private owned = false;
+  /** Connections accepted since start (the metrics read it). */
+  accepted = 0;
 
   constructor(
     running: RunningSupervisor,
@@ -203,6 +207,11 @@ export class ControlServer {
     }
   }
 
+  /** Connections open now and accepted since start. */
+  connectionCounts(): { open: number; accepted: number } {
+    return { open: this.connections.size, accepted: this.accepted };
+  }
+
   close(): void {
     this.server?.close();
     for (const connection of this.connections) connection.destroy();
@@ -224,6 +233,7 @@ export class ControlServer {
     }
     const connection = new Connection(socket, this, peer.who);
     this.connections.add(connection);
+    this.accepted++;
     socket.once("close", () => this.connections.delete(connection));
   }
 
@@ -274,6 +284,10 @@ export class ControlServer {
         return commands.shutdown(request.args, context);
       case "timeline":
         return commands.timelineResult();
+      case "watch":
+        return commands.watch(request.args, context);
+      case "refresh-sources":
+        return commands.refreshSources(request.args);
     }
   }
 }
@@ -360,8 +374,10 @@ class Connection {
     }
     this.inFlight++;
     this.owner.log.debug({ peer: this.who, cmd: request.cmd, id: request.id }, "control: request");
+    const answered: (() => void)[] = [];
     const context: RequestContext = {
       send: (event, data) => this.send({ v: PROTOCOL_VERSION, id: request.id, event, data }),
+      afterAnswer: (listener) => answered.push(listener),
       onClose: (listener) => {
         if (this.closing) listener();
         else this.closeListeners.push(listener);
@@ -372,7 +388,10 @@ class Connection {
     };
     new Promise((resolve) => resolve(this.owner.execute(request, context)))
       .then(
-        (result) => this.send({ v: PROTOCOL_VERSION, id: request.id, ok: true, result }),
+        (result) => {
+          this.send({ v: PROTOCOL_VERSION, id: request.id, ok: true, result });
+          for (const listener of answered) listener();
+        },
         (err: unknown) => this.send({ v: PROTOCOL_VERSION, id: request.id, ok: false, error: this.describe(err, request.cmd) }),
       )
       .finally(() => {
@@ -434,7 +453,16 @@ class Connection {
   }
 }
 
+/** The control server of this process, once started. */
+let current: ControlServer | null = null;
+
+/** Control connections open now and accepted since start (for the metrics of init/http/). */
+export function controlConnections(): { open: number; accepted: number } {
+  return current?.connectionCounts() ?? { open: 0, accepted: 0 };
+}
+
 attachToSupervisor(async (running, log) => {
   const server = new ControlServer(running, log, optionsFromEnvironment(running.config().settings.controlSocket, process.env, log));
   await server.start();
+  current = server;
 });

@@ -54,7 +54,9 @@ export class BootTimeline {
         record.outcome = "ready";
         return;
       case "stopping":
-        if (server.reason === "start-timeout" || server.reason === "readiness-failed") return this.end(record, "failed", describeFailure(server), now);
+        if (server.reason === "start-timeout" || server.reason === "readiness-failed" || server.reason === "pre-start-timeout") {
+          return this.end(record, "failed", describeFailure(server), now);
+        }
         if (CANCELLING.has(server.reason)) return this.end(record, "cancelled", server.reason, now);
         return;
       default:

@@ -9,7 +9,10 @@ export type FailureCause =
   | "killed-by-signal"
   | "exec-failed" // the spawn never reached a running program
   | "start-timeout" // not ready within startTimeoutMs (we stopped it)
-  | "readiness-failed"; // the readiness probe gave up (we stopped it)
+  | "readiness-failed" // the readiness probe gave up (we stopped it)
+  | "unresponsive" // ready, then its admin device stopped answering ping (we aborted it: onUnresponsive restart)
+  | "pre-start-failed" // preStart could not run, or exited non-zero
+  | "pre-start-timeout"; // preStart did not finish within preStartTimeoutMs (we stopped it)
 
 export interface Termination {
   cause: FailureCause;

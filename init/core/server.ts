@@ -3,15 +3,23 @@
 // step(server, event) -> { server, effects, ignored } is pure: time comes in with every event, and
 // everything that touches the world (spawning, signals, timers, probes, hooks, log lines) goes out
 // as plain-data effects for the runtime to execute. The runtime feeds back what happened
-// (spawned, spawn-failed, ready, probe-failed, exited, timer) as further events.
+// (spawned, spawn-failed, ready, probe-failed, exited, hook-spawned, hook-exited, timer) as further
+// events; the effects of one step never wait for each other.
 //
 // Desired state ("up" / "down") is kept apart from the current state, as dinit does: a stop
 // request while starting is an ordinary event (the process is signalled and the server goes to
 // stopping), and a start request while stopping only flips `desired`, so the server starts again
 // once the old process is gone.
+//
+// The hooks are sub-states, as systemd's start-pre and stop-post are: preStart runs while the server
+// is starting (before its own process is spawned), postStop while it is stopping (after its process
+// ended, also after a crash: the restart verdict waits for it). A hook has its own pid, its own
+// timeout and is stopped like the server (its process group, TERM, grace, KILL). Every state a
+// server waits in has a timer armed; only stopped, failed and ready wait for nothing.
 
+import { recordPing, startLiveness, type Liveness } from "./liveness";
 import { signalName } from "./signals";
-import type { ReadinessProbe, ServerSpec } from "./types";
+import type { LivenessSpec, ReadinessProbe, ServerSpec } from "./types";
 import { decideRestart, pruneStartHistory, type FailureCause, type Termination } from "./restart";
 
 export type ServerState = "stopped" | "starting" | "ready" | "stopping" | "backoff" | "failed";
@@ -20,6 +28,8 @@ export type DesiredState = "up" | "down";
 export type StarterState = "ON" | "MOVING" | "FAULT";
 /** A pinned server gets no automatic start (pinned stopped) or stop (pinned started). */
 export type Pin = "started" | "stopped" | null;
+/** A command run around the server's own process: preStart while starting, postStop while stopping. */
+export type Hook = "pre-start" | "post-stop";
 
 /** Why a server is in its current state (and, in ExitRecord, why its process ended). */
 export type StateReason =
@@ -34,9 +44,11 @@ export type StateReason =
   | FailureCause
   | "burst-limit"
   | "min-uptime" // the Starter's AutoRestartDuration: it did not run long enough to be restarted
-  | "dependency-failed";
+  | "dependency-failed"
+  | "post-stop-timeout" // postStop did not finish within postStopTimeoutMs and was stopped
+  | "kill-timeout"; // still alive a stop timeout after SIGKILL (uninterruptible?): no longer waited for
 
-export type ServerTimer = "start-timeout" | "stop-timeout" | "backoff" | "stable";
+export type ServerTimer = "pre-start-timeout" | "start-timeout" | "stop-timeout" | "post-stop-timeout" | "backoff" | "stable";
 
 export interface ExitRecord {
   at: number;
@@ -68,12 +80,22 @@ export interface Server {
   /** Recent start times, for the burst limit. */
   startHistory: number[];
   lastExit: ExitRecord | null;
-  /** While stopping: the failure that made us stop it (start-timeout, readiness-failed), so its exit is judged as one. */
+  /** While stopping: the failure that made us stop it (start-timeout, readiness-failed, pre-start-timeout), so its end is judged as one. */
   failure: FailureCause | null;
-  /** While stopping: SIGKILL has been sent (or will be, as soon as the pending spawn reports its pid). */
+  /** While stopping: SIGKILL has been sent to the process waited for (or will be, as soon as its pending spawn reports its pid). */
   killed: boolean;
   /** A readiness probe is running (started at spawn, ended by the runtime when it reports). */
   probing: boolean;
+  /** While ready with a liveness check: what its pings say (core/liveness.ts); null otherwise. */
+  liveness: Liveness | null;
+  /** The hook running now (preStart while starting, postStop while stopping), or null. */
+  hook: Hook | null;
+  /** The hook's process (and process group); null while its spawn is pending. */
+  hookPid: number | null;
+  /** While postStop runs after a crash: the restart verdict on the run, applied once postStop is done. */
+  verdict: Termination | null;
+  /** The shutdown deadline has passed: no postStop is started any more. */
+  final: boolean;
   /** Armed timers and their ids; a timer event whose id differs is stale. */
   timers: Partial<Record<ServerTimer, number>>;
   nextTimerId: number;
@@ -89,46 +111,64 @@ export type ServerEvent =
   | { type: "ready"; now: number }
   | { type: "probe-failed"; now: number; message: string }
   | { type: "exited"; now: number; pid: number; code: number | null; signal: number | null }
+  /** The hook asked for by run-pre-start / run-post-stop runs as pid. */
+  | { type: "hook-spawned"; now: number; pid: number }
+  | { type: "hook-spawn-failed"; now: number; errno: string; syscall?: string }
+  | { type: "hook-exited"; now: number; pid: number; code: number | null; signal: number | null }
   | { type: "timer"; now: number; timer: ServerTimer; id: number }
   | { type: "pin"; now: number; pin: "started" | "stopped" }
   | { type: "unpin"; now: number }
   /** Desired becomes down without acting yet: a stop will follow (shutdown order); no more restarts. */
   | { type: "stop-queued"; now: number }
-  /** SIGKILL now (Starter's HardKillServer; the shutdown deadline). */
-  | { type: "kill"; now: number }
+  /** SIGKILL now (Starter's HardKillServer); final: the shutdown deadline, after which no postStop runs. */
+  | { type: "kill"; now: number; final?: boolean }
   /** Sent by the supervisor to a server it was going to start whose required server failed. */
-  | { type: "dependency-failed"; now: number; dependency: string };
+  | { type: "dependency-failed"; now: number; dependency: string }
+  /** A liveness ping of process `pid` ended: answered in rttMs, or not (rttMs null, with why). */
+  | { type: "ping"; now: number; pid: number; rttMs: number | null; error?: string };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ServerLogKind =
   | "starting"
+  | "pre-start"
+  | "pre-start-failed"
+  | "pre-start-timeout"
   | "started"
   | "ready"
   | "exited"
   | "exec-failed"
   | "restarting"
   | "stopping"
+  | "post-stop"
+  | "post-stop-timeout"
   | "stopped"
   | "failed"
   | "start-timeout"
   | "readiness-failed"
   | "stop-timeout"
   | "killing"
+  | "kill-timeout"
   | "backoff-reset"
   | "pin"
+  | "unresponsive"
+  | "responsive"
   | "unexpected";
 
 /**
- * What the runtime must do. Effects of one step are executed in order; in particular a
- * run-pre-start must have finished before the spawn that follows it (a failing pre-start is
- * reported as spawn-failed). Timers are identified by (server, timer, id).
+ * What the runtime must do. The effects of one step are independent: the runtime executes them in
+ * order without waiting for any of them (a hook is a process like the server; its end comes back as
+ * hook-exited). Timers are identified by (server, timer, id). signal and kill reach a process group:
+ * the server's or a hook's.
  */
 export type ServerEffect =
   | { type: "run-pre-start"; server: string; argv: string[] }
   | { type: "spawn"; server: string; spec: ServerSpec }
   | { type: "start-probe"; server: string; pid: number; probe: ReadinessProbe }
   | { type: "stop-probe"; server: string }
-  /** kill(-pid, signal): the signal goes to the server's process group. */
+  /** Ping the admin device of `pid` as the spec says, reporting each outcome as a `ping` event, until stop-liveness. */
+  | { type: "start-liveness"; server: string; pid: number; liveness: LivenessSpec }
+  | { type: "stop-liveness"; server: string }
+  /** kill(-pid, signal): the signal goes to the process group. */
   | { type: "signal"; server: string; pid: number; signal: number }
   /** kill(-pid, SIGKILL). */
   | { type: "kill"; server: string; pid: number }
@@ -143,6 +183,9 @@ export interface ServerStep {
   /** Set when the event changed nothing: why it was ignored (for a debug log). */
   ignored: string | null;
 }
+
+/** Hooks are shell-like commands: they get SIGTERM whatever the server's own stop signal is. */
+const HOOK_STOP_SIGNAL = 15;
 
 /** A duration for a person: "85 ms" below ten seconds, "12.3 s" above. */
 export function formatMs(ms: number): string {
@@ -167,6 +210,11 @@ export function createServer(spec: ServerSpec, now = 0): Server {
     failure: null,
     killed: false,
     probing: false,
+    liveness: null,
+    hook: null,
+    hookPid: null,
+    verdict: null,
+    final: false,
     timers: {},
     nextTimerId: 1,
   };
@@ -186,6 +234,11 @@ export function starterState(state: ServerState): StarterState {
   }
 }
 
+/** The Starter's word for a server: a ready one whose admin device does not answer ping is MOVING. */
+export function starterStateOf(server: Server): StarterState {
+  return server.state === "ready" && server.liveness?.state === "unresponsive" ? "MOVING" : starterState(server.state);
+}
+
 /** "exited with code 1", "killed by SIGKILL", "exec failed: ENOENT", or the reason alone. */
 export function describeServerExit(exit: ExitRecord): string {
   if (exit.errno !== null) return `exec failed: ${exit.errno}`;
@@ -199,17 +252,27 @@ export function isDown(server: Server): boolean {
   return server.state === "stopped" || server.state === "failed";
 }
 
-/** No process, and none about to be spawned. */
+/** No process (neither the server's nor a hook's), and none about to be spawned. */
 export function hasNoProcess(server: Server): boolean {
   return server.state === "stopped" || server.state === "failed" || server.state === "backoff";
+}
+
+/** States that wait for nothing: no timer needs to be armed in them. Every other state has a deadline. */
+export function isAtRest(server: Server): boolean {
+  return server.state === "stopped" || server.state === "failed" || server.state === "ready";
+}
+
+/** The process the server waits on now: its hook's while one runs, else its own (null while a spawn is pending). */
+export function currentPid(server: Server): number | null {
+  return server.hook !== null ? server.hookPid : server.pid;
 }
 
 // ---- one step ---------------------------------------------------------------------------------
 
 /** The column of the table an event falls in: timers by kind, pins by direction. */
-export type Column = Exclude<ServerEvent["type"], "timer" | "pin"> | ServerTimer | "pin-started" | "pin-stopped";
+export type Column = Exclude<ServerEvent["type"], "timer" | "pin" | "ping"> | ServerTimer | "pin-started" | "pin-stopped";
 
-function columnOf(event: ServerEvent): Column {
+function columnOf(event: Exclude<ServerEvent, { type: "ping" }>): Column {
   if (event.type === "timer") return event.timer;
   if (event.type === "pin") return event.pin === "started" ? "pin-started" : "pin-stopped";
   return event.type;
@@ -225,6 +288,8 @@ type Row = { [C in Column]: Cell<C> };
 
 export function step(server: Server, event: ServerEvent): ServerStep {
   const t = new Transition({ ...server, timers: { ...server.timers } }, event.now);
+  // Liveness is a machine of its own beside the table, as pins are a policy over it.
+  if (event.type === "ping") return pinged(t, server, event);
   const refused = refusal(server, event);
   if (refused !== null) return { server, effects: [], ignored: refused };
   if (event.type === "timer") {
@@ -249,9 +314,9 @@ function refusal(server: Server, event: ServerEvent): string | null {
 /** Which timers may stay armed in each state; entering a state cancels the others. */
 const timersOf: Record<ServerState, readonly ServerTimer[]> = {
   stopped: [],
-  starting: ["start-timeout"],
+  starting: ["pre-start-timeout", "start-timeout"],
   ready: ["stable"],
-  stopping: ["stop-timeout"],
+  stopping: ["stop-timeout", "post-stop-timeout"],
   backoff: ["backoff"],
   failed: [],
 };
@@ -304,6 +369,10 @@ class Transition {
       this.s.probing = false;
       this.emit({ type: "stop-probe", server: this.name });
     }
+    if (this.s.liveness !== null && state !== "ready") {
+      this.s.liveness = null;
+      this.emit({ type: "stop-liveness", server: this.name });
+    }
     if (state !== this.s.state) this.s.since = this.now;
     this.s.state = state;
     this.s.reason = reason;
@@ -321,11 +390,24 @@ function beginStart(t: Transition, reason: StateReason): void {
   s.readyAt = null;
   s.failure = null;
   s.killed = false;
+  s.hook = null;
+  s.hookPid = null;
+  s.verdict = null;
   s.startHistory = pruneStartHistory([...s.startHistory, now], s.spec.restart, now);
   t.log("info", "starting", reason === "auto-restart" ? `restarting (restart ${s.restarts})` : "starting");
-  if (s.spec.preStart) t.emit({ type: "run-pre-start", server: t.name, argv: s.spec.preStart });
-  t.emit({ type: "spawn", server: t.name, spec: s.spec });
-  t.arm("start-timeout", s.spec.startTimeoutMs);
+  if (s.spec.preStart) {
+    // The server's own spawn waits for preStart's exit, which comes back as an event: nothing else waits.
+    s.hook = "pre-start";
+    t.emit({ type: "run-pre-start", server: t.name, argv: s.spec.preStart });
+    t.arm("pre-start-timeout", s.spec.preStartTimeoutMs);
+    return;
+  }
+  spawnServer(t);
+}
+
+function spawnServer(t: Transition): void {
+  t.emit({ type: "spawn", server: t.name, spec: t.s.spec });
+  t.arm("start-timeout", t.s.spec.startTimeoutMs);
 }
 
 /** An operator's (or the supervisor's) start from rest: the backoff and the burst count begin anew. */
@@ -335,39 +417,51 @@ function freshStart(t: Transition, reason: StateReason): void {
   beginStart(t, reason);
 }
 
-/** Signals the process (if it exists yet) and waits in stopping; a pending spawn is signalled when it reports. */
+/**
+ * Signals the process waited on (the server's, or its preStart's) and waits in stopping. The stop
+ * timeout is armed even while a spawn is pending: a spawn that never reports is given up then.
+ */
 function beginStop(t: Transition, desired: DesiredState, reason: StateReason): void {
   const { s } = t;
   t.go("stopping", reason);
   s.desired = desired;
   s.failure = null;
+  s.verdict = null;
   s.killed = false;
   t.log("info", "stopping", reason === "restart-requested" ? "restarting: stopping" : "stopping");
-  if (s.pid !== null) signalStop(t);
+  signalStop(t);
 }
 
+/** TERM (the server's stop signal; SIGTERM for a hook) to the process waited on, if it exists yet, and the grace before KILL. */
 function signalStop(t: Transition): void {
-  t.emit({ type: "signal", server: t.name, pid: t.s.pid!, signal: t.s.spec.stopSignal });
-  t.arm("stop-timeout", t.s.spec.stopTimeoutMs);
+  const { s } = t;
+  const pid = currentPid(s);
+  if (pid !== null) t.emit({ type: "signal", server: t.name, pid, signal: s.hook === null ? s.spec.stopSignal : HOOK_STOP_SIGNAL });
+  t.arm("stop-timeout", s.spec.stopTimeoutMs);
 }
 
-/** The start went wrong while the process runs: stop it, and judge its exit as this failure. */
-function failStart(t: Transition, cause: "start-timeout" | "readiness-failed", message: string): void {
+/** The start went wrong while a process runs (the server, or preStart): stop it, and judge its end as this failure. */
+function failStart(t: Transition, cause: "start-timeout" | "readiness-failed" | "pre-start-timeout", message: string): void {
   t.log("warn", cause, message);
   t.go("stopping", cause);
   t.s.failure = cause;
   signalStop(t);
 }
 
-function hardKill(t: Transition): void {
+function hardKill(t: Transition, final: boolean): void {
   const { s } = t;
   t.go("stopping", "hard-kill");
   s.desired = "down";
   s.failure = null;
+  s.verdict = null;
   s.killed = true;
-  t.cancel("stop-timeout");
+  if (final) s.final = true;
+  t.cancel("post-stop-timeout");
   t.log("warn", "killing", "SIGKILL");
-  if (s.pid !== null) t.emit({ type: "kill", server: t.name, pid: s.pid });
+  const pid = currentPid(s);
+  if (pid !== null) t.emit({ type: "kill", server: t.name, pid });
+  // Even SIGKILL is waited for with a deadline: a process stuck in the kernel is given up then.
+  t.arm("stop-timeout", s.spec.stopTimeoutMs);
 }
 
 function becomeReady(t: Transition): void {
@@ -376,20 +470,90 @@ function becomeReady(t: Transition): void {
   t.go("ready", "ready");
   t.arm("stable", s.spec.restart.resetAfterMs);
   t.log("info", "ready", `ready in ${formatMs(now - (s.startedAt ?? now))}`);
+  if (s.spec.liveness && s.pid !== null) {
+    s.liveness = startLiveness(now);
+    t.emit({ type: "start-liveness", server: t.name, pid: s.pid, liveness: s.spec.liveness });
+  }
 }
 
-/** Records a finished process, runs postStop and returns what the restart decision needs. */
+/** A liveness ping's outcome: counted; an unresponsive server is reported, and aborted when the spec says so. */
+function pinged(t: Transition, server: Server, event: Extract<ServerEvent, { type: "ping" }>): ServerStep {
+  const spec = server.spec.liveness;
+  if (server.state !== "ready" || server.liveness === null || !spec || event.pid !== server.pid) {
+    return { server, effects: [], ignored: "no liveness check of this process" };
+  }
+  const outcome = event.rttMs === null ? { ok: false as const, error: event.error ?? "no answer" } : { ok: true as const, rttMs: event.rttMs };
+  const { liveness, change } = recordPing(server.liveness, spec, event.now, outcome);
+  t.s.liveness = liveness;
+  if (change === "responsive") t.log("info", "responsive", `answers ping again (${formatRtt(event.rttMs ?? 0)})`);
+  if (change === "unresponsive") {
+    t.log("warn", "unresponsive", `unresponsive (MOVING): ${liveness.failures} ping(s) in a row failed: ${liveness.lastError}`);
+    // SIGABRT leaves a core to look at; the stop timeout then brings SIGKILL, and the exit is judged
+    // by the restart policy as a failure.
+    if (spec.onUnresponsive === "restart") {
+      t.go("stopping", "unresponsive");
+      t.s.failure = "unresponsive";
+      t.log("warn", "stopping", "aborting it (SIGABRT), as onUnresponsive: restart says");
+      t.emit({ type: "signal", server: t.name, pid: t.s.pid!, signal: SIGABRT });
+      t.arm("stop-timeout", t.s.spec.stopTimeoutMs);
+    }
+  }
+  return { server: t.s, effects: t.effects, ignored: null };
+}
+
+const SIGABRT = 6;
+
+/** A ping's round trip for a person: "0.42 ms". */
+export function formatRtt(ms: number): string {
+  return ms < 10 ? `${ms.toFixed(2)} ms` : formatMs(ms);
+}
+
+/** Records a finished process and returns what the restart decision needs. */
 function recordExit(t: Transition, event: Extract<ServerEvent, { type: "exited" }>, reason: StateReason, level: LogLevel): Termination {
   const { s, now } = t;
   const uptimeMs = s.startedAt === null ? null : now - s.startedAt;
   s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason, uptimeMs };
   s.pid = null;
   t.log(level, "exited", `${describeServerExit(s.lastExit)} after ${formatMs(uptimeMs ?? 0)}`);
-  if (s.spec.postStop) {
-    t.emit({ type: "run-post-stop", server: t.name, argv: s.spec.postStop, code: event.code, signal: event.signal });
-  }
   const cause: FailureCause = event.signal !== null ? "killed-by-signal" : "exited";
   return { cause, code: event.code, signal: event.signal, uptimeMs };
+}
+
+/**
+ * The server's process is gone: postStop runs now (in stopping) if there is one, and what comes next
+ * waits for it; `verdict` is the restart decision's input when the server is still wanted up.
+ */
+function afterExit(t: Transition, event: Extract<ServerEvent, { type: "exited" }>, verdict: Termination | null): void {
+  const { s } = t;
+  s.verdict = s.desired === "up" ? verdict : null;
+  if (s.spec.postStop === null || s.final) return settle(t);
+  t.go("stopping", s.reason);
+  t.cancel("stop-timeout");
+  s.hook = "post-stop";
+  s.hookPid = null;
+  s.killed = false;
+  t.emit({ type: "run-post-stop", server: t.name, argv: s.spec.postStop, code: event.code, signal: event.signal });
+  t.arm("post-stop-timeout", s.spec.postStopTimeoutMs);
+}
+
+/** Nothing runs any more (no process, no hook): stopped when wanted down, else the verdict, else start again. */
+function settle(t: Transition): void {
+  const { s } = t;
+  // A failed start whose process was given up (never reported, or unkillable) is still that failure.
+  const verdict = s.verdict ?? (s.failure === null ? null : { cause: s.failure, code: null, signal: null, uptimeMs: null });
+  s.hook = null;
+  s.hookPid = null;
+  s.killed = false;
+  s.failure = null;
+  s.verdict = null;
+  if (s.desired === "down") {
+    t.go("stopped", s.reason);
+    t.log("info", "stopped", "stopped");
+  } else if (verdict !== null) {
+    judge(t, verdict);
+  } else {
+    beginStart(t, "restart-requested");
+  }
 }
 
 /** The process is gone while the server was wanted up: restart after a backoff, stay stopped, or fail. */
@@ -420,46 +584,55 @@ function exitWhileRunning(t: Transition, event: Extract<ServerEvent, { type: "ex
   if (event.pid !== t.s.pid) return t.ignore(`exit of pid ${event.pid}, not ours`);
   const clean = event.signal === null && event.code === 0;
   const termination = recordExit(t, event, event.signal !== null ? "killed-by-signal" : "exited", clean ? "info" : "warn");
-  if (t.s.desired === "down") {
-    t.go("stopped", termination.cause);
-    t.log("info", "stopped", "stopped");
-  } else {
-    judge(t, termination);
-  }
+  // Where it settles when wanted down (shutdown queued its stop): it ended by itself.
+  t.s.reason = termination.cause;
+  afterExit(t, event, termination);
 }
 
 function exitWhileStopping(t: Transition, event: Extract<ServerEvent, { type: "exited" }>): void {
   const { s } = t;
-  if (event.pid !== s.pid) return t.ignore(`exit of pid ${event.pid}, not ours`);
+  if (s.hook !== null || event.pid !== s.pid) return t.ignore(`exit of pid ${event.pid}, not ours`);
   const termination = recordExit(t, event, s.reason, "info");
-  if (s.desired === "down") {
-    t.go("stopped", s.reason);
-    t.log("info", "stopped", "stopped");
-  } else if (s.failure !== null) {
-    judge(t, { ...termination, cause: s.failure });
-  } else {
-    beginStart(t, "restart-requested");
-  }
+  // A failed start (start-timeout, readiness-failed) is judged as that failure; a restart request starts again.
+  afterExit(t, event, s.failure === null ? null : { ...termination, cause: s.failure });
 }
 
 function spawnFailed(t: Transition, event: Extract<ServerEvent, { type: "spawn-failed" }>): void {
   const { s, now } = t;
   s.lastExit = { at: now, code: null, signal: null, errno: event.errno, reason: "exec-failed", uptimeMs: null };
   t.log("error", "exec-failed", `exec failed: ${event.errno}${event.syscall ? ` (${event.syscall})` : ""}`);
-  if (s.state === "stopping") {
-    // Nothing ran, so there is nothing to stop: settle as the stop (or restart) asked.
-    if (s.desired === "up") return beginStart(t, "restart-requested");
-    t.go("stopped", s.reason);
-    t.log("info", "stopped", "stopped");
-    return;
-  }
+  // Nothing ran, so there is nothing to stop, and no postStop: settle as the stop (or restart) asked.
+  if (s.state === "stopping") return settle(t);
   judge(t, { cause: "exec-failed", code: null, signal: null, uptimeMs: null });
 }
 
+/** preStart could not run, exited non-zero, or never reported: the start failed before the server existed. */
+function preStartFailed(
+  t: Transition,
+  cause: "pre-start-failed" | "pre-start-timeout",
+  exit: { code: number | null; signal: number | null; errno: string | null },
+): void {
+  const { s, now } = t;
+  s.lastExit = { at: now, ...exit, reason: cause, uptimeMs: null };
+  s.hook = null;
+  s.hookPid = null;
+  judge(t, { cause, code: exit.code, signal: exit.signal, uptimeMs: null });
+}
+
 /** A spawn reported where none is pending: a process we do not track, so it is killed at once. */
-function strayProcess(t: Transition, event: Extract<ServerEvent, { type: "spawned" }>): void {
+function strayProcess(t: Transition, event: Extract<ServerEvent, { type: "spawned" | "hook-spawned" }>): void {
   t.emit({ type: "kill", server: t.name, pid: event.pid });
-  t.log("warn", "unexpected", `unexpected spawned pid ${event.pid} in ${t.s.state}: killed`);
+  const what = event.type === "spawned" ? "spawned" : "hook";
+  t.log("warn", "unexpected", `unexpected ${what} pid ${event.pid} in ${t.s.state}: killed`);
+}
+
+/** "exited with code 3", "killed by SIGTERM": a hook's end in words. */
+function describeHookExit(event: Extract<ServerEvent, { type: "hook-exited" }>): string {
+  return event.signal !== null ? `killed by ${signalName(event.signal)}` : `exited with code ${event.code}`;
+}
+
+function hookName(hook: Hook): string {
+  return hook === "pre-start" ? "preStart" : "postStop";
 }
 
 function pin(t: Transition, event: Extract<ServerEvent, { type: "pin" }>): void {
@@ -498,42 +671,62 @@ function ignore(why: string): (t: Transition) => void {
 }
 
 /**
- * Sets desired without acting on the process; ignored when it already was. Wanting down also drops
- * a pending failure verdict (a stopping server that was to be judged and restarted now just stops).
+ * Wants the server down without acting on the process (a stop follows, or none is needed); ignored when
+ * it already was. It also drops a pending verdict (a stopping server that was to be judged and
+ * restarted now just stops).
  */
-function want(desired: DesiredState, alreadyWhy: string): (t: Transition) => void {
+function wantDown(alreadyWhy: string): (t: Transition) => void {
   return (t) => {
     const { s } = t;
-    if (s.desired === desired && (desired === "up" || s.failure === null)) return t.ignore(alreadyWhy);
-    s.desired = desired;
-    if (desired === "down") s.failure = null;
+    if (s.desired === "down" && s.failure === null && s.verdict === null) return t.ignore(alreadyWhy);
+    s.desired = "down";
+    s.failure = null;
+    s.verdict = null;
   };
+}
+
+/**
+ * A start or restart request while stopping: the server starts again once nothing runs. After a
+ * crash (postStop running, a verdict waiting), it starts right after postStop instead of backing off.
+ */
+function wantUp(t: Transition): void {
+  const { s } = t;
+  if (s.desired === "up" && s.verdict === null) return t.ignore("will start again once stopped");
+  s.desired = "up";
+  s.verdict = null;
 }
 
 // Timers that cannot be armed in a state: step() already drops their events as stale (their id
 // does not match), so these cells only document that.
 const notArmed = ignore("timer not armed in this state");
 const noProcess = ignore("no process");
+const noHook = ignore("no hook running");
+const noHookSpawn = ignore("no hook spawn pending");
 
 // ---- the table --------------------------------------------------------------------------------
 
 const stopped: Row = {
   start: (t) => freshStart(t, "start-requested"),
-  stop: want("down", "already stopped"),
+  stop: wantDown("already stopped"),
   restart: (t) => freshStart(t, "restart-requested"),
   spawned: strayProcess,
   "spawn-failed": ignore("no spawn pending"),
   ready: noProcess,
   "probe-failed": noProcess,
   exited: noProcess,
+  "hook-spawned": strayProcess,
+  "hook-spawn-failed": noHookSpawn,
+  "hook-exited": noHook,
+  "pre-start-timeout": notArmed,
   "start-timeout": notArmed,
   "stop-timeout": notArmed,
+  "post-stop-timeout": notArmed,
   backoff: notArmed,
   stable: notArmed,
   "pin-started": pinAndStart(() => stopped),
   "pin-stopped": pinAndStop(() => stopped),
   unpin,
-  "stop-queued": want("down", "already stopped"),
+  "stop-queued": wantDown("already stopped"),
   kill: noProcess,
   "dependency-failed": (t, event) => {
     t.go("failed", "dependency-failed");
@@ -542,13 +735,15 @@ const stopped: Row = {
   },
 };
 
+// Starting: preStart runs (hook "pre-start", pid null), then the server's spawn is pending (pid null),
+// then the server runs and its readiness is probed.
 const starting: Row = {
   start: ignore("already starting"),
   stop: (t) => beginStop(t, "down", "stop-requested"),
   restart: (t) => beginStop(t, "up", "restart-requested"),
   spawned: (t, event) => {
     const { s, now } = t;
-    if (s.pid !== null) return strayProcess(t, event);
+    if (s.pid !== null || s.hook !== null) return strayProcess(t, event);
     s.pid = event.pid;
     s.startedAt = now;
     t.log("info", "started", `started pid ${event.pid}`);
@@ -558,6 +753,7 @@ const starting: Row = {
   },
   "spawn-failed": (t, event) => {
     if (t.s.pid !== null) return t.ignore("already spawned");
+    if (t.s.hook !== null) return t.ignore("no spawn pending");
     spawnFailed(t, event);
   },
   ready: (t) => {
@@ -571,6 +767,38 @@ const starting: Row = {
     failStart(t, "readiness-failed", `readiness probe failed: ${event.message}`);
   },
   exited: exitWhileRunning,
+  "hook-spawned": (t, event) => {
+    const { s } = t;
+    if (s.hook === null || s.hookPid !== null) return strayProcess(t, event);
+    s.hookPid = event.pid;
+    t.log("debug", "pre-start", `preStart started pid ${event.pid}`);
+  },
+  "hook-spawn-failed": (t, event) => {
+    if (t.s.hook === null || t.s.hookPid !== null) return t.ignore("no hook spawn pending");
+    t.log("error", "pre-start-failed", `preStart could not start: ${event.errno}`);
+    preStartFailed(t, "pre-start-failed", { code: null, signal: null, errno: event.errno });
+  },
+  "hook-exited": (t, event) => {
+    const { s } = t;
+    if (s.hook === null || event.pid !== s.hookPid) return t.ignore(`exit of pid ${event.pid}, not our hook`);
+    if (event.code === 0 && event.signal === null) {
+      s.hook = null;
+      s.hookPid = null;
+      t.cancel("pre-start-timeout");
+      t.log("debug", "pre-start", "preStart done");
+      return spawnServer(t);
+    }
+    t.log("warn", "pre-start-failed", `preStart ${describeHookExit(event)}`);
+    preStartFailed(t, "pre-start-failed", { code: event.code, signal: event.signal, errno: null });
+  },
+  "pre-start-timeout": (t) => {
+    const { s } = t;
+    const after = formatMs(s.spec.preStartTimeoutMs);
+    if (s.hookPid !== null) return failStart(t, "pre-start-timeout", `preStart did not finish within ${after}`);
+    // Its spawn never reported: give up on it (a late hook-spawned is killed as a stray).
+    t.log("warn", "pre-start-timeout", `preStart spawn not reported after ${after}`);
+    preStartFailed(t, "pre-start-timeout", { code: null, signal: null, errno: null });
+  },
   "start-timeout": (t) => {
     const { s, now } = t;
     if (s.pid !== null) return failStart(t, "start-timeout", `not ready after ${formatMs(s.spec.startTimeoutMs)}`);
@@ -580,13 +808,14 @@ const starting: Row = {
     judge(t, { cause: "start-timeout", code: null, signal: null, uptimeMs: null });
   },
   "stop-timeout": notArmed,
+  "post-stop-timeout": notArmed,
   backoff: notArmed,
   stable: notArmed,
   "pin-started": pinAndStart(() => starting),
   "pin-stopped": pinAndStop(() => starting),
   unpin,
-  "stop-queued": want("down", "already wanted down"),
-  kill: hardKill,
+  "stop-queued": wantDown("already wanted down"),
+  kill: (t, event) => hardKill(t, event.final === true),
   "dependency-failed": ignore("already started"),
 };
 
@@ -599,8 +828,13 @@ const ready: Row = {
   ready: ignore("already ready"),
   "probe-failed": ignore("already ready"),
   exited: exitWhileRunning,
+  "hook-spawned": strayProcess,
+  "hook-spawn-failed": noHookSpawn,
+  "hook-exited": noHook,
+  "pre-start-timeout": notArmed,
   "start-timeout": notArmed,
   "stop-timeout": notArmed,
+  "post-stop-timeout": notArmed,
   backoff: notArmed,
   stable: (t) => {
     // It stayed ready long enough: the next failure is treated as a first one again.
@@ -610,24 +844,28 @@ const ready: Row = {
   "pin-started": pinAndStart(() => ready),
   "pin-stopped": pinAndStop(() => ready),
   unpin,
-  "stop-queued": want("down", "already wanted down"),
-  kill: hardKill,
+  "stop-queued": wantDown("already wanted down"),
+  kill: (t, event) => hardKill(t, event.final === true),
   "dependency-failed": ignore("already started"),
 };
 
+// Stopping waits for one process: the server's (pid; null while its spawn is pending), a signalled
+// preStart (hook "pre-start"), or postStop (hook "post-stop": it runs until post-stop-timeout, and
+// is signalled then). stop-timeout is the grace before KILL, and after KILL the wait for the exit.
 const stopping: Row = {
-  start: want("up", "will start again once stopped"),
+  start: wantUp,
   stop: (t) => {
     const { s } = t;
-    if (s.desired === "down" && s.failure === null) return t.ignore("already stopping");
+    if (s.desired === "down" && s.failure === null && s.verdict === null) return t.ignore("already stopping");
     s.desired = "down";
     s.failure = null;
-    if (!s.killed) s.reason = "stop-requested";
+    s.verdict = null;
+    if (!s.killed && s.hook !== "post-stop") s.reason = "stop-requested";
   },
-  restart: want("up", "will start again once stopped"),
+  restart: wantUp,
   spawned: (t, event) => {
     const { s, now } = t;
-    if (s.pid !== null) return strayProcess(t, event);
+    if (s.pid !== null || s.hook !== null) return strayProcess(t, event);
     // The spawn was still pending when the stop came: stop the process now that it exists.
     s.pid = event.pid;
     s.startedAt = now;
@@ -637,18 +875,74 @@ const stopping: Row = {
   },
   "spawn-failed": (t, event) => {
     if (t.s.pid !== null) return t.ignore("already spawned");
+    if (t.s.hook !== null) return t.ignore("no spawn pending");
     spawnFailed(t, event);
   },
   ready: ignore("stopping"),
   "probe-failed": ignore("stopping"),
   exited: exitWhileStopping,
+  "hook-spawned": (t, event) => {
+    const { s } = t;
+    if (s.hook === null || s.hookPid !== null) return strayProcess(t, event);
+    s.hookPid = event.pid;
+    t.log("debug", s.hook, `${hookName(s.hook)} started pid ${event.pid}`);
+    // A preStart whose spawn was pending when the stop came is stopped now; postStop just runs.
+    if (s.killed) t.emit({ type: "kill", server: t.name, pid: event.pid });
+    else if (s.hook === "pre-start") signalStop(t);
+  },
+  "hook-spawn-failed": (t, event) => {
+    const { s } = t;
+    if (s.hook === null || s.hookPid !== null) return t.ignore("no hook spawn pending");
+    t.log("warn", s.hook === "pre-start" ? "pre-start-failed" : "post-stop", `${hookName(s.hook)} could not start: ${event.errno}`);
+    settle(t);
+  },
+  "hook-exited": (t, event) => {
+    const { s, now } = t;
+    if (s.hook === null || event.pid !== s.hookPid) return t.ignore(`exit of pid ${event.pid}, not our hook`);
+    if (s.hook === "pre-start" && s.failure !== null) {
+      // preStart was stopped at its timeout: the start is judged as that failure.
+      s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason: s.failure, uptimeMs: null };
+      if (s.desired === "up") s.verdict = { cause: s.failure, code: event.code, signal: event.signal, uptimeMs: null };
+    }
+    const clean = event.code === 0 && event.signal === null;
+    t.log(clean ? "info" : "warn", s.hook, `${hookName(s.hook)} ${describeHookExit(event)}`);
+    settle(t);
+  },
+  "pre-start-timeout": notArmed,
   "start-timeout": notArmed,
   "stop-timeout": (t) => {
     const { s } = t;
-    s.killed = true;
-    s.reason = "stop-timeout";
-    t.log("warn", "stop-timeout", `did not stop within ${s.spec.stopTimeoutMs} ms: SIGKILL`);
-    t.emit({ type: "kill", server: t.name, pid: s.pid! });
+    const pid = currentPid(s);
+    const what = s.hook === null ? "" : `${hookName(s.hook)} `;
+    if (pid === null) {
+      // A spawn never reported: nothing to wait for any more (a late one is killed as a stray).
+      t.log("warn", "stop-timeout", `${what}spawn not reported after ${formatMs(s.spec.stopTimeoutMs)}: given up`);
+      return settle(t);
+    }
+    if (!s.killed) {
+      s.killed = true;
+      if (s.hook === null) s.reason = "stop-timeout";
+      t.log("warn", "stop-timeout", `${what}did not stop within ${s.spec.stopTimeoutMs} ms: SIGKILL`);
+      t.emit({ type: "kill", server: t.name, pid });
+      t.arm("stop-timeout", s.spec.stopTimeoutMs);
+      return;
+    }
+    // Still there after SIGKILL (stuck in the kernel): stop waiting for it rather than hang a shutdown.
+    t.log("error", "kill-timeout", `${what}pid ${pid} still alive ${formatMs(s.spec.stopTimeoutMs)} after SIGKILL: no longer waited for`);
+    if (s.hook !== null) return settle(t);
+    s.pid = null;
+    s.killed = false;
+    s.failure = null;
+    s.verdict = null;
+    t.go("failed", "kill-timeout");
+    t.log("error", "failed", "failed: kill-timeout");
+  },
+  "post-stop-timeout": (t) => {
+    const { s } = t;
+    t.log("warn", "post-stop-timeout", `postStop did not finish within ${formatMs(s.spec.postStopTimeoutMs)}`);
+    s.reason = "post-stop-timeout";
+    if (s.hookPid === null) return settle(t);
+    signalStop(t);
   },
   backoff: notArmed,
   stable: notArmed,
@@ -656,9 +950,10 @@ const stopping: Row = {
   "pin-stopped": pinAndStop(() => stopping),
   unpin,
   "stop-queued": (t) => stopping.stop(t, { type: "stop", now: t.now }),
-  kill: (t) => {
-    if (t.s.killed) return t.ignore("already killed");
-    hardKill(t);
+  kill: (t, event) => {
+    if (!t.s.killed) return hardKill(t, event.final === true);
+    if (event.final !== true || t.s.final) return t.ignore("already killed");
+    t.s.final = true; // already killed: only no postStop after it
   },
   "dependency-failed": ignore("already started"),
 };
@@ -676,8 +971,13 @@ const backoff: Row = {
   ready: noProcess,
   "probe-failed": noProcess,
   exited: noProcess,
+  "hook-spawned": strayProcess,
+  "hook-spawn-failed": noHookSpawn,
+  "hook-exited": noHook,
+  "pre-start-timeout": notArmed,
   "start-timeout": notArmed,
   "stop-timeout": notArmed,
+  "post-stop-timeout": notArmed,
   backoff: (t) => {
     t.s.restarts += 1;
     beginStart(t, "auto-restart");
@@ -697,21 +997,26 @@ const backoff: Row = {
 
 const failed: Row = {
   start: (t) => freshStart(t, "start-requested"),
-  stop: want("down", "already not running"),
+  stop: wantDown("already not running"),
   restart: (t) => freshStart(t, "restart-requested"),
   spawned: strayProcess,
   "spawn-failed": ignore("no spawn pending"),
   ready: noProcess,
   "probe-failed": noProcess,
   exited: noProcess,
+  "hook-spawned": strayProcess,
+  "hook-spawn-failed": noHookSpawn,
+  "hook-exited": noHook,
+  "pre-start-timeout": notArmed,
   "start-timeout": notArmed,
   "stop-timeout": notArmed,
+  "post-stop-timeout": notArmed,
   backoff: notArmed,
   stable: notArmed,
   "pin-started": pinAndStart(() => failed),
   "pin-stopped": pinAndStop(() => failed),
   unpin,
-  "stop-queued": want("down", "already not running"),
+  "stop-queued": wantDown("already not running"),
   kill: noProcess,
   "dependency-failed": ignore("already failed"),
 };

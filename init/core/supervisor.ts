@@ -3,7 +3,8 @@
 // It owns the per-server machines (server.ts) and decides *when* each is asked to start or stop:
 // - a launch run starts a set of servers (boot, start-all, servers added by a reload) in the order
 //   graph.ts gives: level barriers plus interLevelWaitMs, explicit dependencies, exclusive servers,
-//   interServerWaitMs spacing, and in sequential mode one server at a time;
+//   interServerWaitMs spacing, and in sequential mode one server at a time; a failsafe server goes
+//   at its failsafe time at the latest, past every one of those gates;
 // - a stop run stops a set (stop-all, shutdown) in the reverse order: a server is signalled once
 //   everything that must stop before it has no process left, so a level is signalled all at once.
 // Events for one server (requests, and what the runtime observed) are routed to its machine by name.
@@ -14,7 +15,7 @@ import { createServer, hasNoProcess, isDown, step as stepServer, type LogLevel, 
 import { bootSet, planStages, startOrder, startRules, stopOrder, stopRules, type StartRule } from "./graph";
 
 export type SupervisorPhase = "stopped" | "booting" | "running" | "shutting-down";
-export type SupervisorTimer = "inter-server" | "inter-level" | "shutdown-deadline";
+export type SupervisorTimer = "inter-server" | "inter-level" | "failsafe" | "shutdown-deadline";
 
 export interface LaunchRun {
   /** Servers waiting for their turn, in start order. */
@@ -27,6 +28,8 @@ export interface LaunchRun {
   levelOpensAt: Map<number, number>;
   /** No fork before this: interServerWaitMs spacing (sequential: counted from the previous settling). */
   nextForkAt: number;
+  /** Failsafe servers still queued, and when each starts at the latest (its failsafeMs after it joined the run). */
+  failsafeAt: Map<string, number>;
   /**
    * startRules over the members, kept because they are quadratic in the members and change only
    * when the members or the specs do (launch, reload); every event of a large boot would
@@ -61,11 +64,15 @@ export type SupervisorEvent =
   /** Start what starts at boot: autostart servers of levels 1..maxLevel (default settings.maxLevel). */
   | { type: "boot"; now: number; maxLevel?: number }
   /** The Starter's DevStartAll: every server of a level, or of every level >= 1 (autostart not considered). */
-  | { type: "start-all"; now: number; level?: number }
+  | { type: "start-all"; now: number; level?: number; names?: string[] }
   /** The Starter's DevStopAll: every server of a level, or all; pinned-started servers are left alone. */
-  | { type: "stop-all"; now: number; level?: number }
+  | { type: "stop-all"; now: number; level?: number; names?: string[] }
   | { type: "shutdown"; now: number }
-  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings }
+  /**
+   * A new configuration. Servers it adds that start at boot are started, unless startAdded is false
+   * (the Starter's UpdateServersInfo: a newly registered server waits for a start request).
+   */
+  | { type: "config-reloaded"; now: number; servers: ServerSpec[]; settings?: Settings; startAdded?: boolean }
   | { type: "timer"; now: number; timer: SupervisorTimer; id: number }
   | { type: "server"; name: string; event: ServerEvent };
 
@@ -127,6 +134,29 @@ export function diffConfig(before: readonly ServerSpec[], after: readonly Server
   return diff;
 }
 
+/**
+ * Fields of a spec that only steer later decisions (when to start, whether to restart, how to stop):
+ * a change to them alone leaves a running process as it is. Any other change (argv, environment,
+ * user, limits, readiness, log, hooks) reaches the process only through a restart.
+ */
+const SCHEDULING_FIELDS: ReadonlySet<keyof ServerSpec> = new Set([
+  "level",
+  "autostart",
+  "requires",
+  "after",
+  "exclusive",
+  "restart",
+  "startTimeoutMs",
+  "stopSignal",
+  "stopTimeoutMs",
+] as const);
+
+/** Whether a running server must be restarted for a changed spec to take effect. */
+export function needsRestart(before: ServerSpec, after: ServerSpec): boolean {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof ServerSpec)[]);
+  return [...keys].some((key) => !SCHEDULING_FIELDS.has(key) && !isDeepStrictEqual(before[key], after[key]));
+}
+
 /** When an event happened (a server's events carry their own time). */
 export function eventTime(event: SupervisorEvent): number {
   return event.type === "server" ? event.event.now : event.now;
@@ -166,14 +196,14 @@ class Draft {
       }
       case "start-all": {
         const level = event.level;
-        const names = startAllTargets(sup, level);
+        const names = startAllTargets(sup, level, event.names);
         if (names.length === 0) return "nothing to start";
         this.log("info", "start-all", `start-all ${level ?? "levels"}: ${names.length} servers`);
         this.launch(names);
         return null;
       }
       case "stop-all": {
-        const { running, queued } = stopAllTargets(sup, event.level);
+        const { running, queued } = stopAllTargets(sup, event.level, event.names);
         if (running.length === 0 && queued.length === 0) return "nothing to stop";
         this.log("info", "stop-all", `stop-all ${event.level ?? "levels"}: ${running.length} servers`);
         for (const name of queued) this.dropFromLaunch(name);
@@ -184,7 +214,7 @@ class Draft {
         this.shutdown();
         return null;
       case "config-reloaded":
-        this.reload(event.servers, event.settings);
+        this.reload(event.servers, event.settings, event.startAdded ?? true);
         return null;
       case "timer":
         return this.timer(event.timer, event.id);
@@ -209,6 +239,7 @@ class Draft {
     }
     this.syncTimer("inter-server", wake.fork);
     this.syncTimer("inter-level", wake.level);
+    this.syncTimer("failsafe", wake.failsafe);
     this.finishRuns();
   }
 
@@ -219,6 +250,8 @@ class Draft {
     for (const name of names) {
       run.members.add(name);
       this.dropFromStop(name);
+      const failsafeMs = this.sup.servers.get(name)?.spec.failsafeMs ?? null;
+      if (failsafeMs !== null && !run.failsafeAt.has(name)) run.failsafeAt.set(name, this.now + failsafeMs);
     }
     const queued = new Set([...run.queue, ...names]);
     run.queue = startOrder(this.specs(), run.members).filter((name) => queued.has(name));
@@ -232,7 +265,10 @@ class Draft {
     this.sup.stop.rules = stopRules(specs, this.sup.stop.members);
   }
 
-  /** One pass over the launch queue: starts every server whose turn it is. */
+  /**
+   * One pass over the launch queue: starts every server whose turn it is. A failsafe server whose
+   * time has come starts whatever holds the others back.
+   */
   private launchPass(): { changed: boolean; wake: Wake } {
     const { sup, now } = this;
     const run = sup.launch;
@@ -242,6 +278,8 @@ class Draft {
     const rules = run.rules;
     this.openLevels(rules);
     let changed = false;
+    // Set once a gate (exclusive, sequential, spacing) holds the rest of the queue back, in order.
+    let held = false;
     for (const name of [...run.queue]) {
       const server = sup.servers.get(name);
       if (server === undefined || !hasNoProcess(server)) {
@@ -250,29 +288,39 @@ class Draft {
         changed = true;
         continue;
       }
-      const rule = rules.get(name)!;
-      const required = this.requirements(rule);
-      if (required.failed !== undefined) {
-        this.dropFromLaunch(name);
-        this.route(name, { type: "dependency-failed", now, dependency: required.failed });
-        changed = true;
-        continue;
-      }
-      if (required.waiting || !rule.after.every((n) => this.settledInRun(n))) continue;
-      if (rule.levelBarrier !== null) {
-        const opensAt = run.levelOpensAt.get(server.spec.level);
-        if (opensAt === undefined) continue;
-        if (now < opensAt) {
-          wake.level = Math.min(wake.level ?? opensAt, opensAt);
+      const failsafeAt = run.failsafeAt.get(name);
+      if (failsafeAt === undefined || now < failsafeAt) {
+        const rule = rules.get(name)!;
+        const required = this.requirements(rule);
+        if (required.failed !== undefined && failsafeAt === undefined) {
+          this.dropFromLaunch(name);
+          this.route(name, { type: "dependency-failed", now, dependency: required.failed });
+          changed = true;
           continue;
         }
-      }
-      // Its turn has come; the gates below hold it and the rest of the queue back, in order.
-      if (this.exclusiveBlocks(server)) break;
-      if (sequential && run.unsettled.size > 0) break;
-      if (now < run.nextForkAt) {
-        wake.fork = run.nextForkAt;
-        break;
+        // Until its time, a failsafe server waits for its gates like any other; a failed dependency
+        // is one it no longer waits for.
+        if (failsafeAt !== undefined) wake.failsafe = Math.min(wake.failsafe ?? failsafeAt, failsafeAt);
+        if (required.waiting || !rule.after.every((n) => this.settledInRun(n))) continue;
+        if (rule.levelBarrier !== null) {
+          const opensAt = run.levelOpensAt.get(server.spec.level);
+          if (opensAt === undefined) continue;
+          if (now < opensAt) {
+            wake.level = Math.min(wake.level ?? opensAt, opensAt);
+            continue;
+          }
+        }
+        // Its turn has come; the gates below hold it and the rest of the queue back, in order.
+        if (held) continue;
+        if (this.exclusiveBlocks(server) || (sequential && run.unsettled.size > 0)) {
+          held = true;
+          continue;
+        }
+        if (now < run.nextForkAt) {
+          wake.fork = run.nextForkAt;
+          held = true;
+          continue;
+        }
       }
       this.dropFromLaunch(name);
       run.unsettled.add(name);
@@ -302,9 +350,10 @@ class Draft {
     }
   }
 
-  /** A required server must be ready; it is waited for while it may still get there. */
+  /** A required server must be ready; it is waited for while it may still get there (`waiting`), else it `failed`. */
   private requirements(rule: StartRule): { failed?: string; waiting: boolean } {
     let waiting = false;
+    let failed: string | undefined;
     for (const name of [...rule.requires, ...rule.externalRequires]) {
       const dependency = this.sup.servers.get(name);
       if (dependency?.state === "ready") continue;
@@ -314,10 +363,10 @@ class Draft {
           dependency.state === "starting" ||
           dependency.state === "backoff" ||
           (dependency.state === "stopping" && dependency.desired === "up"));
-      if (!mayGetThere) return { failed: name, waiting };
-      waiting = true;
+      if (mayGetThere) waiting = true;
+      else failed ??= name;
     }
-    return { waiting };
+    return { failed, waiting };
   }
 
   /** Ordering (after, level barriers) waits until a member is neither queued nor on its first attempt. */
@@ -340,6 +389,7 @@ class Draft {
 
   private dropFromLaunch(name: string): void {
     this.sup.launch.queue = this.sup.launch.queue.filter((n) => n !== name);
+    this.sup.launch.failsafeAt.delete(name);
   }
 
   private startable(names: string[]): string[] {
@@ -402,13 +452,14 @@ class Draft {
       const left = [...sup.servers.values()].filter((server) => !hasNoProcess(server));
       this.log("warn", "shutdown-deadline", `shutdown deadline reached: SIGKILL to ${left.length} servers`);
       sup.stop.queue = [];
-      for (const server of left) this.route(server.spec.name, { type: "kill", now });
+      // final: no postStop starts after the deadline (a running one is killed with its server).
+      for (const server of left) this.route(server.spec.name, { type: "kill", now, final: true });
     }
-    // The inter-server and inter-level timers only wake the launch pass that settle() runs.
+    // The inter-server, inter-level and failsafe timers only wake the launch pass that settle() runs.
     return null;
   }
 
-  private reload(specs: ServerSpec[], settings: Settings | undefined): void {
+  private reload(specs: ServerSpec[], settings: Settings | undefined, startAdded: boolean): void {
     const { sup, now } = this;
     const diff = diffConfig(this.specs(), specs);
     if (settings !== undefined) sup.settings = settings;
@@ -436,13 +487,14 @@ class Draft {
     for (const spec of diff.changed) {
       const server = sup.servers.get(spec.name)!;
       if (server.state !== "starting" && server.state !== "ready") continue; // the next start uses the new spec
+      if (!needsRestart(previous.get(spec.name)!.spec, spec)) continue; // only later decisions change
       if (server.pin !== null) {
         this.log("info", "pinned", `${spec.name} changed but is pinned: not restarted`);
         continue;
       }
       this.route(spec.name, { type: "restart", now });
     }
-    if (sup.phase === "booting" || sup.phase === "running") {
+    if (startAdded && (sup.phase === "booting" || sup.phase === "running")) {
       const wanted = bootSet(diff.added, sup.settings.maxLevel);
       this.launch(this.startable(diff.added.map((spec) => spec.name).filter((name) => wanted.has(name))));
     }
@@ -539,25 +591,30 @@ function startable(sup: Supervisor, names: string[]): string[] {
   });
 }
 
-/** The servers of a level (of every level when undefined) that are not being removed. */
-function namesAt(sup: Supervisor, level: number | undefined): string[] {
+/** The servers of a level (of every level when undefined), or of those named, that are not being removed. */
+function namesAt(sup: Supervisor, level: number | undefined, names?: readonly string[]): string[] {
   return [...sup.servers.values()]
     .filter((server) => level === undefined || server.spec.level === level)
+    .filter((server) => names === undefined || names.includes(server.spec.name))
     .filter((server) => !sup.removing.has(server.spec.name))
     .map((server) => server.spec.name);
 }
 
-/** What start-all acts on: the startable servers of a level (level 0 is never started in bulk). */
-export function startAllTargets(sup: Supervisor, level: number | undefined): string[] {
+/**
+ * What start-all acts on: the startable servers of a level (level 0 is never started in bulk), or
+ * those named (the Starter device's DevStartAll: one level of its own numbering). Starting them in one
+ * launch run keeps the level order across requests that come back to back.
+ */
+export function startAllTargets(sup: Supervisor, level: number | undefined, names?: readonly string[]): string[] {
   return startable(
     sup,
-    namesAt(sup, level).filter((name) => sup.servers.get(name)!.spec.level >= 1),
+    namesAt(sup, level, names).filter((name) => sup.servers.get(name)!.spec.level >= 1),
   );
 }
 
 /** What stop-all acts on: the servers with a process or a restart coming (not pinned started), and those still queued to start. */
-export function stopAllTargets(sup: Supervisor, level: number | undefined): { running: string[]; queued: string[] } {
-  const names = namesAt(sup, level);
+export function stopAllTargets(sup: Supervisor, level: number | undefined, only?: readonly string[]): { running: string[]; queued: string[] } {
+  const names = namesAt(sup, level, only);
   return {
     running: names.filter((name) => {
       const server = sup.servers.get(name)!;
@@ -570,10 +627,11 @@ export function stopAllTargets(sup: Supervisor, level: number | undefined): { ru
 interface Wake {
   fork?: number;
   level?: number;
+  failsafe?: number;
 }
 
 function emptyLaunch(nextForkAt: number): LaunchRun {
-  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt, rules: new Map() };
+  return { queue: [], members: new Set(), unsettled: new Set(), levelOpensAt: new Map(), nextForkAt, failsafeAt: new Map(), rules: new Map() };
 }
 
 function emptyStop(): StopRun {
@@ -592,6 +650,7 @@ function copy(sup: Supervisor): Supervisor {
       members: new Set(sup.launch.members),
       unsettled: new Set(sup.launch.unsettled),
       levelOpensAt: new Map(sup.launch.levelOpensAt),
+      failsafeAt: new Map(sup.launch.failsafeAt),
     },
     stop: { ...sup.stop, queue: [...sup.stop.queue], members: new Set(sup.stop.members) },
     timers: { ...sup.timers },

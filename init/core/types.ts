@@ -9,7 +9,27 @@ export type ReadinessProbe =
   | { kind: "sd_notify" } // READY=1 datagram on $NOTIFY_SOCKET
   | { kind: "tcp"; host: string; port: number; intervalMs: number }
   | { kind: "file"; path: string; intervalMs: number }
-  | { kind: "exec"; argv: string[]; intervalMs: number; timeoutMs: number };
+  | { kind: "exec"; argv: string[]; intervalMs: number; timeoutMs: number }
+  /** The Starter's check: the admin device dserver/<Server>/<instance> answers ping (after the ready line). */
+  | { kind: "tango"; target: TangoTarget; intervalMs: number };
+
+/**
+ * Where a server's admin device answers: found through the database of the server's own TANGO_HOST
+ * (DbImportDevice), or at a fixed endpoint (a server run with -nodb -ORBendPoint giop:tcp:host:port).
+ */
+export type TangoTarget = { via: "database" } | { via: "endpoint"; host: string; port: number };
+
+/** The Starter's ping thread: a ready server's admin device is pinged every intervalMs. */
+export interface LivenessSpec {
+  intervalMs: number;
+  /** A ping not answered within this counts as failed. */
+  timeoutMs: number;
+  /** This many failed pings in a row make the server unresponsive (the Starter's MOVING). */
+  failures: number;
+  /** "report" (the Starter's way) or "restart": SIGABRT, SIGKILL after stopTimeout, then the restart policy. */
+  onUnresponsive: "report" | "restart";
+  target: TangoTarget;
+}
 
 export interface RestartPolicy {
   /** "on-failure": restart after a non-zero exit or a signal death; "always": after any exit; "never". */
@@ -66,6 +86,8 @@ export interface ServerSpec {
   /** Starts alone: no other server is starting while it starts. */
   exclusive: boolean;
   readiness: ReadinessProbe;
+  /** Periodic ping of the admin device while ready; null (or absent): none. */
+  liveness?: LivenessSpec | null;
   startTimeoutMs: number;
   restart: RestartPolicy;
   /** Signal number sent to the process group to stop it. */
@@ -74,6 +96,15 @@ export interface ServerSpec {
   /** Optional commands run before start / after stop (argv form). */
   preStart: string[] | null;
   postStop: string[] | null;
+  /** How long preStart may run before it is stopped and the start counts as failed. */
+  preStartTimeoutMs: number;
+  /** How long postStop may run before it is stopped (the shutdown deadline bounds it too). */
+  postStopTimeoutMs: number;
+  /**
+   * Upstart's failsafe jobs: started this long after its run began at the latest, whatever the levels
+   * and dependencies before it do; a failed dependency never keeps it down. Null: an ordinary server.
+   */
+  failsafeMs: number | null;
   log: LogSettings;
   /** Whether it starts at boot (Starter's StartServersAtStartup, or per server `autostart`). */
   autostart: boolean;
@@ -94,6 +125,13 @@ export interface Settings {
   controlSocket: string;
   /** Directory for Starter-compatible log names (LogFileHome), or null. */
   logHome: string | null;
+  /** The read-only HTTP listener (init/http/), absent when off. The core does not read it. */
+  http?: HttpSettings;
+}
+
+export interface HttpSettings {
+  /** Address to bind; the host is 127.0.0.1 unless the config names another. */
+  listen: { host: string; port: number };
 }
 
 export interface SupervisorConfig {

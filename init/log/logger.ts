@@ -1,13 +1,10 @@
-// The init's own log: pino, written synchronously to stderr (the console in a VM).
+// The init's own log (pino; where it goes is init-log.ts) and the writes every output uses.
 //
-// PID 1 must never block for long or throw because its log cannot be written (a closed console, a
-// full non-blocking pipe): the destination retries EAGAIN a few times, then drops the line.
-// Pretty (human) output on a TTY, JSON otherwise; `--log-format` overrides.
+// PID 1 must never block for long or throw because something cannot be written (a closed console, a
+// full non-blocking pipe): writes retry EAGAIN a few times, then drop what is left.
 
 import fs from "node:fs";
-import tty from "node:tty";
-import pino, { type Logger } from "pino";
-import { prettyFactory } from "pino-pretty";
+import type { Logger } from "pino";
 
 export type { Logger };
 export type LogFormat = "pretty" | "json";
@@ -41,26 +38,4 @@ export function writeAll(fd: number, text: string | Uint8Array): boolean {
 
 export function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value);
-}
-
-export function createLogger(options: { level: LogLevel; format?: LogFormat; name?: string; write?: (text: string) => void }): Logger {
-  const write = options.write ?? writeStderr;
-  const format = options.format ?? (tty.isatty(STDERR) ? "pretty" : "json");
-  const pretty =
-    format === "pretty"
-      ? prettyFactory({
-          colorize: tty.isatty(STDERR),
-          translateTime: "HH:MM:ss.l",
-          // One line per record, the server's name first: a console is read by a person.
-          singleLine: true,
-          messageFormat: "{if server}{server} {end}{msg}",
-          ignore: "pid,hostname,name,server,kind,state,startupLevel",
-        })
-      : null;
-  const destination = {
-    write(line: string) {
-      write(pretty ? pretty(line) : line);
-    },
-  };
-  return pino({ level: options.level, name: options.name ?? "starter-init", base: { pid: process.pid } }, destination);
 }

@@ -20,6 +20,18 @@ export type OutputStream = "stdout" | "stderr";
 /** A line as the server wrote it, and when it arrived (ISO 8601: the stamp of its log file line). */
 export type LineListener = (line: string, stream: OutputStream, at: string) => void;
 
+/** The read end of a pipe as a stream (net.Socket in the init; a fake in the engine's tests). Destroying it closes the fd. */
+export interface PipeReader {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  once(event: "close", listener: () => void): unknown;
+  destroy(): void;
+}
+export type PipeOpener = (fd: number) => PipeReader;
+
+/** A non-blocking pipe fd drained on the event loop. */
+export const openPipe: PipeOpener = (fd) => new net.Socket({ fd, readable: true, writable: false });
+
 /** Splits a byte stream into lines; overlong lines are cut and the rest up to the newline dropped. */
 export class LineSplitter {
   private partial: Buffer[] = [];
@@ -145,13 +157,16 @@ export class RotatingFile {
 
 /** Drains a server's output pipes; see the file comment. */
 export class ServerOutput {
-  private readonly sockets: net.Socket[] = [];
+  /** The pipes being drained: of the current process, and of earlier ones until their last writer is gone. */
+  private readonly sockets = new Set<PipeReader>();
   private readonly listeners = new Set<LineListener>();
   private readonly file: RotatingFile | null;
+  private closed = false;
 
   constructor(
     readonly name: string,
     readonly settings: LogSettings,
+    private readonly open: PipeOpener = openPipe,
   ) {
     this.file = settings.file ? new RotatingFile(settings.file, settings.maxBytes, settings.keep) : null;
   }
@@ -160,15 +175,24 @@ export class ServerOutput {
   attach(fd: number, stream: OutputStream): void {
     if (fd < 0) return;
     const splitter = new LineSplitter(this.settings.maxLineBytes);
-    const socket = new net.Socket({ fd, readable: true, writable: false });
+    const socket = this.open(fd);
     socket.on("data", (chunk: Buffer) => this.emit(splitter.push(chunk), stream));
     const finish = () => {
+      this.sockets.delete(socket);
       const last = splitter.end();
       if (last !== null) this.emit([last], stream);
     };
     socket.once("close", finish);
     socket.on("error", () => socket.destroy());
-    this.sockets.push(socket);
+    this.sockets.add(socket);
+  }
+
+  get openPipes(): number {
+    return this.sockets.size;
+  }
+
+  get lineListeners(): number {
+    return this.listeners.size;
   }
 
   onLine(listener: LineListener): () => void {
@@ -178,16 +202,20 @@ export class ServerOutput {
 
   /** A line the supervisor writes into the server's own log (e.g. "started pid 12"). */
   note(text: string): void {
-    this.file?.write(`${timestamp()} [starter-init] ${text}\n`);
+    if (!this.closed) this.file?.write(`${timestamp()} [starter-init] ${text}\n`);
   }
 
+  /** Closes the pipes and the log file for good (a replaced or removed server's output). */
   close(): void {
+    this.closed = true;
     for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.listeners.clear();
     this.file?.close();
   }
 
   private emit(lines: string[], stream: OutputStream): void {
-    if (lines.length === 0) return;
+    if (lines.length === 0 || this.closed) return;
     // The lines of one read arrived together: one time stamp for them all.
     const at = timestamp();
     if (this.file) this.file.write(lines.map((line) => `${at} ${line}\n`).join(""));

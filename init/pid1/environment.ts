@@ -1,6 +1,7 @@
 // Where the init runs: PID 1 of a VM, PID 1 of a container, or a plain process (subreaper).
 
 import fs from "node:fs";
+import type { Logger } from "../log/logger";
 
 /** Inode of the root PID namespace (PROC_PID_INIT_INO in the kernel). */
 const ROOT_PID_NAMESPACE = "pid:[4026531836]";
@@ -37,4 +38,23 @@ export function kernelWords(cmdline?: string): Map<string, string> {
     if (match) words.set(match[1].toLowerCase(), match[2]);
   }
   return words;
+}
+
+/**
+ * Moves the init to / so that it keeps no directory or mount busy (an unmount, a volume), as
+ * dumb-init does. Returns the directory it was in, or null when it could not be read.
+ */
+export function leaveWorkingDirectory(log: Logger): string | null {
+  let previous: string | null = null;
+  try {
+    previous = process.cwd();
+  } catch (err) {
+    log.debug({ code: (err as NodeJS.ErrnoException).code }, "the working directory is gone");
+  }
+  try {
+    process.chdir("/");
+  } catch (err) {
+    log.debug({ code: (err as NodeJS.ErrnoException).code }, "cannot change to /");
+  }
+  return previous;
 }

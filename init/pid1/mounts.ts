@@ -1,7 +1,7 @@
 // Stage 1 mounts: the early filesystems a minimal root lacks, each only when it is not mounted yet.
 //
-// One table, one loop. A failed mount is a warning, never fatal: Docker without CAP_SYS_ADMIN
-// answers EPERM, and a read-only root cannot create a missing mount point.
+// One table, one loop. A failed mount is never fatal: Docker without CAP_SYS_ADMIN answers EPERM,
+// and a read-only root cannot create a missing mount point. Stage 1 reports the failures.
 
 import fs from "node:fs";
 import { native } from "../native";
@@ -93,14 +93,6 @@ export function mountEarlyFilesystems(log: Logger, table: readonly MountEntry[] 
       outcomes.push({ target: entry.target, result: "failed", detail: code });
       log.debug({ target: entry.target, type: entry.type, code }, `cannot mount ${entry.target} (${code})`);
     }
-  }
-  // One line for all failures: an unprivileged container refuses every mount the same way.
-  const failed = outcomes.filter((outcome) => outcome.result === "failed");
-  if (failed.length) {
-    log.warn(
-      { failed: failed.map((f) => `${f.target}: ${f.detail}`) },
-      `mounts skipped: ${failed.map((f) => `${f.target} (${f.detail})`).join(", ")}; going on without them`,
-    );
   }
   linkPtmx(log);
   return outcomes;

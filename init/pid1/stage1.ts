@@ -1,8 +1,12 @@
 // Stage 1: the duties of an init before it runs anything (s6-linux-init's stage 1).
-// Every step warns and goes on when it fails: a VM's PID 1 must not die here.
+// Every step goes on when it fails: a VM's PID 1 must not die here. A refusal a container makes
+// as a matter of course (EPERM for a mount without CAP_SYS_ADMIN, EACCES for oom_score_adj without
+// CAP_SYS_RESOURCE, a read-only root) is no news: in `--` mode it is debug (`starter-init -- true`
+// prints nothing, as tini), the supervisor says it in one info line; any other failure is a warning.
 
 import fs from "node:fs";
 import { native } from "../native";
+import { consoleLine } from "../log/console";
 import type { Logger } from "../log/logger";
 import { detectRole, kernelWords, type Role } from "./environment";
 import { mountFstab } from "./fstab";
@@ -12,6 +16,8 @@ import { mountEarlyFilesystems } from "./mounts";
 export interface Stage1Options {
   /** Mount the early filesystems when PID 1 (`--no-mount` turns it off). */
   mount: boolean;
+  /** `--` mode: expected refusals are debug rather than one info line. */
+  quiet: boolean;
   /** Called with the kernel's starter.* words as soon as they can be read (VM only). */
   onKernelWords?: (words: Map<string, string>) => void;
 }
@@ -22,13 +28,18 @@ export interface Stage1Result {
   kernel: Map<string, string>;
 }
 
-function attempt(log: Logger, what: string, step: () => void, level: "warn" | "debug" = "warn"): boolean {
+/** What an unprivileged container or a read-only root refuses as a matter of course. */
+const EXPECTED_REFUSALS = new Set(["EPERM", "EACCES", "EROFS"]);
+
+/** Runs a step; a failure is a warning, or added to `refused` when it is an expected refusal. */
+function attempt(log: Logger, what: string, step: () => void, refused?: string[]): boolean {
   try {
     step();
     return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    log[level]({ code }, `${what} failed (${code}); going on`);
+    if (refused && EXPECTED_REFUSALS.has(code)) refused.push(`${what} (${code})`);
+    else log.warn({ code }, `${what} failed (${code}); going on`);
     return false;
   }
 }
@@ -60,8 +71,20 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
   options.onKernelWords?.(kernel);
 
   const done: string[] = [];
+  const refused: string[] = [];
   const mounted = mounts.filter((m) => m.result === "mounted").map((m) => m.target);
   if (mounted.length) done.push(`mounted ${mounted.join(" ")}`);
+  const failed = mounts.filter((m) => m.result === "failed");
+  const refusedMounts = failed.filter((m) => EXPECTED_REFUSALS.has(m.detail ?? ""));
+  if (refusedMounts.length)
+    refused.push(`mounting ${refusedMounts.map((m) => m.target).join(" ")} (${[...new Set(refusedMounts.map((m) => m.detail))].join(", ")})`);
+  const otherFailures = failed.filter((m) => !EXPECTED_REFUSALS.has(m.detail ?? ""));
+  if (otherFailures.length) {
+    log.warn(
+      { failed: otherFailures.map((f) => `${f.target}: ${f.detail}`) },
+      `mounts skipped: ${otherFailures.map((f) => `${f.target} (${f.detail})`).join(", ")}; going on without them`,
+    );
+  }
   if (role === "vm") {
     if (attempt(log, "opening /dev/console", attachConsole)) done.push("console on /dev/console");
     // Ctrl-alt-del then arrives as SIGINT instead of an immediate reboot by the kernel.
@@ -73,15 +96,20 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
   }
   if (isPid1) {
     // The init must be the last process the OOM killer picks.
-    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"))) done.push("oom_score_adj -1000");
+    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"), refused)) done.push("oom_score_adj -1000");
   } else {
     // Orphans of our descendants come to us rather than to the real PID 1, so we can reap and stop them.
     if (attempt(log, "becoming child subreaper", () => native().setChildSubreaper())) done.push("child subreaper");
   }
+  if (refused.length) {
+    log[options.quiet ? "debug" : "info"]({ refused }, `not privileged here: ${refused.join(", ")} refused; going on without`);
+  }
   // A VM's console shows what stage 1 did; elsewhere it is routine.
   // upMs: how long after its exec the init got here (the cost of starting Node, seen from inside).
   const upMs = Math.round(performance.now());
-  log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid, upMs }, `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`);
+  const summary = `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`;
+  const onConsole = role === "vm" && consoleLine(`[ BOOT ] ${summary} (up ${upMs} ms)`);
+  log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid, upMs, ...(onConsole ? { onConsole } : {}) }, summary);
   // Said first, done second: the console has its first line before the disk is probed.
   if (role === "vm") mountPayload(log);
   return { role, kernel };
@@ -95,7 +123,11 @@ function mountPayload(log: Logger): void {
   const done: string[] = [];
   if (modules.loaded.length) done.push(`loaded ${modules.loaded.join(" ")}`);
   for (const mount of mounts.filter((m) => m.result === "mounted")) done.push(`mounted ${mount.target} (${mount.detail})`);
-  if (done.length) log.info({ modules: modules.loaded }, `stage 1: ${done.join(", ")}`);
+  if (done.length) {
+    const summary = `stage 1: ${done.join(", ")}`;
+    const onConsole = consoleLine(`[ BOOT ] ${summary}`);
+    log.info({ modules: modules.loaded, ...(onConsole ? { onConsole } : {}) }, summary);
+  }
   for (const failure of modules.failed) log.error({ module: failure.module, code: failure.code }, `loading module ${failure.module} failed (${failure.code})`);
   for (const mount of mounts.filter((m) => m.result === "failed")) log.error({ target: mount.target }, `mounting ${mount.target} failed: ${mount.detail}`);
 }

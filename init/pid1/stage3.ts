@@ -5,7 +5,9 @@
 // remounts read-only and calls reboot(2); it never returns from here.
 
 import fs from "node:fs";
+import { performance } from "node:perf_hooks";
 import { native } from "../native";
+import { consoleLine } from "../log/console";
 import type { Logger } from "../log/logger";
 import { reaper } from "../process/reaper";
 import type { Role } from "./environment";
@@ -72,12 +74,13 @@ function signalLeftovers(signal: NodeJS.Signals, isPid1: boolean): number {
   return pids.length;
 }
 
+/** Resolves true once no descendant is left, false at deadlineMs (monotonic: a clock step cannot stretch or cut the wait). */
 function waitUntilNoneLeft(deadlineMs: number): Promise<boolean> {
   const root = process.pid;
   return new Promise((resolve) => {
     const check = () => {
       if (descendants(root).length === 0) return resolve(true);
-      if (Date.now() >= deadlineMs) return resolve(false);
+      if (performance.now() >= deadlineMs) return resolve(false);
       setTimeout(check, POLL_MS);
     };
     check();
@@ -90,10 +93,10 @@ export async function endLeftovers(log: Logger, graceMs: number): Promise<void> 
   const termed = signalLeftovers("SIGTERM", isPid1);
   if (termed === 0) return;
   log.info({ count: termed, graceMs }, `sent SIGTERM to ${termed} leftover process(es)`);
-  if (await waitUntilNoneLeft(Date.now() + graceMs)) return;
+  if (await waitUntilNoneLeft(performance.now() + graceMs)) return;
   const killed = signalLeftovers("SIGKILL", isPid1);
   log.warn({ count: killed }, `sent SIGKILL to ${killed} process(es) still alive after ${graceMs} ms`);
-  if (!(await waitUntilNoneLeft(Date.now() + KILL_WAIT_MS))) {
+  if (!(await waitUntilNoneLeft(performance.now() + KILL_WAIT_MS))) {
     log.error({ left: descendants(process.pid) }, "processes survive SIGKILL (uninterruptible sleep?)");
   }
 }
@@ -122,7 +125,9 @@ function remountReadOnly(log: Logger): void {
  * which case the caller keeps the process alive (exiting would panic the kernel).
  */
 export function powerOff(log: Logger, action: PowerAction): void {
-  log.info({ action, orphansReaped: reaper.orphansReaped }, `${action}: syncing and calling reboot(2)`);
+  const message = `${action}: syncing and calling reboot(2)`;
+  const onConsole = consoleLine(`[ STOP ] ${message}`);
+  log.info({ action, orphansReaped: reaper.orphansReaped, ...(onConsole ? { onConsole } : {}) }, message);
   try {
     native().sync();
   } catch (err) {

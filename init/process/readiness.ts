@@ -8,6 +8,12 @@ import type { ReadinessProbe } from "../core/types";
 import type { ServerOutput } from "../log/server-output";
 import { native } from "../native";
 import { spawnChild, StartError } from "./spawn";
+import { adminDeviceOf, describePingError, isPermanent, pingAdmin } from "./tango";
+
+/** What every Tango server (C++, Python, Java) prints once it has exported its devices. */
+export const TANGO_READY_LINE = "Ready to accept request";
+/** How long one ping of the tango probe may take. */
+const TANGO_PROBE_TIMEOUT_MS = 1000;
 
 export interface ProbeContext {
   name: string;
@@ -169,5 +175,45 @@ export function startProbe(probe: ReadinessProbe, context: ProbeContext, callbac
 
     case "exec":
       return poll(probe.intervalMs, () => execSucceeds(probe.argv, context.env, probe.timeoutMs), callbacks);
+
+    case "tango": {
+      // The Starter's check, made safe: a Tango 9.3 server pinged while it still exports its devices
+      // may crash (TangoTest does), so the admin device is pinged only once the server has printed
+      // its ready line — by then every device is exported and its IOR is in the database.
+      let running: RunningProbe | null = null;
+      let cancelled = false;
+      let lastError = "";
+      const unsubscribe = context.output.onLine((line) => {
+        if (!line.includes(TANGO_READY_LINE) || running || cancelled) return;
+        unsubscribe();
+        running = poll(
+          probe.intervalMs,
+          async () => {
+            try {
+              await pingAdmin(context.name, context.pid, probe.target, context.env, TANGO_PROBE_TIMEOUT_MS);
+              return true;
+            } catch (err) {
+              if (isPermanent(err)) {
+                running?.cancel();
+                cancelled = true;
+                callbacks.onFailed(`${adminDeviceOf(context.name)}: ${describePingError(err)}`);
+              } else if (describePingError(err) !== lastError) {
+                lastError = describePingError(err);
+                context.output.note(`ping of ${adminDeviceOf(context.name)} failed, trying again: ${lastError}`);
+              }
+              return false;
+            }
+          },
+          { onReady: () => !cancelled && callbacks.onReady(), onFailed: callbacks.onFailed },
+        );
+      });
+      return {
+        cancel() {
+          cancelled = true;
+          unsubscribe();
+          running?.cancel();
+        },
+      };
+    }
   }
 }

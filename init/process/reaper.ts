@@ -25,6 +25,8 @@ export class Reaper {
   private socket: net.Socket | null = null;
   /** Orphans reaped since start (processes we did not spawn). */
   orphansReaped = 0;
+  /** Called with the exit of each orphan reaped, when set (tini -w warns about every one). */
+  onOrphan: ExitListener | null = null;
 
   start(): void {
     if (this.socket) return;
@@ -59,7 +61,11 @@ export class Reaper {
     const { waiters, discarded } = this;
     let orphans = 0;
     for (let i = 0; i < records.length; i += 2) {
-      if ((waiters.size === 0 && discarded.size === 0) || !this.dispatch(records[i], records[i + 1])) orphans++;
+      if ((waiters.size === 0 && discarded.size === 0) || !this.dispatch(records[i], records[i + 1])) {
+        orphans++;
+        // Only a listener gets an object per orphan.
+        if (this.onOrphan) notify(this.onOrphan, decodeStatus(records[i], records[i + 1]));
+      }
     }
     this.orphansReaped += orphans;
     this.pending = whole === data.length ? EMPTY : Buffer.from(data.subarray(whole));
@@ -68,7 +74,7 @@ export class Reaper {
     native().reaperKick();
   }
 
-  /** Hands one exit to its waiter; false when it is an orphan's. */
+  /** Hands one exit to its waiter (or drops an expected one); false when it is an orphan's. */
   private dispatch(pid: number, status: number): boolean {
     const waiter = this.waiters.get(pid);
     if (waiter) {

@@ -24,6 +24,7 @@ export interface SpawnRequest {
   setsid?: boolean;
   setpgid?: boolean;
   foreground?: boolean;
+  controllingTerminal?: boolean;
   stdin?: StdioSpec;
   stdout?: StdioSpec;
   stderr?: StdioSpec | "stdout";
@@ -90,6 +91,14 @@ export function resolveCommand(command: string, searchPath: string | undefined):
   return firstDenied ?? command;
 }
 
+/** Where a child starts when its request names no directory; null: the init's own. */
+let defaultCwd: string | null = null;
+
+/** Children that name no directory start in `dir` (the init itself moves to /). */
+export function startChildrenIn(dir: string): void {
+  defaultCwd = dir;
+}
+
 export function spawnChild(request: SpawnRequest): Child {
   const file = resolveCommand(request.command, request.env.PATH ?? process.env.PATH);
   const options: SpawnOptions = {
@@ -100,7 +109,8 @@ export function spawnChild(request: SpawnRequest): Child {
     stdout: request.stdout ?? "inherit",
     stderr: request.stderr ?? "inherit",
   };
-  if (request.cwd != null) options.cwd = request.cwd;
+  const cwd = request.cwd ?? defaultCwd;
+  if (cwd != null) options.cwd = cwd;
   if (request.uid != null) options.uid = request.uid;
   if (request.gid != null) options.gid = request.gid;
   if (request.groups) options.groups = request.groups;
@@ -109,6 +119,7 @@ export function spawnChild(request: SpawnRequest): Child {
   if (request.setsid) options.setsid = true;
   if (request.setpgid) options.setpgid = true;
   if (request.foreground) options.foreground = true;
+  if (request.controllingTerminal) options.controllingTerminal = true;
   if (request.notifyFd !== undefined) options.notifyFd = request.notifyFd;
 
   let result;

@@ -4,35 +4,110 @@
 //
 // Events that effects produce (spawned, exited, ready, timer…) are queued and handled after the
 // current step's effects have all run, so every step sees the world in the order things happened.
+// No effect waits for another: a hook is a process like any other, whose end comes back as an event.
+//
+// Everything the engine does to the world goes through an EngineSystem (dinit's bp_sys idea): the
+// kernel's below, fakes in the unit tests, which run this very engine with no process at all.
 
 import fs from "node:fs";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { performance } from "node:perf_hooks";
+import type { ConsoleReport } from "../log/console";
 import type { Logger } from "../log/logger";
-import { ServerOutput, type OutputStream } from "../log/server-output";
+import { openPipe, ServerOutput, type OutputStream, type PipeOpener } from "../log/server-output";
 import { native } from "../native";
-import { describeExit, signalName } from "../process/exit";
-import { startProbe, type RunningProbe } from "../process/readiness";
-import { spawnChild, StartError, type Child } from "../process/spawn";
-import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorTimer } from "../core/supervisor";
-import type { ServerEvent, ServerTimer } from "../core/server";
-import type { ServerSpec } from "../core/types";
+import { describeExit, signalName, type ExitRecord } from "../process/exit";
+import { startProbe, type ProbeCallbacks, type ProbeContext, type RunningProbe } from "../process/readiness";
+import { spawnChild, StartError, type Child, type SpawnRequest } from "../process/spawn";
+import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorStep, type SupervisorTimer } from "../core/supervisor";
+import type { Hook, ServerEvent, ServerTimer } from "../core/server";
+import type { ReadinessProbe, ServerSpec } from "../core/types";
+import { LivenessRunner } from "./liveness";
 
 /** Monotonic milliseconds: the core's clock. */
 export function monotonicNow(): number {
   return performance.now();
 }
 
-/** A line for a person on the console: boot progress, failures, shutdown steps. */
-export type ProgressWriter = (line: string) => void;
 export type OutputListener = (server: string, line: string, stream: OutputStream, at: string) => void;
+/** Called after each handled event, with what the step did (the control socket waits for outcomes this way). */
+export type StepListener = (event: SupervisorEvent, result: SupervisorStep) => void;
+
+export type TimerHandle = unknown;
+/** A started process as the engine sees it: its pid and the parent ends of its pipes (-1: none). */
+export type SpawnedChild = Omit<Child, "exited">;
+/** Whose process it is: a server's own, or one of its hooks (for messages, and for the fakes of the tests). */
+export interface ProcessOwner {
+  server: string;
+  role: "server" | Hook;
+}
+
+/** Everything the engine does to the world. */
+export interface EngineSystem {
+  /** Monotonic milliseconds. */
+  now(): number;
+  setTimer(delayMs: number, fire: () => void): TimerHandle;
+  clearTimer(handle: TimerHandle): void;
+  /** fork/exec; throws a StartError. onExit is called once, when the reaper collects the process. */
+  spawn(request: SpawnRequest, owner: ProcessOwner, onExit: (exit: ExitRecord) => void): SpawnedChild;
+  /** kill(2), process.kill's way: a negative pid is a process group; throws (ESRCH) when nothing is there. */
+  kill(pid: number, signal: number): void;
+  /** A bound AF_UNIX datagram socket at path (sd_notify); throws with an errno code. */
+  bindDatagram(path: string): number;
+  close(fd: number): void;
+  makeDirectory(path: string): void;
+  removeFile(path: string): void;
+  /** A reader on the parent's end of a pipe; destroying it closes the fd. */
+  openPipe: PipeOpener;
+  startProbe(probe: ReadinessProbe, context: ProbeContext, callbacks: ProbeCallbacks): RunningProbe;
+}
+
+/** The kernel, through process/ and the addon: what the init runs with. */
+export function kernelSystem(): EngineSystem {
+  return {
+    now: monotonicNow,
+    setTimer: (delayMs, fire) => setTimeout(fire, delayMs),
+    clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    spawn(request, _owner, onExit) {
+      const { exited, ...child } = spawnChild(request);
+      // onExit is the engine's own and does not throw.
+      void exited.then(onExit);
+      return child;
+    },
+    kill: (pid, signal) => process.kill(pid, signal),
+    bindDatagram: (file) => native().unixDgramBind(file),
+    close: (fd) => native().close(fd),
+    makeDirectory: (dir) => fs.mkdirSync(dir, { recursive: true, mode: 0o755 }),
+    removeFile: (file) => fs.rmSync(file, { force: true }),
+    openPipe,
+    startProbe,
+  };
+}
+
+/** What the engine holds open right now: the leak checks of the tests and the soak read it. */
+export interface EngineResources {
+  timers: number;
+  probes: number;
+  notifySockets: number;
+  /** notify pipes (s6 readiness) not handed to a probe yet. */
+  notifyPipes: number;
+  /** Output pipes being drained, over every server. */
+  outputPipes: number;
+  /** Line listeners on the servers' outputs (log probes, log taps). */
+  lineListeners: number;
+  stepListeners: number;
+  outputListeners: number;
+  /** Servers with runtime state (an output, maybe a probe). */
+  servers: number;
+}
 
 interface ServerRuntime {
   output: ServerOutput;
   probe: RunningProbe | null;
-  /** sd_notify socket (bound per server while it runs). */
+  /** sd_notify socket (bound per server while it starts). */
   notifySocket: { fd: number; path: string } | null;
+  /** The parent end of the notify pipe of the current process, until a probe takes it; -1: none. */
   notifyFd: number;
   pid: number | null;
 }
@@ -47,32 +122,46 @@ export class Engine {
   sup: Supervisor;
   private readonly queue: SupervisorEvent[] = [];
   private draining = false;
-  private readonly timers = new Map<TimerKey, NodeJS.Timeout>();
+  private readonly timers = new Map<TimerKey, TimerHandle>();
   private readonly servers = new Map<string, ServerRuntime>();
   private readonly shutdownWaiters: (() => void)[] = [];
-  private readonly listeners = new Set<(event: SupervisorEvent) => void>();
+  private readonly listeners = new Set<StepListener>();
   private readonly outputListeners = new Set<OutputListener>();
-  /** postStop commands still running: a shutdown lets them finish before stage 3. */
-  private readonly hooks = new Set<Promise<void>>();
+  /** The ping loops of ready servers with a liveness check. */
+  private readonly liveness = new LivenessRunner(
+    (name, event) => this.serverEvent(name, event),
+    () => this.system.now(),
+  );
   /** Set once a shutdown completed. */
   shutdownComplete = false;
 
   constructor(
     sup: Supervisor,
     private readonly log: Logger,
-    private readonly progress: ProgressWriter,
+    /** Lines for a person on the console: boot progress, failures, shutdown steps. */
+    private readonly progress: ConsoleReport,
     private readonly runtimeDir: string,
+    private readonly system: EngineSystem = kernelSystem(),
   ) {
     this.sup = sup;
   }
 
-  /** Queues an event; handles the queue unless already doing so. */
+  /**
+   * Queues an event; handles the queue unless already doing so. An event whose handling throws (a
+   * bug) is logged and the queue goes on: nothing queued behind it waits for the next dispatch.
+   */
   dispatch(event: SupervisorEvent): void {
     this.queue.push(event);
     if (this.draining) return;
     this.draining = true;
     try {
-      for (let next = this.queue.shift(); next; next = this.queue.shift()) this.handle(next);
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+        try {
+          this.handle(next);
+        } catch (err) {
+          this.log.error({ err, event: describeEvent(next) }, "handling an event failed");
+        }
+      }
     } finally {
       this.draining = false;
     }
@@ -83,8 +172,8 @@ export class Engine {
     this.dispatch({ type: "server", name, event });
   }
 
-  /** Called after each handled event (the control socket waits for outcomes this way). */
-  onEvent(listener: (event: SupervisorEvent) => void): () => void {
+  /** Called after each handled event; a listener that throws is logged and the others still run. */
+  onEvent(listener: StepListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -101,18 +190,23 @@ export class Engine {
     return new Promise((resolve) => this.shutdownWaiters.push(resolve));
   }
 
-  /** Resolves when every running postStop command has ended, or after timeoutMs. */
-  async hooksDone(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([Promise.all([...this.hooks]), timeout]);
-    clearTimeout(timer);
-  }
-
   output(name: string): ServerOutput | null {
     return this.servers.get(name)?.output ?? null;
+  }
+
+  resources(): EngineResources {
+    const runtimes = [...this.servers.values()];
+    return {
+      timers: this.timers.size,
+      probes: runtimes.filter((r) => r.probe !== null).length,
+      notifySockets: runtimes.filter((r) => r.notifySocket !== null).length,
+      notifyPipes: runtimes.filter((r) => r.notifyFd >= 0).length,
+      outputPipes: runtimes.reduce((sum, r) => sum + r.output.openPipes, 0),
+      lineListeners: runtimes.reduce((sum, r) => sum + r.output.lineListeners, 0),
+      stepListeners: this.listeners.size,
+      outputListeners: this.outputListeners.size,
+      servers: this.servers.size,
+    };
   }
 
   private handle(event: SupervisorEvent): void {
@@ -120,18 +214,19 @@ export class Engine {
     this.sup = result.sup;
     if (result.ignored) this.log.debug({ event: describeEvent(event), why: result.ignored }, "event ignored");
     this.execute(result.effects);
-    for (const listener of this.listeners) listener(event);
+    if (event.type === "config-reloaded" || result.effects.some((effect) => effect.type === "log" && effect.kind === "removed")) this.forgetRemoved();
+    this.progress.endStep();
+    for (const listener of this.listeners) {
+      try {
+        listener(event, result);
+      } catch (err) {
+        this.log.error({ err, event: describeEvent(event) }, "an event listener failed");
+      }
+    }
   }
 
   private execute(effects: SupervisorEffect[]): void {
-    for (let index = 0; index < effects.length; index++) {
-      const effect = effects[index];
-      if (effect.type === "run-pre-start") {
-        // The effects after a pre-start command wait for it: the spawn must not happen before it ends.
-        const rest = effects.slice(index + 1);
-        this.runPreStart(effect.server, effect.argv, rest);
-        return;
-      }
+    for (const effect of effects) {
       try {
         this.executeOne(effect);
       } catch (err) {
@@ -148,12 +243,18 @@ export class Engine {
         return this.startProbe(effect.server, effect.pid);
       case "stop-probe":
         return this.stopProbe(effect.server);
+      case "start-liveness":
+        return this.liveness.start(effect.server, effect.pid, effect.liveness, this.sup.servers.get(effect.server)?.spec.env ?? {});
+      case "stop-liveness":
+        return this.liveness.stop(effect.server);
       case "signal":
         return this.signal(effect.pid, effect.signal);
       case "kill":
         return this.signal(effect.pid, 9);
+      case "run-pre-start":
+        return this.runHook(effect.server, effect.argv, null);
       case "run-post-stop":
-        return this.runPostStop(effect.server, effect.argv, effect.code, effect.signal);
+        return this.runHook(effect.server, effect.argv, { code: effect.code, signal: effect.signal });
       case "arm-timer":
         return this.armTimer(effect.server, effect.timer, effect.id, effect.at);
       case "cancel-timer":
@@ -164,8 +265,6 @@ export class Engine {
         this.shutdownComplete = true;
         for (const resolve of this.shutdownWaiters.splice(0)) resolve();
         return;
-      case "run-pre-start":
-        return; // Handled in execute().
     }
   }
 
@@ -183,44 +282,59 @@ export class Engine {
   }
 
   private newOutput(spec: ServerSpec): ServerOutput {
-    const output = new ServerOutput(spec.name, spec.log);
+    const output = new ServerOutput(spec.name, spec.log, this.system.openPipe);
     output.onLine((line, stream, at) => {
       for (const listener of this.outputListeners) listener(spec.name, line, stream, at);
     });
     return output;
   }
 
+  /** Servers gone from the supervisor (removed by a reload, once stopped): their output and sockets are closed. */
+  private forgetRemoved(): void {
+    for (const [name, runtime] of this.servers) {
+      if (this.sup.servers.has(name)) continue;
+      this.releaseProbe(runtime);
+      runtime.output.close();
+      this.servers.delete(name);
+    }
+  }
+
   private spawn(spec: ServerSpec): void {
     const runtime = this.runtimeFor(spec);
+    this.releaseProbe(runtime);
     const env = { ...spec.env };
     if (spec.readiness.kind === "sd_notify") {
       runtime.notifySocket = this.bindNotifySocket(spec.name);
       if (runtime.notifySocket) env.NOTIFY_SOCKET = runtime.notifySocket.path;
     }
-    const now = monotonicNow();
-    let child;
+    const now = this.system.now();
+    let child: SpawnedChild;
     try {
-      child = spawnChild({
-        command: spec.file,
-        argv0: spec.argv[0],
-        args: spec.argv.slice(1),
-        env,
-        cwd: spec.cwd,
-        uid: spec.uid,
-        gid: spec.gid,
-        // Dropping to a user also drops the init's supplementary groups.
-        groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
-        umask: spec.umask,
-        rlimits: spec.rlimits,
-        // Its own session and process group: signals reach the server and everything it forked.
-        setsid: true,
-        stdin: "null",
-        stdout: "pipe",
-        stderr: "pipe",
-        notifyFd: spec.readiness.kind === "notify" ? spec.readiness.fd : undefined,
-      });
+      child = this.system.spawn(
+        {
+          command: spec.file,
+          argv0: spec.argv[0],
+          args: spec.argv.slice(1),
+          env,
+          cwd: spec.cwd,
+          uid: spec.uid,
+          gid: spec.gid,
+          // Dropping to a user also drops the init's supplementary groups.
+          groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
+          umask: spec.umask,
+          rlimits: spec.rlimits,
+          // Its own session and process group: signals reach the server and everything it forked.
+          setsid: true,
+          stdin: "null",
+          stdout: "pipe",
+          stderr: "pipe",
+          notifyFd: spec.readiness.kind === "notify" ? spec.readiness.fd : undefined,
+        },
+        { server: spec.name, role: "server" },
+        (exit) => this.serverExited(spec.name, runtime, exit),
+      );
     } catch (err) {
-      this.closeNotifySocket(runtime);
+      this.releaseProbe(runtime);
       if (!(err instanceof StartError)) throw err;
       runtime.output.note(`cannot start: ${err.message}`);
       this.serverEvent(spec.name, { type: "spawn-failed", now, errno: err.code, syscall: err.syscall });
@@ -231,37 +345,33 @@ export class Engine {
     runtime.output.attach(child.stdoutFd, "stdout");
     runtime.output.attach(child.stderrFd, "stderr");
     runtime.output.note(`started pid ${child.pid}: ${spec.argv.join(" ")}`);
-    const pid = child.pid;
-    child.exited
-      .then((exit) => {
-        runtime.output.note(`pid ${pid} ${describeExit(exit)}`);
-        if (runtime.pid === pid) runtime.pid = null;
-        this.serverEvent(spec.name, { type: "exited", now: monotonicNow(), pid, code: exit.code, signal: exit.signal });
-      })
-      .catch((err: unknown) => this.log.error({ err, server: spec.name }, "exit handling failed"));
-    this.serverEvent(spec.name, { type: "spawned", now, pid });
+    this.serverEvent(spec.name, { type: "spawned", now, pid: child.pid });
+  }
+
+  private serverExited(name: string, runtime: ServerRuntime, exit: ExitRecord): void {
+    try {
+      const current = this.servers.get(name) === runtime;
+      if (current) runtime.output.note(`pid ${exit.pid} ${describeExit(exit)}`);
+      if (runtime.pid === exit.pid) {
+        runtime.pid = null;
+        // What no probe took (it ended before one started) is closed with the process.
+        if (runtime.probe === null) this.releaseProbe(runtime);
+      }
+      this.serverEvent(name, { type: "exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
+    } catch (err) {
+      this.log.error({ err, server: name }, "exit handling failed");
+    }
   }
 
   private bindNotifySocket(name: string): { fd: number; path: string } | null {
     const file = path.join(this.runtimeDir, `notify-${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.sock`);
     try {
-      fs.mkdirSync(this.runtimeDir, { recursive: true, mode: 0o755 });
-      return { fd: native().unixDgramBind(file), path: file };
+      this.system.makeDirectory(this.runtimeDir);
+      return { fd: this.system.bindDatagram(file), path: file };
     } catch (err) {
       this.log.error({ server: name, code: (err as NodeJS.ErrnoException).code, file }, "cannot bind the sd_notify socket");
       return null;
     }
-  }
-
-  private closeNotifySocket(runtime: ServerRuntime): void {
-    if (!runtime.notifySocket) return;
-    try {
-      native().close(runtime.notifySocket.fd);
-      fs.rmSync(runtime.notifySocket.path, { force: true });
-    } catch {
-      // Already closed.
-    }
-    runtime.notifySocket = null;
   }
 
   private startProbe(name: string, pid: number): void {
@@ -271,106 +381,132 @@ export class Engine {
     runtime.probe?.cancel();
     const report = (event: ServerEvent) => {
       // A probe of an earlier process reports nothing about the current one.
-      if (runtime.pid === pid) this.serverEvent(name, event);
+      if (runtime.pid !== pid) return;
+      // It has ended: what it held (the sd_notify socket) is closed now, not at the next start.
+      this.releaseProbe(runtime);
+      this.serverEvent(name, event);
     };
-    runtime.probe = startProbe(
+    const notifyFd = runtime.notifyFd;
+    // The probe owns the notify pipe from here on and closes it when it ends.
+    runtime.notifyFd = -1;
+    runtime.probe = this.system.startProbe(
       server.spec.readiness,
-      { name, pid, output: runtime.output, notifyFd: runtime.notifyFd, notifySocketFd: runtime.notifySocket?.fd ?? -1, env: server.spec.env },
+      { name, pid, output: runtime.output, notifyFd, notifySocketFd: runtime.notifySocket?.fd ?? -1, env: server.spec.env },
       {
-        onReady: () => report({ type: "ready", now: monotonicNow() }),
-        onFailed: (message) => report({ type: "probe-failed", now: monotonicNow(), message }),
+        onReady: () => report({ type: "ready", now: this.system.now() }),
+        onFailed: (message) => report({ type: "probe-failed", now: this.system.now(), message }),
       },
     );
   }
 
   private stopProbe(name: string): void {
     const runtime = this.servers.get(name);
-    if (!runtime) return;
-    runtime.probe?.cancel();
+    if (runtime) this.releaseProbe(runtime);
+  }
+
+  /** Ends the probe and closes what readiness needed: the sd_notify socket, a notify pipe no probe took. */
+  private releaseProbe(runtime: ServerRuntime): void {
+    const probe = runtime.probe;
     runtime.probe = null;
-    this.closeNotifySocket(runtime);
+    probe?.cancel();
+    if (runtime.notifySocket) {
+      const { fd, path: file } = runtime.notifySocket;
+      runtime.notifySocket = null;
+      this.closeQuietly(fd);
+      try {
+        this.system.removeFile(file);
+      } catch {
+        // Already gone.
+      }
+    }
+    if (runtime.notifyFd >= 0) {
+      this.closeQuietly(runtime.notifyFd);
+      runtime.notifyFd = -1;
+    }
+  }
+
+  private closeQuietly(fd: number): void {
+    try {
+      this.system.close(fd);
+    } catch {
+      // Already closed.
+    }
   }
 
   private signal(pid: number, signal: number): void {
     try {
-      process.kill(-pid, signal);
+      this.system.kill(-pid, signal);
     } catch (err) {
       // The group may be gone while the leader is a zombie not yet reaped: signal the pid itself.
       try {
-        process.kill(pid, signal);
+        this.system.kill(pid, signal);
       } catch {
         this.log.debug({ pid, signal, code: (err as NodeJS.ErrnoException).code }, "signal not delivered");
       }
     }
   }
 
-  private runPreStart(name: string, argv: string[], rest: SupervisorEffect[]): void {
+  /**
+   * A preStart (ended: null) or postStop command: its own session, its output in the server's log.
+   * It is reported like the server's own process: hook-spawned or hook-spawn-failed now, hook-exited later.
+   */
+  private runHook(name: string, argv: string[], ended: { code: number | null; signal: number | null } | null): void {
     const spec = this.sup.servers.get(name)?.spec;
-    const fail = (message: string, errno: string) => {
-      this.log.warn({ server: name, argv }, `preStart of ${name} failed: ${message}`);
-      this.serverEvent(name, { type: "spawn-failed", now: monotonicNow(), errno, syscall: "preStart" });
-      this.execute(rest.filter((effect) => !(effect.type === "spawn" && effect.server === name)));
-    };
-    let child;
+    if (!spec) return;
+    const what = ended === null ? "preStart" : "postStop";
+    const env =
+      ended === null
+        ? spec.env
+        : {
+            ...spec.env,
+            SERVER_NAME: name,
+            EXIT_STATUS: ended.code === null ? "" : String(ended.code),
+            EXIT_SIGNAL: ended.signal === null ? "" : signalName(ended.signal),
+          };
+    const runtime = this.runtimeFor(spec);
+    const now = this.system.now();
+    let child: SpawnedChild;
     try {
-      child = this.spawnHook(spec, argv, spec?.env ?? {});
+      child = this.system.spawn(
+        { command: argv[0], args: argv.slice(1), env, cwd: spec.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true },
+        { server: name, role: ended === null ? "pre-start" : "post-stop" },
+        (exit) => {
+          try {
+            if (this.servers.get(name) === runtime) runtime.output.note(`${what} pid ${exit.pid} ${describeExit(exit)}`);
+            this.serverEvent(name, { type: "hook-exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
+          } catch (err) {
+            this.log.error({ err, server: name }, `${what} exit handling failed`);
+          }
+        },
+      );
     } catch (err) {
       if (!(err instanceof StartError)) throw err;
-      fail(err.message, err.code);
+      runtime.output.note(`${what} cannot start: ${err.message}`);
+      this.serverEvent(name, { type: "hook-spawn-failed", now, errno: err.code, syscall: err.syscall });
       return;
     }
-    child.exited
-      .then((exit) => {
-        if (exit.code === 0) this.execute(rest);
-        else fail(describeExit(exit), "EPRESTART");
-      })
-      .catch((err: unknown) => this.log.error({ err, server: name }, "preStart exit handling failed"));
-  }
-
-  private runPostStop(name: string, argv: string[], code: number | null, signal: number | null): void {
-    const spec = this.sup.servers.get(name)?.spec;
-    const env = {
-      ...(spec?.env ?? {}),
-      SERVER_NAME: name,
-      EXIT_STATUS: code === null ? "" : String(code),
-      EXIT_SIGNAL: signal === null ? "" : signalName(signal),
-    };
-    try {
-      const child = this.spawnHook(spec, argv, env);
-      const done = child.exited.then((exit) => {
-        this.hooks.delete(done);
-        if (exit.code !== 0) this.log.warn({ server: name }, `postStop of ${name} ${describeExit(exit)}`);
-      });
-      this.hooks.add(done);
-    } catch (err) {
-      this.log.warn({ server: name, err: (err as Error).message }, `postStop of ${name} could not start`);
-    }
-  }
-
-  /** A preStart or postStop command: its own session, its output in the server's log. */
-  private spawnHook(spec: ServerSpec | undefined, argv: string[], env: Record<string, string>): Child {
-    const child = spawnChild({ command: argv[0], args: argv.slice(1), env, cwd: spec?.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true });
-    if (spec) this.runtimeFor(spec).output.attach(child.stdoutFd, "stdout");
-    return child;
+    runtime.output.attach(child.stdoutFd, "stdout");
+    runtime.output.note(`${what} started pid ${child.pid}: ${argv.join(" ")}`);
+    this.serverEvent(name, { type: "hook-spawned", now, pid: child.pid });
   }
 
   private armTimer(server: string | null, timer: ServerTimer | SupervisorTimer, id: number, at: number): void {
     this.cancelTimer(server, timer);
     const key = timerKey(server, timer);
-    const delay = Math.max(0, at - monotonicNow());
-    const handle = setTimeout(() => {
+    const delay = Math.max(0, at - this.system.now());
+    const handle = this.system.setTimer(delay, () => {
       this.timers.delete(key);
-      const now = Math.max(monotonicNow(), at);
+      const now = Math.max(this.system.now(), at);
       if (server === null) this.dispatch({ type: "timer", now, timer: timer as SupervisorTimer, id });
       else this.serverEvent(server, { type: "timer", now, timer: timer as ServerTimer, id });
-    }, delay);
+    });
     this.timers.set(key, handle);
   }
 
   private cancelTimer(server: string | null, timer: ServerTimer | SupervisorTimer): void {
     const key = timerKey(server, timer);
     const handle = this.timers.get(key);
-    if (handle) clearTimeout(handle);
+    if (handle !== undefined) this.system.clearTimer(handle);
     this.timers.delete(key);
   }
 
@@ -382,41 +518,29 @@ export class Engine {
     const fields: Record<string, unknown> = { server: name, kind, state: server.state, startupLevel: server.spec.level };
     // "pid" is the init's own (pino's base): the server's process goes under another name.
     if (server.pid !== null) fields.serverPid = server.pid;
+    if (server.hook !== null) fields.hook = server.hook;
+    if (server.hookPid !== null) fields.hookPid = server.hookPid;
     if (kind === "ready" && server.readyAt !== null && server.startedAt !== null) fields.readyMs = Math.round(server.readyAt - server.startedAt);
-    if ((kind === "exited" || kind === "failed" || kind === "exec-failed") && server.lastExit) {
+    if ((kind === "exited" || kind === "failed" || kind === "exec-failed" || kind === "pre-start-failed") && server.lastExit) {
       fields.code = server.lastExit.code;
       fields.signal = server.lastExit.signal === null ? null : signalName(server.lastExit.signal);
       fields.reason = server.lastExit.reason;
     }
     if (kind === "failed") fields.reason = server.reason;
+    if ((kind === "unresponsive" || kind === "responsive") && server.liveness) {
+      fields.pingFailures = server.liveness.failures;
+      fields.pingRttMs = server.liveness.lastRttMs;
+      fields.pingError = server.liveness.lastError;
+    }
     return fields;
   }
 
   private writeLog(effect: Extract<SupervisorEffect, { type: "log" }>): void {
-    this.log[effect.level](this.logFields(effect.server, effect.kind), effect.message);
+    const onConsole = this.progress.event(effect.server, effect.kind, effect.message);
+    this.log[effect.level]({ ...this.logFields(effect.server, effect.kind), ...(onConsole ? { onConsole } : {}) }, effect.message);
     if (effect.server !== null) this.servers.get(effect.server)?.output.note(effect.message);
-    const mark = PROGRESS_MARKS[effect.kind];
-    if (mark) this.progress(`[${mark}] ${effect.server === null ? "" : `${effect.server} `}${effect.message}`);
   }
 }
-
-/** Which log kinds also make a console line for a person, and its mark (systemd's console style). */
-const PROGRESS_MARKS: Partial<Record<string, string>> = {
-  ready: "  OK  ",
-  failed: "FAILED",
-  "exec-failed": "FAILED",
-  "start-timeout": "FAILED",
-  "readiness-failed": "FAILED",
-  exited: " EXIT ",
-  restarting: " WAIT ",
-  stopped: " STOP ",
-  "stop-timeout": " KILL ",
-  boot: " BOOT ",
-  "boot-complete": " BOOT ",
-  shutdown: " STOP ",
-  "shutdown-complete": " STOP ",
-  "shutdown-deadline": " KILL ",
-};
 
 function describeEvent(event: SupervisorEvent): string {
   return event.type === "server" ? `${event.name}:${event.event.type}` : event.type;

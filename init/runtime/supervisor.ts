@@ -18,21 +18,27 @@ import { describeTangoReport } from "../config/tango/describe";
 import { TangoSourceHub } from "../config/tango/hub";
 import type { TangoSourceStatus } from "../config/tango/watcher";
 import { createSupervisor, bootPlan, diffConfig, type Supervisor } from "../core/supervisor";
-import { starterState } from "../core/server";
-import type { SupervisorConfig } from "../core/types";
+import { starterStateOf } from "../core/server";
+import type { Settings, SupervisorConfig } from "../core/types";
+import { ConsoleReport } from "../log/console";
+import { initLog } from "../log/init-log";
 import { writeAll, type Logger } from "../log/logger";
-import type { Role } from "../pid1/environment";
+import { leaveWorkingDirectory, type Role } from "../pid1/environment";
+import { startChildrenIn } from "../process/spawn";
 import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
 import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
 import { EXIT } from "../cli/exit-codes";
 import { Engine, monotonicNow } from "./engine";
+import { SystemdNotifier, takeSystemdEnvironment, type SystemdTarget } from "./notify";
 
 /** A config that does not load ends a container's init with EX_CONFIG, as `reload` and `plan` end. */
 const EXIT_CONFIG = EXIT.CONFIG;
 /** Grace for processes that are not supervised servers, after the servers have stopped. */
 const LEFTOVER_GRACE_MS = 2000;
-/** How long a shutdown waits for postStop commands before ending them with the other leftovers. */
-const HOOK_GRACE_MS = 3000;
+/** The init's own log file: its name in the log directory, and its rotation. */
+const INIT_LOG_FILE = "starter-init.log";
+const INIT_LOG_MAX_BYTES = 4 * 1024 * 1024;
+const INIT_LOG_KEEP = 3;
 
 export interface SupervisorContext {
   role: Role;
@@ -45,6 +51,13 @@ export interface RunningSupervisor {
   engine: Engine;
   config: () => SupervisorConfig;
   reload: (dryRun: boolean) => Promise<ReloadOutcome>;
+  /** Called when a reload that applies (not a dry run) begins, and when it ends with its outcome. */
+  onReload: (listener: ReloadListener) => () => void;
+  /**
+   * Reads the sources again (the Tango database) with the file as it was last loaded, and applies
+   * what changed; servers it adds start only when startAdded (the Starter's UpdateServersInfo: no).
+   */
+  refreshSources: (startAdded: boolean) => Promise<ReloadOutcome>;
   /** Where servers come from besides the file (the Tango database), and how that stands. */
   sources?: () => TangoSourceStatus[];
   shutdown: (action: PowerAction | "exit") => void;
@@ -63,6 +76,8 @@ export interface ReloadOutcome {
   notes?: string[];
 }
 
+export type ReloadListener = (phase: "begin" | "end", outcome?: ReloadOutcome) => void;
+
 type Attach = (running: RunningSupervisor, log: Logger) => void | Promise<void>;
 const attachments: Attach[] = [];
 
@@ -71,8 +86,13 @@ export function attachToSupervisor(attach: Attach): void {
   attachments.push(attach);
 }
 
-function progressWriter(): (line: string) => void {
-  return (line) => writeAll(1, `starter-init: ${line}\n`);
+/**
+ * The log directory holds the init's own log: LogFileHome when the config names one, else the
+ * runtime directory beside the control socket (/run/starter-init by default).
+ */
+function attachInitLogFile(settings: Settings): void {
+  const dir = settings.logHome ?? path.join(path.dirname(settings.controlSocket), "starter-init");
+  initLog.attachFile(path.join(dir, INIT_LOG_FILE), INIT_LOG_MAX_BYTES, INIT_LOG_KEEP);
 }
 
 function configPath(context: SupervisorContext): string {
@@ -105,6 +125,11 @@ function vmPowerAction(signal: HandledSignal): PowerAction | null {
 }
 
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
+  // Before the config is read: the servers' environment must not carry the manager's variables.
+  const systemd = takeSystemdEnvironment(process.env, log);
+  // Servers without a cwd of their own start where the init was started; the init keeps no directory busy.
+  const callerDirectory = leaveWorkingDirectory(log);
+  if (callerDirectory !== null) startChildrenIn(callerDirectory);
   const file = configPath(context);
   let config: ConfigWithSources;
   try {
@@ -123,7 +148,7 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
     // A VM that stays up waits for a config that loads: SIGHUP retries.
     config = await waitForLoadableConfig(log, file);
   }
-  await supervise(log, context, file, config);
+  await supervise(log, context, file, config, systemd);
 }
 
 /** Stays alive (a VM's PID 1 must not exit; the reaper keeps the loop running) until SIGHUP finds a config that loads. */
@@ -145,24 +170,95 @@ function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSou
   });
 }
 
-async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources): Promise<void> {
+async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources, systemd: SystemdTarget | null): Promise<void> {
   // The file alone until the Tango database (when the file names it) has answered; then the file with
   // the database's servers, applied like a reload.
-  const sources = new TangoSourceHub(log, progressWriter(), (next) => {
-    if (!stopping) apply(next);
-  });
+  const consoleReport = new ConsoleReport();
+  const sources = new TangoSourceHub(
+    log,
+    (line) => consoleReport.line(line),
+    (next) => {
+      if (!stopping) apply(next);
+    },
+  );
   let config = sources.use(initial);
+  // The file as last loaded: what a refresh of the sources composes with.
+  let loadedFile = initial;
+  attachInitLogFile(config.settings);
   const runtimeDir = path.dirname(config.settings.controlSocket);
-  const engine = new Engine(createSupervisor(config, monotonicNow()), log, progressWriter(), path.join(runtimeDir, "starter-init"));
+  const engine = new Engine(createSupervisor(config, monotonicNow()), log, consoleReport, path.join(runtimeDir, "starter-init"));
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
-  const apply = (next: SupervisorConfig) => {
+  const apply = (next: SupervisorConfig, startAdded = true) => {
     config = next;
-    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings });
+    attachInitLogFile(next.settings);
+    engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings, startAdded });
   };
 
-  const reload = async (dryRun: boolean): Promise<ReloadOutcome> => {
+  const outcomeOf = (next: SupervisorConfig, notes: string[]): ReloadOutcome => {
+    const diff = diffConfig(config.servers, next.servers);
+    return {
+      ok: true,
+      added: diff.added.map((s) => s.name),
+      removed: diff.removed.map((s) => s.name),
+      changed: diff.changed.map((s) => s.name),
+      unchanged: diff.unchanged.map((s) => s.name),
+      notes,
+    };
+  };
+
+  const reloadListeners = new Set<ReloadListener>();
+  const tellReload: ReloadListener = (phase, outcome) => {
+    for (const listener of reloadListeners) {
+      try {
+        listener(phase, outcome);
+      } catch (err) {
+        log.error({ err }, "a reload listener failed");
+      }
+    }
+  };
+
+  // One reload at a time, in the order asked (a SIGHUP burst, the CLI, the Starter device's
+  // UpdateServersInfo): a slow database read of an earlier one must not apply its older result after
+  // a later one.
+  let reloads: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
+    const turn = reloads.then(job);
+    reloads = turn.catch(() => undefined);
+    return turn;
+  };
+  // A request made while the same kind of reload waits its turn joins it: that one reads the file when
+  // it starts, so it sees the latest.
+  let waiting: { dryRun: boolean; outcome: Promise<ReloadOutcome> } | null = null;
+  const reload = (dryRun: boolean): Promise<ReloadOutcome> => {
+    if (waiting?.dryRun === dryRun) return waiting.outcome;
+    const entry: { dryRun: boolean; outcome: Promise<ReloadOutcome> } = {
+      dryRun,
+      outcome: inTurn(() => {
+        if (waiting === entry) waiting = null;
+        return reloadNow(dryRun);
+      }),
+    };
+    waiting = entry;
+    return entry.outcome;
+  };
+
+  /** Never rejects: what goes wrong is the outcome (and logged), so a SIGHUP has nothing to lose. */
+  const reloadNow = async (dryRun: boolean): Promise<ReloadOutcome> => {
+    if (!dryRun) tellReload("begin");
+    let outcome: ReloadOutcome;
+    try {
+      outcome = await reloadConfig(dryRun);
+    } catch (err) {
+      log.error({ err }, "reload failed; the running config stays");
+      outcome = { ok: false, error: (err as Error).message, added: [], removed: [], changed: [], unchanged: [] };
+    }
+    if (!dryRun) tellReload("end", outcome);
+    return outcome;
+  };
+
+  const reloadConfig = async (dryRun: boolean): Promise<ReloadOutcome> => {
     let loaded: ConfigWithSources;
     try {
       loaded = loadConfigWithSources(file);
@@ -172,18 +268,21 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
     }
     const { config: next, notes } = await sources.prepare(loaded, dryRun);
-    const diff = diffConfig(config.servers, next.servers);
-    const outcome: ReloadOutcome = {
-      ok: true,
-      added: diff.added.map((s) => s.name),
-      removed: diff.removed.map((s) => s.name),
-      changed: diff.changed.map((s) => s.name),
-      unchanged: diff.unchanged.map((s) => s.name),
-      notes,
-    };
-    if (!dryRun && !stopping) apply(next);
+    const outcome = outcomeOf(next, notes);
+    if (!dryRun && !stopping) {
+      loadedFile = loaded;
+      apply(next);
+    }
     return outcome;
   };
+
+  const refreshSources = (startAdded: boolean): Promise<ReloadOutcome> =>
+    inTurn(async () => {
+      const { config: next, notes } = await sources.prepare(loadedFile, false);
+      const outcome = outcomeOf(next, notes);
+      if (!stopping) apply(next, startAdded);
+      return outcome;
+    });
 
   const shutdown = (action: PowerAction | "exit") => {
     if (stopping) {
@@ -207,7 +306,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       case "SIGQUIT":
         return shutdown("exit");
       case "SIGHUP":
-        reload(false).catch((err: unknown) => log.error({ err }, "reload failed"));
+        // reload() never rejects; its outcome is logged.
+        void reload(false);
         return;
       case "SIGUSR1":
         return logStatus(log, engine.sup);
@@ -224,11 +324,17 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     engine,
     config: () => config,
     reload,
+    onReload: (listener) => {
+      reloadListeners.add(listener);
+      return () => reloadListeners.delete(listener);
+    },
+    refreshSources,
     shutdown,
     role: context.role,
     startedAt: Date.now(),
     sources: () => sources.status(),
   };
+  if (systemd) new SystemdNotifier(systemd, log).follow(running);
   // A source that waits for servers of the file (waitFor) reads once they are ready.
   const checkSources = () => sources.check((name) => engine.sup.servers.get(name)?.state === "ready");
   engine.onEvent(checkSources);
@@ -244,8 +350,8 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   log.info({ servers: config.servers.length, mode: config.settings.startMode, config: file }, "supervisor starting");
   engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
 
+  // postStop commands are part of the servers' stopping: done (or ended) by now.
   await engine.whenShutdownComplete();
-  await engine.hooksDone(HOOK_GRACE_MS);
   await endLeftovers(log, LEFTOVER_GRACE_MS);
   const action = stopping ?? "exit";
   log.info("all servers stopped");
@@ -255,8 +361,16 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
 function logStatus(log: Logger, sup: Supervisor): void {
   for (const server of sup.servers.values()) {
     log.info(
-      { server: server.spec.name, state: server.state, starter: starterState(server.state), pid: server.pid, restarts: server.restarts, reason: server.reason },
-      `${server.spec.name}: ${server.state} (${starterState(server.state)})`,
+      {
+        server: server.spec.name,
+        state: server.state,
+        starter: starterStateOf(server),
+        pid: server.pid,
+        restarts: server.restarts,
+        reason: server.reason,
+        pingRttMs: server.liveness?.lastRttMs ?? null,
+      },
+      `${server.spec.name}: ${server.state} (${starterStateOf(server)})`,
     );
   }
 }

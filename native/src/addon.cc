@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitFdWatcher(env, exports);
   starter::InitMemory(env, exports);
   starter::InitKmod(env, exports);
+  starter::InitSignals(env, exports);
   return exports;
 }
 

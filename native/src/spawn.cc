@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -128,6 +129,7 @@ struct SpawnRequest {
   bool setsid = false;
   bool setpgid = false;
   bool foreground = false;
+  bool controlling_terminal = false;
   StdioSpec stdio[3];
   int notify_fd = -1;
 };
@@ -275,6 +277,7 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
          Optional(options, "umask", read_umask) && Optional(options, "rlimits", read_rlimits) &&
          read_flag("setsid", &req->setsid) && read_flag("setpgid", &req->setpgid) &&
          read_flag("foreground", &req->foreground) &&
+         read_flag("controllingTerminal", &req->controlling_terminal) &&
          Optional(options, "notifyFd", read_notify) &&
          GetProperty(options, "stdin", &value) &&
          ReadStdio(env, value, "stdin", false, false, &req->stdio[0]) &&
@@ -410,6 +413,7 @@ struct ChildPlan {
   bool setsid;
   bool setpgid;
   bool foreground;
+  bool controlling_terminal;
   ChildStdio stdio[3];
   int notify_source;  // write end of the notify pipe, or -1
   int notify_target;
@@ -527,6 +531,9 @@ void TakeTerminal(const ChildPlan& plan) {
 
   if (plan.setsid) {
     if (setsid() < 0) Fail(plan, kStageSetsid);
+    // dumb-init's rule: take the terminal on stdin when no other session holds it. Failing (not a
+    // terminal, or still another session's) leaves the program without one, which is no error.
+    if (plan.controlling_terminal) ioctl(0, TIOCSCTTY, 0);
   } else if (plan.setpgid) {
     if (setpgid(0, 0) != 0) Fail(plan, kStageSetpgid);
     if (plan.foreground) TakeTerminal(plan);
@@ -678,6 +685,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.setsid = req.setsid;
   plan.setpgid = req.setpgid;
   plan.foreground = req.foreground;
+  plan.controlling_terminal = req.controlling_terminal;
   for (int i = 0; i < 3; i++) plan.stdio[i] = stdio[i];
   plan.notify_source = fds.notify_write.get();
   plan.notify_target = req.notify_fd;

@@ -1,8 +1,14 @@
 #!/bin/sh
-# Registers device servers in the Tango database for this host, once: the setup step of a Tango
-# system image (run by starter-init as the preStart of DataBaseds, when MariaDB is ready).
+# Registers device servers in the Tango database for this host (or for the hosts named), once: the
+# setup step of a Tango system image (run by starter-init as the preStart of DataBaseds, when MariaDB
+# is ready).
 #
-#   register.sh SERVERS_FILE
+#   register.sh SERVERS_FILE [HOST...]
+#
+# Without HOST, for this machine's short host name. With HOSTs (a fleet's database registering the
+# servers of every host of the fleet), the file is read once per host, with every `{host}` in it
+# replaced by that host's name: `TangoTest/{host}-1 ... fleet/{host}/1` gives each host servers and
+# devices of its own (names are unique in a Tango database).
 #
 # SERVERS_FILE, one entry per line (# starts a comment):
 #   SERVER/INSTANCE  CLASS  LEVEL  MODE  DEVICE[,DEVICE…]     a device server and its devices
@@ -16,9 +22,13 @@
 # what Astor changed later stays. Connects with the MYSQL_* variables DataBaseds uses.
 set -eu
 
-file=${1:?usage: register.sh SERVERS_FILE}
-host=$(hostname)
-host=${host%%.*}
+file=${1:?usage: register.sh SERVERS_FILE [HOST...]}
+shift
+[ -r "$file" ] || { echo "register: cannot read $file" >&2; exit 2; }
+if [ $# -eq 0 ]; then
+  host=$(hostname)
+  set -- "${host%%.*}"
+fi
 case "${MYSQL_HOST:-localhost}" in
   *:*) db_host=${MYSQL_HOST%:*}; db_port=${MYSQL_HOST##*:} ;;
   *) db_host=${MYSQL_HOST:-localhost}; db_port=3306 ;;
@@ -68,32 +78,42 @@ property_rows() {
 }
 
 count=0
-while read -r first class level mode devices rest; do
-  case "$first" in '' | '#'*) continue ;; esac
-  if [ "$first" = property ]; then
-    property_rows property_device device "tango/admin/$host" "$class" "$level" ", domain, family, member" ", 'tango', 'admin', '$host'"
-    continue
-  fi
-  if [ "$first" = free-property ]; then
-    property_rows property object "$class" "$level" "$mode" "" ""
-    continue
-  fi
-  for word in "$first" "$class" "$level" "$mode" "$devices"; do check "$word"; done
-  case "$level$mode" in *[!0-9]*) echo "register: $first: LEVEL and MODE are numbers" >&2; exit 2 ;; esac
-  [ -n "$devices" ] || { echo "register: $first: no device" >&2; exit 2; }
-  server_name=${first%%/*}
-  instance=${first#*/}
-  old_ifs=$IFS
-  IFS=,
-  for device in $devices; do device_row "$device" "$first" "$class" "$host"; done
-  IFS=$old_ifs
-  # The admin device, with the host a first run would have exported it from.
-  device_row "dserver/$server_name/$instance" "$first" DServer "$host"
-  lower=$(echo "$first" | tr 'A-Z' 'a-z')
-  add "INSERT INTO server (name, host, mode, level) SELECT '$lower', '$host', $mode, $level FROM DUAL
-  WHERE NOT EXISTS (SELECT 1 FROM server WHERE name = '$lower');"
-  count=$((count + 1))
-done <"$file"
+for host in "$@"; do
+  check "$host"
+  case "$host" in "" | */* | *" "* | *{* | *}*) echo "register: not a host name: '$host'" >&2; exit 2 ;; esac
+  # The file with this host's name for {host}, read from a here-document: a pipe into the loop
+  # would run it in a subshell, and what it adds would be lost.
+  entries=$(sed "s/{host}/$host/g" "$file")
+  while read -r first class level mode devices rest; do
+    case "$first" in '' | '#'*) continue ;; esac
+    if [ "$first" = property ]; then
+      property_rows property_device device "tango/admin/$host" "$class" "$level" ", domain, family, member" ", 'tango', 'admin', '$host'"
+      continue
+    fi
+    if [ "$first" = free-property ]; then
+      property_rows property object "$class" "$level" "$mode" "" ""
+      continue
+    fi
+    for word in "$first" "$class" "$level" "$mode" "$devices"; do check "$word"; done
+    case "$level$mode" in *[!0-9]*) echo "register: $first: LEVEL and MODE are numbers" >&2; exit 2 ;; esac
+    [ -n "$devices" ] || { echo "register: $first: no device" >&2; exit 2; }
+    server_name=${first%%/*}
+    instance=${first#*/}
+    old_ifs=$IFS
+    IFS=,
+    for device in $devices; do device_row "$device" "$first" "$class" "$host"; done
+    IFS=$old_ifs
+    # The admin device, with the host a first run would have exported it from.
+    device_row "dserver/$server_name/$instance" "$first" DServer "$host"
+    lower=$(echo "$first" | tr 'A-Z' 'a-z')
+    add "INSERT INTO server (name, host, mode, level) SELECT '$lower', '$host', $mode, $level FROM DUAL
+    WHERE NOT EXISTS (SELECT 1 FROM server WHERE name = '$lower');"
+    count=$((count + 1))
+  done <<ENTRIES
+$entries
+ENTRIES
+done
 
 printf '%s' "$sql" | mariadb --no-defaults -h "$db_host" -P "$db_port" -u "${MYSQL_USER:-root}" ${MYSQL_PASSWORD:+-p"$MYSQL_PASSWORD"} "$db"
-echo "register: $count server(s) for host $host in $db"
+if [ $# -eq 1 ]; then hosts="host $1"; else hosts="hosts $*"; fi
+echo "register: $count server(s) for $hosts in $db"

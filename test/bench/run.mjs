@@ -6,7 +6,7 @@
 //   node test/bench/run.mjs [--quick] [--only LIST] [--skip LIST] [--out DIR] [--no-write] [--json]
 //
 //   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 4 min instead of ≈ 15)
-//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter
+//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device,swarm
 //   --skip LIST  the same, left out
 //   --out DIR    where results.md and boot-timelines.svg go (default test/bench/results)
 //   --no-write   print only
@@ -17,8 +17,10 @@
 //                into build/bench-baseline/), or the binary FILE, side by side: the "before" rows
 //
 // Prerequisites (test/prereqs.sh bench installs them): util-linux (unshare), tini, dumb-init,
-// tango-test, python3-tango, qemu-system-x86, qemu-user, erofs-utils, cpio, busybox-static; for the Starter workloads
-// also tango-starter (installed here when missing) and a Tango database (see README-section.md).
+// tango-test, python3-tango, qemu-system-x86, qemu-user, erofs-utils, cpio, busybox-static; for the
+// Starter workloads also tango-starter (installed here when missing) and a Tango database (see
+// README-section.md); for the swarm workload a Docker engine, mariadb-server and tango-db (all in the
+// bench profile).
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -30,7 +32,7 @@ import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
 import { baselineBinary } from "./lib/baseline.mjs";
 
-const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter"];
+const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device", "swarm"];
 
 function parseArgs(argv) {
   const options = {
@@ -65,7 +67,7 @@ function parseArgs(argv) {
         fs
           .readFileSync(new URL(import.meta.url), "utf8")
           .split("\n")
-          .slice(1, 21)
+          .slice(1, 23)
           .map((l) => l.replace(/^\/\/ ?/, ""))
           .join("\n"),
       );
@@ -101,6 +103,12 @@ const RUNS = {
     vm: 3,
     starterBoot: { "10x1": 3, "30x1": 1, "10x5": 2 },
     starterKills: 10,
+    wirePings: 2000,
+    wireStatusMs: 10_000,
+    wireReads: 30,
+    wirePlan: 5,
+    deviceKills: 30,
+    swarm: 3,
   },
   quick: {
     boot: 2,
@@ -118,6 +126,12 @@ const RUNS = {
     vm: 1,
     starterBoot: { "10x1": 2, "30x1": 0, "10x5": 0 },
     starterKills: 3,
+    wirePings: 300,
+    wireStatusMs: 4000,
+    wireReads: 10,
+    wirePlan: 2,
+    deviceKills: 10,
+    swarm: 1,
   },
 };
 
@@ -228,7 +242,7 @@ async function main() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   const leftovers = pidsWhere(
-    (argv) => argv.some((a) => a.includes("starter-bench-")) || (argv[0]?.endsWith("TangoTest") && /^(b|h|c|s|k|r|bench)\d\d$/.test(argv[1] ?? "")),
+    (argv) => argv.some((a) => a.includes("starter-bench-")) || (argv[0]?.endsWith("TangoTest") && /^(b|h|c|s|k|r|wp|bench)\d\d$/.test(argv[1] ?? "")),
   );
   const loadAfter = loadAverage();
   const minutes = (now() - started) / 60_000;

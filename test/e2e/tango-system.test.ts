@@ -1,7 +1,8 @@
 // A whole Tango control system in one FROM scratch image, under starter-init as PID 1: MariaDB
 // (level 1, ready when its TCP socket accepts), DataBaseds (level 2; its preStart registers the demo's
 // servers in the database), then the TangoTest servers registered there for the container's host,
-// from the `tango` source. A PyTango client on this machine reads an attribute of every device
+// from the `tango` source, read through DataBaseds at TANGO_HOST: only DataBaseds has MariaDB's
+// credentials. A PyTango client on this machine reads an attribute of every device
 // through the database (TANGO_HOST, not #dbase=no), and `docker stop` stops everything in reverse.
 //
 //   npx vitest run --config test/vitest.config.ts test/e2e/tango-system.test.ts
@@ -66,6 +67,35 @@ const missing = [MARIADBD, DATABASEDS, "/usr/bin/mariadb", "/usr/lib/tango/Tango
 
 type LogRecord = Record<string, unknown>;
 
+/** What Astor does with a host: find its Starter by class, read Servers, DevStop and DevStart a server. */
+const ASTOR_VIEW = `
+import json, sys, time, tango
+args = json.loads(sys.argv[1])
+db = tango.Database()
+starters = [name.lower() for name in db.command_inout("DbMySqlSelect", 'SELECT name FROM device WHERE class="Starter"')[1]]
+device = tango.DeviceProxy(args["device"])
+def line():
+    return [l for l in device.read_attribute("Servers").value if l.startswith(args["server"] + "\\t")][0]
+def until(state):
+    for _ in range(300):
+        if line().split("\\t")[1] == state:
+            return line()
+        time.sleep(0.1)
+    raise RuntimeError("%s never %s: %s" % (args["server"], state, line()))
+for _ in range(300):
+    try:
+        device.ping()
+        break
+    except tango.DevFailed:
+        time.sleep(0.2)
+servers = list(device.read_attribute("Servers").value)
+device.DevStop(args["server"])
+after_stop = until("FAULT")
+device.DevStart(args["server"])
+after_start = until("ON")
+print(json.dumps({"starters": starters, "servers": servers, "afterStop": after_stop, "afterStart": after_start}))
+`;
+
 /** Reads an attribute of each device with PyTango on this machine, through the database at tangoHost. */
 async function readThroughDatabase(tangoHost: string, devices: string[]): Promise<Record<string, { ok: boolean; error?: string; value?: unknown }>> {
   const result = await run("env", [`TANGO_HOST=${tangoHost}`, PYTHON, TANGO_DB_PY, "read", JSON.stringify({ devices, attribute: "double_scalar" })], {
@@ -76,7 +106,7 @@ async function readThroughDatabase(tangoHost: string, devices: string[]): Promis
 }
 
 async function statusJson(container: StartedTestContainer): Promise<{
-  servers: { name: string; state: string; level: number }[];
+  servers: { name: string; state: string; level: number; pid: number | null; ping: { lastRttMs: number | null; answered: number } | null }[];
   sources?: { state: string; host: string; startedAtBoot: number | null; servers: number | null }[];
 }> {
   const result = await container.exec(["/sbin/starter-init", "status", "--json"]);
@@ -100,7 +130,7 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     try {
       const binary = await snapshotBinary(scratch);
       const started = Date.now();
-      await buildImage(IMAGE, { binary, with: ["busybox", "tango", "tango-db"], config: CONFIG });
+      await buildImage(IMAGE, { binary, with: ["busybox", "tango", "tango-db", "starter-device"], config: CONFIG });
       console.log(`image ${IMAGE}: ${((await imageSize(IMAGE)) / 1e6).toFixed(1)} MB, assembled and built in ${Date.now() - started} ms`);
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
@@ -138,6 +168,26 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     for (const server of KNOWN_ONLY) expect(status.servers.find((s) => s.name === server.name)?.state, server.name).toBe("stopped");
     expect(status.servers.filter((s) => s.name === "mariadb" || s.name === "DataBaseds/2").map((s) => s.state)).toEqual(["ready", "ready"]);
 
+    // Only TANGO_HOST: no MySQL credentials in the init's environment, nor in its device servers'. The
+    // Starter's per-server environment property reached demo1; the device servers answer the init's pings.
+    const environOf = async (pid: number) => (await container!.exec(["cat", `/proc/${pid}/environ`])).stdout.split("\0").filter(Boolean);
+    const initEnviron = await environOf(1);
+    expect(initEnviron.filter((entry) => entry.startsWith("MYSQL_"))).toEqual([]);
+    const demo1 = status.servers.find((s) => s.name === "TangoTest/demo1")!;
+    const demo1Environ = await environOf(demo1.pid!);
+    expect(demo1Environ).toEqual(expect.arrayContaining(["TANGO_HOST=127.0.0.1:10000", "DEMO_SITE=container"]));
+    expect(demo1Environ.filter((entry) => entry.startsWith("MYSQL_"))).toEqual([]);
+    const pinged = await eventually(
+      "every device server answered a ping",
+      async () => {
+        const s = await statusJson(container!);
+        return STARTED.every((server) => (s.servers.find((x) => x.name === server.name)?.ping?.answered ?? 0) > 0) ? s : undefined;
+      },
+      20_000,
+      250,
+    );
+    for (const server of STARTED) expect(pinged.servers.find((s) => s.name === server.name)?.ping?.lastRttMs, server.name).toBeGreaterThan(0);
+
     // A client outside reads an attribute of every device through the database server.
     const reads = await readThroughDatabase(
       tangoHost,
@@ -145,6 +195,22 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
     );
     for (const server of STARTED) for (const device of server.devices) expect(reads[device], `${server.name} ${device}`).toMatchObject({ ok: true });
     for (const server of KNOWN_ONLY) for (const device of server.devices) expect(reads[device]?.ok, device).toBe(false);
+
+    // Astor's view: the host's Starter device, found by its class, lists the database's servers and
+    // stops and starts one of them (the init does it).
+    const astor = await run(
+      "env",
+      [`TANGO_HOST=${tangoHost}`, PYTHON, "-c", ASTOR_VIEW, JSON.stringify({ device: `tango/admin/${hostName}`, server: STARTED[0].name })],
+      { timeoutMs: 120_000 },
+    );
+    expect(astor.code, astor.stderr).toBe(0);
+    const view = JSON.parse(astor.stdout) as { starters: string[]; servers: string[]; afterStop: string; afterStart: string };
+    expect(view.starters).toContain(`tango/admin/${hostName}`);
+    expect(view.servers).toEqual(
+      SERVERS.map((s) => `${s.name}\t${STARTED.includes(s) ? "ON" : "FAULT"}\t${s.mode}\t${s.level}\t${STARTED.includes(s) ? 1 : 0}`),
+    );
+    expect(view.afterStop).toMatch(/\tFAULT\t/);
+    expect(view.afterStart).toMatch(/\tON\t/);
 
     // The boot order, from the init's log: MariaDB ready → DataBaseds (after its registration step)
     // ready → the database's servers, level by level.
@@ -208,7 +274,10 @@ describe("a whole Tango system image: MariaDB → DataBaseds → the database's 
         expect(indexOf(shutdown, server.name, "stopping"), server.name).toBeGreaterThan(upperStopped);
     }
     const exits = shutdown.filter((r) => r.kind === "exited");
-    expect(exits.map((r) => r.server).sort()).toEqual(["DataBaseds/2", "mariadb", ...STARTED.map((s) => s.name)].sort());
+    expect(exits.map((r) => r.server).sort()).toEqual(["DataBaseds/2", "mariadb", `Starter/${hostName}`, ...STARTED.map((s) => s.name)].sort());
+    // The Starter device stops after the servers of the database, before DataBaseds (which it requires).
+    expect(indexOf(shutdown, `Starter/${hostName}`, "stopping")).toBeGreaterThan(lastDeviceServerStopped);
+    expect(indexOf(shutdown, "DataBaseds/2", "stopping")).toBeGreaterThan(indexOf(shutdown, `Starter/${hostName}`, "stopped"));
     for (const exit of exits) expect(exit, String(exit.server)).toMatchObject({ signal: null, code: 0 });
     console.log(`the Tango system, docker run → docker stop done: ${Date.now() - begin} ms`);
   }, 240_000);

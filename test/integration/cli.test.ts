@@ -84,8 +84,10 @@ describe("usage errors", () => {
       [["logs", "x", "-n", "1.5"], /--lines: expected a count/],
       [["start", "--timeout", "0", "x"], /--timeout: expected a number of seconds > 0/],
       [["analyze", "nonsense"], /Invalid values/],
-      [["status", "--bogus"], /Unknown argument: bogus/],
-      [["frobnicate"], /Unknown command: frobnicate/],
+      [["status", "--bogus"], /unknown option --bogus/],
+      [["frobnicate"], /unknown command "frobnicate"; to run a program under the init, put -- before it: starter-init -- frobnicate/],
+      [["-x", "--", "true"], /unknown option -x/],
+      [["-gq", "--", "true"], /unknown option -q/],
     ];
     for (const [args, message] of cases) {
       const result = await runBinary(args);

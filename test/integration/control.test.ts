@@ -52,7 +52,7 @@ describe("requests and their effects", () => {
 
     const table = await init.cli(["status"]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/SERVER\s+STATE\s+STARTER\s+PID\s+LEVEL\s+UPTIME\s+RESTARTS\s+READY IN\s+LAST EXIT/);
+    expect(table.stdout).toMatch(/SERVER\s+STATE\s+STARTER\s+PID\s+LEVEL\s+UPTIME\s+RESTARTS\s+READY IN\s+PING\s+LAST EXIT/);
     expect(table.stdout).toMatch(/Fake\/gamma\s+ready\s+ON\s+\d+\s+2\s/);
     expect(table.stdout).not.toContain("\x1b["); // no colours when stdout is not a TTY
 

@@ -130,9 +130,11 @@ describe("-- mode signals", () => {
   it("forwards to the whole process group with -g", async () => {
     const dir = tempDir("group");
     const marker = path.join(dir, "grandchild-got-usr1");
-    const script = `(trap 'touch ${marker}; exit 0' USR1; while :; do sleep 0.05; done) & trap 'wait; exit 9' USR1; echo ready; while :; do sleep 0.05; done`;
+    // Each shell says it is ready once its own trap is set: a signal before that would kill it.
+    const script = `(trap 'touch ${marker}; exit 0' USR1; echo sub-ready; while :; do sleep 0.05; done) & trap 'wait; exit 9' USR1; echo ready; while :; do sleep 0.05; done`;
     const init = startAsPid1(["-g", "--", "sh", "-c", script]);
-    await init.waitFor("ready");
+    await init.waitFor("sub-ready");
+    await init.waitFor(/^ready$/m);
     await init.signal("SIGUSR1");
     const result = await init.result;
     expect(result.code).toBe(9);

@@ -7,6 +7,7 @@ import { existsSync, readlinkSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { SIGRTMAX, SIGRTMIN } from "../../init/core/signals";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const scriptDir = path.join(here, "native");
@@ -269,6 +270,20 @@ describe("native addon", () => {
     expect(r.third).toBeNull();
   });
 
+  it("sendDgram sends one datagram to a socket path or an abstract name (@…); errors carry code and syscall", async () => {
+    const r = await result("socket.mjs");
+    expect(r.send.nonblock).toBe(true);
+    expect(r.send.cloexec).toBe(true);
+    expect(r.send.sentBytes).toBe("READY=1\nSTATUS=two lines".length);
+    expect(r.send.received).toBe("READY=1\nSTATUS=two lines");
+    expect(r.send.refused).toEqual(nativeError("ECONNREFUSED", "sendto", 111));
+    expect(r.send.missing).toEqual(nativeError("ENOENT", "sendto", 2));
+    expect(r.send.notBuffer).toBe("TypeError");
+    expect(r.send.abstractSent).toBe(10);
+    expect(r.send.pythonCode).toBe(0);
+    expect(r.send.abstractReceived).toBe("WATCHDOG=1");
+  });
+
   it("mounts, remounts and unmounts with named flags (private mount namespace)", async () => {
     const r = await result("mount.mjs", { wrapper: ["unshare", "--mount", "--propagation", "private"] });
     expect(r.mounted.type).toBe("tmpfs");
@@ -293,6 +308,35 @@ describe("native addon", () => {
     expect(r.notATerminal).toEqual(nativeError("ENOTTY", "ioctl", 25));
     expect(r.sameFile).toBe(true);
     expect(r.closeAgain).toEqual(nativeError("EBADF", "close", 9));
+  });
+
+  it("catches signals into a self-pipe with who sent them; SIGRTMIN/SIGRTMAX as the core assumes; PDEATHSIG; TIOCNOTTY", async () => {
+    const r = await result("signals.mjs");
+    expect(r.sameFd).toBe(true);
+    expect(r.nonBlocking).toBe(true);
+    expect(r.range).toEqual({ min: SIGRTMIN, max: SIGRTMAX });
+    const self = { code: 0, pid: r.pid, uid: r.uid };
+    expect(r.records).toEqual([
+      { signo: 10, ...self },
+      // Real-time signals queue: one record per delivery.
+      { signo: SIGRTMIN, ...self },
+      { signo: SIGRTMIN, ...self },
+      { signo: SIGRTMIN, ...self },
+      { signo: SIGRTMAX, ...self },
+      // The kernel's SIGPIPE after the write names the writer itself.
+      { signo: 13, ...self },
+      { signo: 12, code: 0, pid: r.senderPid, uid: r.uid },
+    ]);
+    expect(r.brokenPipe).toBe("EPIPE");
+    expect(r.rejected.kill).toEqual(nativeError("EINVAL", "sigaction", 22));
+    expect(r.rejected.stop).toEqual(nativeError("EINVAL", "sigaction", 22));
+    expect(r.rejected.glibc32).toEqual(nativeError("EINVAL", "sigaction", 22));
+    expect(r.rejected.zero).toEqual(typeError);
+    expect(r.deathSignal.set).toBeNull();
+    expect(r.deathSignal.clear).toBeNull();
+    expect(r.deathSignal.bad).toEqual(typeError);
+    expect(r.noTerminal).toEqual(nativeError("ENOTTY", "ioctl", 25));
+    expect(r.childExit).toBe(0);
   });
 
   it.each([

@@ -306,7 +306,9 @@ describe("hooks and plan", () => {
     );
     const init = startAsPid1(["--log-format", "json", "-c", config]);
     try {
-      await init.waitFor('"server":"guarded","kind":"exec-failed"');
+      await init.waitFor('"server":"guarded","kind":"failed"');
+      expect(records(init, "guarded", "pre-start-failed")[0]).toMatchObject({ code: 4, reason: "pre-start-failed" });
+      expect(records(init, "guarded", "failed")[0]).toMatchObject({ reason: "pre-start-failed" });
       expect(records(init, "guarded", "started")).toHaveLength(0);
       expect(await stop(init)).toBe(0);
     } finally {

@@ -2,9 +2,11 @@
 // PID namespace, and a real client (PyTango) pinging the devices.
 
 import { describe, expect, it } from "vitest";
+import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
-import { logRecords, startAsPid1, tempDir, waitUntil, type Pid1Process } from "./helpers";
-import { pidsMatching, ping, tangoConfig } from "./tango";
+import { BINARY, cleanEnv, logRecords, run, sleep, startAsPid1, tempDir, waitUntil, type Pid1Process } from "./helpers";
+import { pidsMatching, ping, TANGO_TEST, tangoConfig } from "./tango";
 
 type Record_ = ReturnType<typeof logRecords>[number];
 
@@ -115,3 +117,84 @@ describe("sequential mode (Starter-compatible)", () => {
     }
   }, 60_000);
 });
+
+describe("the Starter's ping without a database (readiness tango:host:port, liveness)", () => {
+  it("ready when the admin device answers, pinged while it runs; a hung one is unresponsive, then ready again; a wrong endpoint never gets ready", async () => {
+    const dir = tempDir("tango-ping");
+    const socket = path.join(dir, "control.sock");
+    const [port, wrong] = [await freePort(), await freePort()];
+    const file = path.join(dir, "config.yaml");
+    fs.writeFileSync(
+      file,
+      [
+        "settings:",
+        `  controlSocket: ${socket}`,
+        "  defaults: {log: {console: false}, stopTimeout: 5s}",
+        "servers:",
+        "  - name: TangoTest/ep1",
+        `    binary: ${TANGO_TEST}`,
+        `    args: -nodb -dlist it/ep/1 -ORBendPoint giop:tcp:127.0.0.1:${port}`,
+        `    readiness: tango:127.0.0.1:${port}`,
+        "    liveness: {interval: 500ms, timeout: 300ms}",
+        "  - name: TangoTest/ep2",
+        `    binary: ${TANGO_TEST}`,
+        `    args: -nodb -dlist it/ep/2 -ORBendPoint giop:tcp:127.0.0.1:${await freePort()}`,
+        `    readiness: tango:127.0.0.1:${wrong}`,
+        "    startTimeout: 3s",
+        "    restart: never",
+        "",
+      ].join("\n"),
+    );
+    const init = startAsPid1(["--log-format", "json", "-c", file]);
+    const status = async () => {
+      const result = await run(BINARY, ["status", "--json", "--socket", socket], { env: cleanEnv() });
+      return JSON.parse(result.stdout) as {
+        servers: { name: string; state: string; starter: string; ping: { answered: number; lastRttMs: number | null } | null }[];
+      };
+    };
+    const until = async (what: string, check: (s: Awaited<ReturnType<typeof status>>) => boolean, timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const s = await status().catch(() => null);
+        if (s && check(s)) return s;
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}: ${JSON.stringify(s)}`);
+        await sleep(100);
+      }
+    };
+    const ep = (s: Awaited<ReturnType<typeof status>>, name: string) => s.servers.find((x) => x.name === name)!;
+    let stopped: number | null = null;
+    try {
+      await until("ep1 pinged", (s) => (ep(s, "TangoTest/ep1").ping?.answered ?? 0) >= 2);
+      // Ready by the Starter's check (TangoTest 9.3 survived it: the probe waits for its ready line).
+      expect(recordsOf(init).find((r) => r.server === "TangoTest/ep1" && r.kind === "ready")).toBeDefined();
+      expect(init.stdout() + init.stderr()).not.toContain("Segmentation");
+      const failed = await until("ep2 failed", (s) => ep(s, "TangoTest/ep2").state === "failed");
+      expect(ep(failed, "TangoTest/ep2")).toMatchObject({ state: "failed", ping: null });
+      expect(recordsOf(init).find((r) => r.server === "TangoTest/ep2" && r.kind === "start-timeout")).toBeDefined();
+
+      [stopped] = pidsMatching(`it/ep/1 `);
+      process.kill(stopped, "SIGSTOP");
+      const hung = await until("ep1 unresponsive", (s) => ep(s, "TangoTest/ep1").state === "unresponsive");
+      expect(ep(hung, "TangoTest/ep1").starter).toBe("MOVING");
+      process.kill(stopped, "SIGCONT");
+      stopped = null;
+      await until("ep1 ready again", (s) => ep(s, "TangoTest/ep1").state === "ready" && ep(s, "TangoTest/ep1").starter === "ON");
+
+      await init.signal("SIGTERM");
+      expect((await init.result).code).toBe(0);
+    } finally {
+      if (stopped !== null) process.kill(stopped, "SIGCONT");
+      init.unshare.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+/** A port of 127.0.0.1 nothing listens on now. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,13 +1,14 @@
 // The `tango` source without a database: the `sources:` section of the file (errors placed at
-// file:line), the connection from the file or the environment, and how a read of the database is
+// file:line), TANGO_HOST from the file or the environment, and how a read of the database is
 // combined with the file (levels, not-started servers, overrides, Starter properties under the
-// file's settings). The database itself is in tango-db.test.ts.
+// file's settings, the per-server argument and environment properties). The database itself is in
+// tango-db.test.ts.
 
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfigWithSources, type ConfigDeps } from "../../init/config/loader";
 import { globMatches } from "../../init/config/tango/compose";
 import { resolveConnection } from "../../init/config/tango/connection";
-import { hostPattern, starterDeviceOf, type TangoSnapshot } from "../../init/config/tango/read";
+import { starterDeviceOf, type TangoSnapshot } from "../../init/config/tango/read";
 
 const executables = new Set(["/usr/lib/tango/TangoTest", "/opt/site/bin/PowerSupply", "/bin/sleep"]);
 
@@ -36,10 +37,12 @@ function snapshot(overrides: Partial<TangoSnapshot> = {}): TangoSnapshot {
   return {
     host: "ctl01",
     starterDevice: "tango/admin/ctl01",
-    database: "mysql://tango@db:3306/tango",
+    database: "tango://db:10000",
+    answeredBy: "db:10000",
     readAt: 1_000,
     servers: [],
     properties: {},
+    classProperties: {},
     ...overrides,
   };
 }
@@ -47,7 +50,7 @@ function snapshot(overrides: Partial<TangoSnapshot> = {}): TangoSnapshot {
 const FILE = `
 settings:
   controlSocket: /run/test.sock
-  env: {TANGO_HOST: "db:10000", MYSQL_HOST: "db:3307", MYSQL_USER: tango, MYSQL_PASSWORD: "s3cret"}
+  env: {TANGO_HOST: "db:10000"}
 servers:
   - name: web
     binary: /bin/sleep
@@ -77,61 +80,64 @@ servers:
 sources:
   tango:
     lvelOffset: 2
-    url: http://db/tango
+    url: mysql://tango:tango@db/tango
     waitFor: [DataBaseds/2]
     retry: {initialDelay: soon}
+    tangoHost: db
 `);
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^7:5: sources\.tango\.lvelOffset: unknown key "lvelOffset"; did you mean "levelOffset"\?$/),
-        expect.stringMatching(/^8:5: sources\.tango\.url: expected a URL mysql:\/\//),
+        expect.stringMatching(/^8:5: sources\.tango\.url: the tango source no longer reads MySQL: it asks the database server \(DataBaseds\) at TANGO_HOST/),
         expect.stringMatching(/^10:13: sources\.tango\.retry\.initialDelay: expected a duration/),
+        '11:5: sources.tango.tangoHost: expected a TANGO_HOST "host:port", or several "host1:port1,host2:port2", got "db"',
       ]),
     );
-    expect(problems).toHaveLength(3);
+    expect(problems).toHaveLength(4);
     // waitFor is checked once the section itself is valid.
-    expect(problemsOf("servers: [{name: web, binary: /bin/sleep}]\nsources:\n  tango:\n    waitFor: DataBaseds/2\n")).toEqual([
-      '4:5: sources.tango.waitFor: unknown server "DataBaseds/2": waitFor names servers of the file\'s servers list',
-    ]);
+    expect(
+      problemsOf("settings: {env: {TANGO_HOST: 'db:10000'}}\nservers: [{name: web, binary: /bin/sleep}]\nsources:\n  tango:\n    waitFor: DataBaseds/2\n"),
+    ).toEqual(['5:5: sources.tango.waitFor: unknown server "DataBaseds/2": waitFor names servers of the file\'s servers list']);
     expect(problemsOf("sources:\n  tangoo: {}\n")).toEqual(['2:3: sources.tangoo: unknown key "tangoo"; did you mean "tango"?']);
   });
 
   it("has no source without the section; the file's config is the same with or without one", () => {
     const without = load("servers: [{name: web, binary: /bin/sleep}]\n");
     expect(without.tango).toBeNull();
-    const withSource = load("servers: [{name: web, binary: /bin/sleep}]\nsources: {tango: {}}\n");
+    const withSource = load("servers: [{name: web, binary: /bin/sleep}]\nsources: {tango: {tangoHost: 'db:10000'}}\n");
     expect(withSource.tango).not.toBeNull();
     expect(withSource.config).toEqual(without.config);
   });
 });
 
 describe("where the database is", () => {
-  it("from MYSQL_* of settings.env over the init's environment, like DataBaseds", () => {
+  it("TANGO_HOST of settings.env, over the init's environment; no MySQL credentials anywhere", () => {
     const { tango } = load(FILE);
-    expect(tango!.connection).toMatchObject({ host: "db", port: 3307, socketPath: null, user: "tango", password: "s3cret", database: "tango" });
-    expect(tango!.connection.display).toBe("mysql://tango@db:3307/tango");
+    expect(tango!.connection).toEqual({ tangoHost: "db:10000", entries: [{ host: "db", port: 10000 }], from: "settings.env", display: "tango://db:10000" });
     expect(tango!.host).toBe("ctl01");
+    expect(resolveConnection(null, {}, { TANGO_HOST: "ctl:20000" })).toMatchObject({ connection: { tangoHost: "ctl:20000", from: "the init's environment" } });
   });
 
-  it("from a URL (percent-decoded), a socket, or the client library's defaults", () => {
-    expect(resolveConnection("mysql://tango:p%40ss@10.0.0.5:3306/tango_prod", {})).toMatchObject({
-      host: "10.0.0.5",
-      port: 3306,
-      user: "tango",
-      password: "p@ss",
-      database: "tango_prod",
+  it("sources.tango.tangoHost first; several databases; IPv6", () => {
+    expect(resolveConnection("db1:10000, db2:10000", { TANGO_HOST: "x:1" }, {})).toMatchObject({
+      connection: { tangoHost: "db1:10000,db2:10000", from: "sources.tango.tangoHost", display: "tango://db1:10000,db2:10000" },
     });
-    expect(resolveConnection("mariadb://u:p@localhost/tango?socket=/var/run/db.sock", {})).toMatchObject({ host: null, socketPath: "/var/run/db.sock" });
-    const defaults = resolveConnection(null, { MYSQL_USER: "tango" });
-    expect(defaults).toMatchObject({ host: null, socketPath: "/run/mysqld/mysqld.sock", user: "tango", password: "", database: "tango" });
-    expect(resolveConnection(null, { MYSQL_HOST: "localhost", MYSQL_UNIX_PORT: "/tmp/m.sock" }).socketPath).toBe("/tmp/m.sock");
-    expect(resolveConnection(null, { MYSQL_HOST: "[::1]:3310" })).toMatchObject({ host: "::1", port: 3310 });
+    expect(resolveConnection(null, { TANGO_HOST: "[::1]:10000" }, {})).toMatchObject({ connection: { entries: [{ host: "::1", port: 10000 }] } });
   });
 
-  it("reads the host as DataBaseds does: _ and % literal, * a wildcard; the Starter device is tango/admin/<short name>", () => {
-    expect(hostPattern("ctl_01")).toBe("ctl\\_01");
-    expect(hostPattern("ctl*")).toBe("ctl%");
-    expect(hostPattern("100%")).toBe("100\\%");
+  it("no TANGO_HOST, or one that is not host:port: an error of the file at sources.tango", () => {
+    expect(problemsOf("servers: [{name: web, binary: /bin/sleep}]\nsources:\n  tango: {levelOffset: 1}\n")).toEqual([
+      "3:3: sources.tango: no TANGO_HOST: the tango source reads the database through DataBaseds at TANGO_HOST; set it in the init's environment or settings.env, or give sources.tango.tangoHost",
+    ]);
+    expect(problemsOf("settings: {env: {TANGO_HOST: db}}\nsources:\n  tango: {}\n")).toEqual([
+      '3:3: sources.tango: TANGO_HOST entry "db" is not host:port (TANGO_HOST from settings.env)',
+    ]);
+    expect(resolveConnection(null, { TANGO_HOST: null }, { TANGO_HOST: "db:10000" })).toEqual({
+      problem: "settings.env unsets TANGO_HOST: the tango source needs it (or sources.tango.tangoHost)",
+    });
+  });
+
+  it("the Starter device is tango/admin/<short name>", () => {
     expect(starterDeviceOf("ctl01.example.org")).toBe("tango/admin/ctl01");
   });
 });
@@ -198,7 +204,9 @@ describe("a read of the database on top of the file", () => {
     expect(t1.argv).toEqual(["/usr/lib/tango/TangoTest", "t1"]);
     expect(t1.restart.minUptimeForRestartMs).toBe(60_000);
     expect(t1.log).toMatchObject({ keep: 7, file: "/var/tmp/tango/ds.log/TangoTest_t1.log" });
-    expect(t1.readiness).toEqual({ kind: "log", pattern: "Ready to accept request", regex: false, stream: "both" });
+    // The Starter's check: its admin device answers ping, found through the database; then pinged every 2 s.
+    expect(t1.readiness).toEqual({ kind: "tango", target: { via: "database" }, intervalMs: 200 });
+    expect(t1.liveness).toEqual({ intervalMs: 2000, timeoutMs: 1000, failures: 2, onUnresponsive: "report", target: { via: "database" } });
     expect(t1.env).toMatchObject({ TANGO_HOST: "db:10000", FROM_GLOB: "yes" });
     // A value that does not parse is ignored with the reason; the default stays.
     expect(t1.startTimeoutMs).toBe(30_000);
@@ -258,6 +266,64 @@ describe("a read of the database on top of the file", () => {
       note: "not started at boot (StartServersAtStartup or autostart is false)",
     });
     expect(manual.servers.find((s) => s.name === "web")!.autostart).toBe(true);
+  });
+
+  it("args-forward: <Server>_<instance> appends its values to argv, one argument each; <Server>_<instance>_env adds NAME=value", () => {
+    const { config: forwarded, report: why } = tango!.compose(
+      snapshot({
+        servers: read.servers,
+        properties: {
+          ...read.properties,
+          tangotest_T1: ["-v4", "-ORBendPoint giop:tcp::12345"],
+          TangoTest_t1_env: ["SITE=elettra", "EMPTY=", "PATHS=a=b", "not a line"],
+          TangoTest_t2_env: ["FROM_NAME=from-the-database", "ONLY_DB=yes"],
+          Nobody_here: ["x"],
+        },
+      }),
+    );
+    const t1 = forwarded.servers.find((s) => s.name === "TangoTest/t1")!;
+    expect(t1.argv).toEqual(["/usr/lib/tango/TangoTest", "t1", "-v4", "-ORBendPoint giop:tcp::12345"]);
+    expect(t1.env).toMatchObject({ SITE: "elettra", EMPTY: "", PATHS: "a=b", FROM_GLOB: "yes", TANGO_HOST: "db:10000" });
+    // The file's override sets FROM_NAME too: the file's value wins; its args replace the property's.
+    const t2 = forwarded.servers.find((s) => s.name === "TangoTest/t2")!;
+    expect(t2.env).toMatchObject({ FROM_NAME: "yes", ONLY_DB: "yes" });
+    expect(why.servers.find((s) => s.name === "TangoTest/t1")).toMatchObject({
+      args: { property: "tangotest_T1", values: ["-v4", "-ORBendPoint giop:tcp::12345"] },
+      env: { property: "TangoTest_t1_env" },
+    });
+    expect(why.warnings).toContain('TangoTest/t1: property TangoTest_t1_env: "not a line" is not NAME=value; left out');
+    expect(why.ignored).toContainEqual({ name: "Nobody_here", why: "not a Starter property starter-init knows" });
+    expect(why.ignored.map((i) => i.name)).not.toContain("tangotest_T1");
+  });
+
+  it("class properties of Starter lie under the device's (Tango's inheritance); AllowedAccessCmd is Tango's own", () => {
+    const { config: layered, report: why } = tango!.compose(
+      snapshot({
+        servers: read.servers,
+        properties: { KeepLogFiles: ["7"] },
+        classProperties: { KeepLogFiles: ["2"], NbStartupLevels: ["1"], AllowedAccessCmd: ["DevReadLog"] },
+      }),
+    );
+    expect(layered.servers.find((s) => s.name === "TangoTest/t1")!.log.keep).toBe(7);
+    expect(layered.servers.find((s) => s.name === "TangoTest/t2")!.level).toBe(0);
+    expect(why.applied).toEqual({ KeepLogFiles: ["7"], NbStartupLevels: ["1"] });
+    expect(why.ignored).toEqual([]);
+  });
+
+  it("TANGO_HOST: the database servers get the source's unless their environment has one; the file's readiness wins", () => {
+    const fromKey = load(`
+servers: [{name: web, binary: /bin/sleep}]
+settings:
+  defaults: {readiness: "log:Ready to accept request"}
+sources:
+  tango: {tangoHost: "db1:10000,db2:10000"}
+`);
+    const { config: composed } = fromKey.tango!.compose(snapshot({ servers: [{ name: "TangoTest/t1", mode: "1", level: "1" }] }));
+    const t1 = composed.servers.find((s) => s.name === "TangoTest/t1")!;
+    expect(t1.env.TANGO_HOST).toBe("db1:10000,db2:10000");
+    expect(t1.readiness.kind).toBe("log");
+    expect(t1.liveness).toBeNull();
+    expect(composed.servers.find((s) => s.name === "web")!.env.TANGO_HOST).toBeUndefined();
   });
 
   it("globs: * any run of characters, ? one", () => {

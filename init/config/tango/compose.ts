@@ -7,8 +7,15 @@
 // `sources.tango.servers` whose name (or glob) matches are merged over it, in file order. A server the
 // file's own `servers:` list also names is the file's: the database entry is left out.
 //
-// Settings: the Starter's properties of `tango/admin/<host>` (StartDsPath, InterStartupLevelWait, …)
-// are a layer under the file's `settings`: a property applies unless the file sets it (or its native
+// Per server (the Starter's args-forward): the property `<Server>_<instance>` of the Starter device
+// (the server's name with "/" made "_", compared without regard to case, as Tango names are) holds
+// arguments appended to the server's argv, one value each; `<Server>_<instance>_env` holds
+// `NAME=value` lines added to its environment (under what the file sets for it). A database server
+// reads the database at the source's TANGO_HOST unless its environment says otherwise, and its
+// readiness is `tango` (its admin device answers ping) unless the file chooses another.
+//
+// Settings: the Starter's properties of `tango/admin/<host>` (StartDsPath, InterStartupLevelWait, …),
+// over those of the class Starter, are a layer under the file's `settings`: a property applies unless the file sets it (or its native
 // equivalent). Properties that set per-server defaults (StartDsPath, ServerStartupTimeout,
 // AutoRestartDuration, KeepLogFiles, LogFileHome, StartServersAtStartup) apply to the servers of the
 // database only, so the file's own servers are the same whether the database answers or not. The
@@ -20,13 +27,22 @@
 
 import type { ServerSpec, SupervisorConfig } from "../../core/types";
 import { formatFieldPath } from "../errors";
-import { resolveConfig, type ResolveDeps, type ServerEntry } from "../resolve";
+import { mergeEnvironment, resolveConfig, type ResolveDeps, type ServerEntry } from "../resolve";
 import { hasPath, issueMessage, settingsSchema, starterProperties, type ServerInput, type SettingsInput } from "../schema";
 import type { HostServer, TangoSnapshot } from "./read";
 import { overrideSchema, type TangoSourceSettings } from "./schema";
+import { probeDefaults } from "../values";
 
 /** Starter properties that have no equivalent here (known, so they are not reported as unknown). */
 const unusedProperties = new Set(["WaitForDriverStartup", "MovingMaxDuration", "UseEvents", "StartingTime", "ServerStartupTimeoutDefault"]);
+/** Class properties every Starter class has in a Tango database (access control), nothing for us. */
+const tangoClassProperties = new Set(["AllowedAccessCmd"]);
+
+/** A per-server property of the Starter device: its name as stored, and its values. */
+export interface ForwardedProperty {
+  property: string;
+  values: string[];
+}
 
 export interface TangoServerReport {
   name: string;
@@ -40,6 +56,10 @@ export interface TangoServerReport {
   note: string | null;
   /** Left out (a problem, or the file defines it). */
   skipped: boolean;
+  /** Arguments from the property <Server>_<instance> (args-forward), appended to argv. */
+  args: ForwardedProperty | null;
+  /** Environment from the property <Server>_<instance>_env (NAME=value lines). */
+  env: ForwardedProperty | null;
 }
 
 export interface TangoReport {
@@ -64,6 +84,8 @@ export function bootServers(report: TangoReport): TangoServerReport[] {
 
 export interface ComposeInput {
   source: TangoSourceSettings;
+  /** The TANGO_HOST the source read: the database servers' own unless their environment names one. */
+  tangoHost: string;
   /** The file's `settings` mapping as written (before the schema). */
   rawSettings: unknown;
   /** The file's servers, validated. */
@@ -95,6 +117,61 @@ function propertyValue(name: string, values: string[]): unknown {
   if (/^(true|false)$/i.test(text)) return text.toLowerCase() === "true";
   if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
   return text;
+}
+
+/** "TangoTest/t1" → "tangotest_t1": the name of its args-forward property, compared in lower case. */
+function forwardName(server: string): string {
+  return server.replace("/", "_").toLowerCase();
+}
+
+/**
+ * The per-server properties among the Starter device's: `<Server>_<instance>` (arguments) and
+ * `<Server>_<instance>_env` (environment), for the servers of the host. A name that could be both
+ * (a server "A/b_env" beside a server "A/b") is the arguments of the first and a warning.
+ */
+function forwardedProperties(
+  properties: Record<string, string[]>,
+  servers: readonly HostServer[],
+  report: TangoReport,
+): { byServer: Map<string, { args?: ForwardedProperty; env?: ForwardedProperty }>; used: Set<string> } {
+  const serverOf = new Map(servers.map((server) => [forwardName(server.name), server.name]));
+  const byServer = new Map<string, { args?: ForwardedProperty; env?: ForwardedProperty }>();
+  const used = new Set<string>();
+  const entry = (server: string) => {
+    let found = byServer.get(server);
+    if (!found) byServer.set(server, (found = {}));
+    return found;
+  };
+  for (const [property, values] of Object.entries(properties)) {
+    const lower = property.toLowerCase();
+    const argsOf = serverOf.get(lower);
+    const envOf = lower.endsWith("_env") ? serverOf.get(lower.slice(0, -4)) : undefined;
+    if (argsOf !== undefined) {
+      entry(argsOf).args = { property, values };
+      used.add(property);
+      if (envOf !== undefined) report.warnings.push(`property ${property}: the arguments of ${argsOf}, not the environment of ${envOf}`);
+    } else if (envOf !== undefined) {
+      entry(envOf).env = { property, values };
+      used.add(property);
+    }
+  }
+  return { byServer, used };
+}
+
+/** NAME=value lines of an environment property; a line that is not one is a warning. */
+function environmentLines(forwarded: ForwardedProperty, server: string, report: TangoReport): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of forwarded.values) {
+    if (line.trim() === "") continue;
+    const equals = line.indexOf("=");
+    const name = equals > 0 ? line.slice(0, equals).trim() : "";
+    if (name === "" || /[\s\0]/.test(name)) {
+      report.warnings.push(`${server}: property ${forwarded.property}: ${JSON.stringify(line)} is not NAME=value; left out`);
+      continue;
+    }
+    env[name] = line.slice(equals + 1);
+  }
+  return env;
 }
 
 /** Starter properties → raw settings (a layer under the file's), with what was shadowed or refused. */
@@ -147,7 +224,11 @@ export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { co
     warnings: [],
   };
   const { source } = input;
-  const { layer, nbStartupLevels } = starterLayer(snapshot.properties, input.rawSettings, report);
+  const forwarded = forwardedProperties(snapshot.properties, snapshot.servers, report);
+  // Tango's property inheritance: the device's own over its class's.
+  const classProperties = Object.fromEntries(Object.entries(snapshot.classProperties ?? {}).filter(([name]) => !tangoClassProperties.has(name)));
+  const starterProperties = Object.fromEntries(Object.entries({ ...classProperties, ...snapshot.properties }).filter(([name]) => !forwarded.used.has(name)));
+  const { layer, nbStartupLevels } = starterLayer(starterProperties, input.rawSettings, report);
 
   // The file's settings over the Starter's: what the database servers are resolved with.
   const fileSettings = (input.rawSettings ?? {}) as Record<string, unknown>;
@@ -164,8 +245,29 @@ export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { co
   const fileNames = new Set(input.fileConfig.servers.map((spec) => spec.name));
   const dbEntries: ServerEntry[] = [];
   const reports = new Map<number, TangoServerReport>();
+  // The servers' environment already names a database (the init's, or settings.env): theirs stands.
+  const inheritedTangoHost = mergeEnvironment(input.deps.env, settings.env).TANGO_HOST;
+  const defaults: { readiness: boolean; env: Record<string, string> } = {
+    readiness: settings.defaults.readiness === undefined,
+    env: inheritedTangoHost === undefined ? { TANGO_HOST: input.tangoHost } : {},
+  };
+  // As with the Starter, a crashed server of the database is restarted only when AutoRestartDuration
+  // (a minimum uptime) is above 0, unless the file sets a restart mode (in defaults or an override).
+  const restart = settings.defaults.restart;
+  const noRestart = restart?.mode === undefined && !((restart?.minUptimeForRestartMs ?? 0) > 0);
   for (const server of snapshot.servers) {
-    const entry = serverEntry(server, { fileNames, nbStartupLevels, source, index: input.entries.length + dbEntries.length });
+    const properties = forwarded.byServer.get(server.name) ?? {};
+    const env = properties.env ? environmentLines(properties.env, server.name, report) : {};
+    const entry = serverEntry(server, {
+      fileNames,
+      nbStartupLevels,
+      source,
+      noRestart,
+      index: input.entries.length + dbEntries.length,
+      forwarded: properties,
+      env: { ...defaults.env, ...env },
+      tangoReadiness: defaults.readiness,
+    });
     report.servers.push(entry.report);
     if (!entry.input) continue;
     reports.set(entry.index, entry.report);
@@ -211,12 +313,34 @@ export function composeTango(input: ComposeInput, snapshot: TangoSnapshot): { co
 
 function serverEntry(
   server: HostServer,
-  context: { fileNames: Set<string>; nbStartupLevels: number | undefined; source: TangoSourceSettings; index: number },
+  context: {
+    fileNames: Set<string>;
+    nbStartupLevels: number | undefined;
+    source: TangoSourceSettings;
+    /** No restart after a crash (AutoRestartDuration 0 or unset, no restart mode in the file). */
+    noRestart: boolean;
+    index: number;
+    forwarded: { args?: ForwardedProperty; env?: ForwardedProperty };
+    /** Environment from the database (TANGO_HOST, the _env property): under the file's. */
+    env: Record<string, string>;
+    /** No readiness in the file's defaults: a database server's is `tango`. */
+    tangoReadiness: boolean;
+  },
 ): { index: number; input: ServerInput | undefined; report: TangoServerReport } {
   const mode = Number.parseInt(server.mode.trim(), 10);
   const level = Number.parseInt(server.level.trim(), 10);
   const controlled = mode === 1;
-  const report: TangoServerReport = { name: server.name, mode: server.mode, level: server.level, controlled, startLevel: 0, note: null, skipped: false };
+  const report: TangoServerReport = {
+    name: server.name,
+    mode: server.mode,
+    level: server.level,
+    controlled,
+    startLevel: 0,
+    note: null,
+    skipped: false,
+    args: context.forwarded.args ?? null,
+    env: context.forwarded.env ?? null,
+  };
   if (context.fileNames.has(server.name)) {
     report.skipped = true;
     report.note = "defined in the config file: the file's entry is used";
@@ -235,9 +359,15 @@ function serverEntry(
     report.note = `level ${level} above NbStartupLevels (${context.nbStartupLevels}): not started`;
   else startLevel = level + context.source.levelOffset;
 
-  let input: ServerInput = { name: server.name, level: startLevel };
+  let input: ServerInput = { name: server.name, level: startLevel, ...(context.noRestart ? { restart: { mode: "never" } } : {}) };
+  if (context.forwarded.args) input.args = context.forwarded.args.values;
   const matching = context.source.overrides.filter((override) => globMatches(override.name, server.name));
   for (const override of matching) input = { ...input, ...setFields(override), name: server.name };
+  // What the database gives the environment lies under what the file's overrides give it.
+  if (Object.keys(context.env).length > 0) input.env = { ...context.env, ...(input.env ?? {}) };
+  if (input.readiness === undefined && context.tangoReadiness) {
+    input.readiness = { kind: "tango", target: { via: "database" }, intervalMs: probeDefaults.tangoIntervalMs };
+  }
   if (matching.length > 0 && input.level !== startLevel) report.note = `level ${input.level} from the config file's sources.tango.servers`;
   report.startLevel = input.level ?? 0;
   return { index: context.index, input, report };

@@ -1,75 +1,50 @@
-// Where the Tango database is: a URL from the config file, else the variables the Tango database
-// server (DataBaseds) itself reads — MYSQL_HOST ("host" or "host:port"), MYSQL_USER, MYSQL_PASSWORD,
-// MYSQL_DATABASE — so a site that runs DataBaseds with them points the init at the same database.
-// As in the MySQL/MariaDB client library, the host "localhost" (the default) means the Unix socket
-// (MYSQL_UNIX_PORT, else /run/mysqld/mysqld.sock) and the user defaults to the login name.
+// Where the Tango database is: what every host of a Tango control system knows, TANGO_HOST — one
+// database server (DataBaseds) "host:port", or several separated by commas (redundant databases,
+// tried in turn). It comes from `sources.tango.tangoHost` in the file, else TANGO_HOST of the file's
+// settings.env, else of the init's environment: the same value the servers it starts inherit. The
+// source talks to DataBaseds over GIOP, like the Starter and every Tango client; it needs no
+// credentials of the database behind it.
 
-import os from "node:os";
+import { formatTangoHost, parseTangoHost, type TangoHostEntry } from "../../giop/tango";
 
 export interface TangoConnection {
-  host: string | null;
-  port: number;
-  socketPath: string | null;
-  user: string;
-  password: string;
-  database: string;
-  /** For messages and status: the URL without the password. */
+  /** The TANGO_HOST value read: "db:10000" or "db1:10000,db2:10000". */
+  tangoHost: string;
+  entries: TangoHostEntry[];
+  /** Where the value came from, for messages. */
+  from: "sources.tango.tangoHost" | "settings.env" | "the init's environment";
+  /** For messages and status: tango://db1:10000,db2:10000. */
   display: string;
 }
 
-export const DEFAULT_SOCKET = "/run/mysqld/mysqld.sock";
-const DEFAULT_PORT = 3306;
-
-function loginName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return "root";
-  }
-}
-
-function describe(connection: Omit<TangoConnection, "display">): string {
-  const where = connection.socketPath !== null ? `localhost?socket=${connection.socketPath}` : `${connection.host}:${connection.port}`;
-  return `mysql://${connection.user}@${where}/${connection.database}`;
-}
-
-/** "host", "host:port", "[::1]:port" → host and port. */
-function splitHostPort(text: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(text.trim());
-  if (!match) return { host: text.trim(), port: DEFAULT_PORT };
-  return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port: match[2] ? Number(match[2]) : DEFAULT_PORT };
-}
-
-/** The connection from a URL (when the file gives one) or from the environment. */
-export function resolveConnection(url: string | null, env: Readonly<Record<string, string | undefined>>): TangoConnection {
-  let host: string;
-  let port: number;
-  let user: string;
-  let password: string;
-  let database: string;
-  let socket: string | null = null;
-  if (url !== null) {
-    const parsed = new URL(url);
-    host = decodeURIComponent(parsed.hostname.replace(/^\[(.*)\]$/, "$1")) || "localhost";
-    port = parsed.port ? Number(parsed.port) : DEFAULT_PORT;
-    user = decodeURIComponent(parsed.username) || loginName();
-    password = decodeURIComponent(parsed.password);
-    database = decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "tango";
-    socket = parsed.searchParams.get("socket");
+/** The connection, or why there is none (a problem of the file, placed at `sources.tango`). */
+export function resolveConnection(
+  fromFile: string | null,
+  settingsEnv: Readonly<Record<string, string | null>>,
+  env: Readonly<Record<string, string | undefined>>,
+): { connection: TangoConnection } | { problem: string } {
+  let text: string;
+  let from: TangoConnection["from"];
+  if (fromFile !== null) {
+    text = fromFile;
+    from = "sources.tango.tangoHost";
+  } else if (Object.hasOwn(settingsEnv, "TANGO_HOST")) {
+    if (settingsEnv.TANGO_HOST === null) return { problem: "settings.env unsets TANGO_HOST: the tango source needs it (or sources.tango.tangoHost)" };
+    text = settingsEnv.TANGO_HOST;
+    from = "settings.env";
+  } else if (env.TANGO_HOST) {
+    text = env.TANGO_HOST;
+    from = "the init's environment";
   } else {
-    ({ host, port } = splitHostPort(env.MYSQL_HOST || "localhost"));
-    user = env.MYSQL_USER || loginName();
-    password = env.MYSQL_PASSWORD ?? "";
-    database = env.MYSQL_DATABASE || "tango";
+    return {
+      problem:
+        "no TANGO_HOST: the tango source reads the database through DataBaseds at TANGO_HOST; set it in the init's environment or settings.env, or give sources.tango.tangoHost",
+    };
   }
-  const viaSocket = socket !== null || host === "localhost";
-  const connection = {
-    host: viaSocket ? null : host,
-    port,
-    socketPath: viaSocket ? (socket ?? env.MYSQL_UNIX_PORT ?? DEFAULT_SOCKET) : null,
-    user,
-    password,
-    database,
-  };
-  return { ...connection, display: describe(connection) };
+  try {
+    const entries = parseTangoHost(text);
+    return { connection: { tangoHost: formatTangoHost(entries), entries, from, display: `tango://${formatTangoHost(entries)}` } };
+  } catch (err) {
+    return { problem: `${(err as Error).message} (TANGO_HOST from ${from})` };
+  }
 }

@@ -10,6 +10,9 @@ export function describeTangoReport(report: TangoReport): string[] {
     const from = `mode ${server.mode.trim() || "-"}, level ${server.level.trim() || "-"}`;
     const here = server.skipped ? "left out" : server.startLevel > 0 ? `starts at level ${server.startLevel}` : "not started";
     lines.push(`  ${server.name.padEnd(width)}  ${from} → ${here}${server.note ? ` (${server.note})` : ""}`);
+    const pad = " ".repeat(width + 4);
+    if (server.args) lines.push(`${pad}arguments from property ${server.args.property}: ${server.args.values.map((value) => JSON.stringify(value)).join(" ")}`);
+    if (server.env) lines.push(`${pad}environment from property ${server.env.property}: ${server.env.values.map((value) => JSON.stringify(value)).join(" ")}`);
   }
   const applied = Object.entries(report.applied);
   if (applied.length) lines.push(`  Starter properties applied: ${applied.map(([name, values]) => `${name}=${values.join(",")}`).join(", ")}`);

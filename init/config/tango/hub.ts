@@ -164,7 +164,8 @@ export class TangoSourceHub {
       nextAttemptInMs: status.nextAttemptInMs,
     };
     if (status.state === "down") {
-      this.log.warn(fields, `tango source: ${status.message}`);
+      // The console line tells it: the record is marked so that the console's stderr does not repeat it.
+      this.log.warn({ ...fields, onConsole: true }, `tango source: ${status.message}`);
       this.progress(`[ WAIT ] tango source: ${status.message}`);
     } else {
       this.log.info(fields, `tango source: ${status.message}`);

@@ -1,16 +1,21 @@
-// Reading the Tango database as the Starter does, straight from MariaDB/MySQL (mysql2):
+// Reading the Tango database as the Starter does: through the database server (DataBaseds) at
+// TANGO_HOST, over GIOP (init/giop), with the commands the Starter itself sends:
 //
-// - the servers of a host: what DataBaseds answers to DbGetHostServersInfo(host). Its SQL, kept as it
-//   is: the servers with a `dserver/…` device whose host is the host name (or starts with "host."), in
-//   server order, each with mode and level from the `server` table (what DbPutServerInfo wrote, e.g.
-//   from Astor), or " " and " " when it has no row there. A server is on a host's list once it has
-//   been exported from that host (it ran there once), as for the Starter.
-// - the properties of the Starter device `tango/admin/<host>` (StartDsPath, InterStartupLevelWait, …),
-//   like DbGetDeviceProperty: every row of property_device for the device, in `count` order.
+// - DbGetHostServersInfo(host): the servers of a host, [name, mode, level, …] — a server is on a
+//   host's list once its admin device dserver/… was exported from that host (it ran there once);
+//   mode and level are what DbPutServerInfo wrote (Astor), " " when the server has no server info.
+// - the properties of the Starter device tango/admin/<short host> (DbGetDevicePropertyList, then
+//   DbGetDeviceProperty): StartDsPath, InterStartupLevelWait, …, and the per-server ones
+//   (<Server>_<instance>: arguments; <Server>_<instance>_env: environment).
+// - the properties of the class Starter (DbGetClassPropertyList, DbGetClassProperty): Tango's
+//   defaults for every Starter device (NbStartupLevels is often set there).
 //
-// One connection per read, closed at the end; nothing is cached here.
+// The addresses of the servers' admin devices (DbImportDevice) are read when they are pinged, once
+// each process has exported its own (process/tango.ts), not here: at read time they are stale.
 
-import type { Connection, RowDataPacket } from "mysql2/promise";
+import { sharedGiopClient } from "../../giop/client";
+import { DevFailed, SystemException } from "../../giop/errors";
+import { formatTangoHost, TangoDatabase } from "../../giop/tango";
 import type { TangoConnection } from "./connection";
 
 /** One server of the host as DbGetHostServersInfo gives it: strings, " " for a missing value. */
@@ -26,12 +31,16 @@ export interface TangoSnapshot {
   /** The Starter device whose properties were read. */
   starterDevice: string;
   servers: HostServer[];
-  /** Property name → values (a Tango property is a list of strings). */
+  /** Property name → values of the Starter device (a Tango property is a list of strings). */
   properties: Record<string, string[]>;
+  /** Properties of the class Starter: under the device's own, as in Tango. */
+  classProperties: Record<string, string[]>;
   /** Wall-clock time of the read (ms since the epoch). */
   readAt: number;
-  /** The database, without the password. */
+  /** The database: tango://<TANGO_HOST>. */
   database: string;
+  /** The TANGO_HOST entry that answered. */
+  answeredBy: string;
 }
 
 /** An error of the database, with a short word for status lines. */
@@ -45,149 +54,73 @@ export class TangoReadError extends Error {
   }
 }
 
-/** DataBaseds' replace_wildcard for a host name: `_` and `%` are literal, `*` is the wildcard. */
-export function hostPattern(host: string): string {
-  return host.replace(/[\\%_]/g, (char) => `\\${char}`).replace(/\*/g, "%");
-}
-
-const HOST_SERVERS_SQL = `
-SELECT d.server AS name,
-       (SELECT s.mode FROM server s WHERE LOWER(s.name) = LOWER(d.server) LIMIT 1) AS mode,
-       (SELECT s.level FROM server s WHERE LOWER(s.name) = LOWER(d.server) LIMIT 1) AS level
-  FROM (SELECT DISTINCT server FROM device
-         WHERE (host LIKE ? OR host LIKE ?) AND name LIKE 'dserver/%') AS d
- ORDER BY d.server`;
-
-const DEVICE_PROPERTIES_SQL = "SELECT name, value FROM property_device WHERE device = ? ORDER BY name, count";
-
 /** The Starter's device name for a host: tango/admin/<short host name>. */
 export function starterDeviceOf(host: string): string {
   return `tango/admin/${host.split(".")[0]}`;
 }
 
-function asText(value: unknown): string {
-  if (value === null || value === undefined) return " ";
-  return Buffer.isBuffer(value) ? value.toString("utf8") : String(value);
-}
-
-type Driver = typeof import("mysql2/promise");
-let driver: Promise<Driver> | null = null;
-
-/**
- * The driver, loaded on first use: an init without a `tango` source never loads it. mysql2 tries
- * `require("cardinal")` (an optional pretty-printer) as it loads; inside the single executable that
- * makes Node print a warning about require() and built-in modules. That one warning is dropped; any
- * other goes to the usual listeners.
- */
-function loadDriver(): Promise<Driver> {
-  driver ??= (async () => {
-    const listeners = process.listeners("warning");
-    const filter = (warning: Error) => {
-      if (/single-executable applications only supports loading built-in modules/.test(warning.message)) return;
-      for (const listener of listeners) listener(warning);
-    };
-    process.removeAllListeners("warning");
-    process.on("warning", filter);
-    try {
-      return await import("mysql2/promise");
-    } finally {
-      // Node emits warnings on the next tick: restore the listeners after that.
-      setImmediate(() => {
-        process.off("warning", filter);
-        for (const listener of listeners) process.on("warning", listener);
-      });
-    }
-  })();
-  return driver;
-}
-
-async function connect(connection: TangoConnection, timeoutMs: number): Promise<Connection> {
-  const mysql = await loadDriver();
-  const createConnection = (mysql as unknown as { default?: typeof mysql }).default?.createConnection ?? mysql.createConnection;
-  return createConnection({
-    ...(connection.socketPath !== null ? { socketPath: connection.socketPath } : { host: connection.host!, port: connection.port }),
-    user: connection.user,
-    password: connection.password,
-    database: connection.database,
-    connectTimeout: timeoutMs,
-    // Tango's tables are latin1 or utf8 depending on the site; text comes back as JS strings.
-    charset: "utf8mb4",
-    supportBigNumbers: true,
-  });
-}
-
-function describeError(err: unknown, connection: TangoConnection): TangoReadError {
+/** What went wrong, in words a Tango site's administrator reads, with a short code. */
+function describeError(err: unknown, connection: TangoConnection, timeoutMs: number): TangoReadError {
   if (err instanceof TangoReadError) return err;
-  const error = err as { code?: string; message?: string; errno?: number; sqlMessage?: string };
-  const code = error.code ?? "EUNKNOWN";
-  const text = (error.sqlMessage ?? error.message ?? String(err)).trim();
-  const where = connection.socketPath ?? `${connection.host}:${connection.port}`;
-  switch (code) {
-    case "ECONNREFUSED":
-      return new TangoReadError(`no database server answers at ${where} (connection refused)`, code);
-    case "ENOENT":
-      return new TangoReadError(`no database server answers at ${where} (no such socket)`, code);
-    case "ETIMEDOUT":
-      return new TangoReadError(`no answer from ${where} in time (${text})`, code);
-    case "ER_NO_SUCH_TABLE":
-      return new TangoReadError(`${connection.database} is not a Tango database: ${text}`, code);
+  const where = connection.tangoHost;
+  if (err instanceof DevFailed) return new TangoReadError(`the database server at ${where} answered with an error: ${err.message}`, err.code);
+  if (!(err instanceof SystemException)) return new TangoReadError((err as Error).message ?? String(err), "EUNKNOWN");
+  const errno = err.details.errno;
+  if (connection.entries.length > 1 && err.message.startsWith("no database of TANGO_HOST answers")) return new TangoReadError(err.message, errno ?? err.code);
+  switch (err.code) {
+    case "TRANSIENT":
+      return new TangoReadError(
+        errno === "ECONNREFUSED" ? `no database server answers at ${where} (connection refused)` : `no database server answers at ${where} (${err.message})`,
+        errno ?? err.code,
+      );
+    case "TIMEOUT":
+      return new TangoReadError(`the database server at ${where} did not answer within ${timeoutMs} ms`, err.code);
+    case "OBJECT_NOT_EXIST":
+      return new TangoReadError(`${where} answers GIOP but exports no Tango database (no object "database": not a DataBaseds?)`, err.code);
     default:
-      return new TangoReadError(`${text} (${code})`, code);
+      return new TangoReadError(`the database server at ${where}: ${err.message}`, err.code);
   }
 }
 
-/** Closes a connection without waiting on a server that may be gone. */
-function close(conn: Connection | null): void {
-  if (!conn) return;
-  try {
-    conn.destroy();
-  } catch {
-    // Already closed.
+/** One database client per TANGO_HOST: redundant databases are asked in the order of the last answer. */
+const databases = new Map<string, TangoDatabase>();
+
+function databaseOf(connection: TangoConnection, timeoutMs: number): TangoDatabase {
+  const key = `${connection.tangoHost}\0${timeoutMs}`;
+  let database = databases.get(key);
+  if (!database) {
+    database = new TangoDatabase(sharedGiopClient(), connection.entries, { timeoutMs, connectTimeoutMs: timeoutMs });
+    databases.set(key, database);
   }
+  return database;
 }
 
 /**
  * Reads a host's servers and its Starter's properties. Rejects with a TangoReadError (connection refused,
- * access denied, not a Tango database, timeout) — never hangs longer than about timeoutMs per step.
+ * a database server that does not answer in time, an error it answered) — each call is bounded by timeoutMs.
  */
 export async function readTangoHost(connection: TangoConnection, host: string, timeoutMs: number): Promise<TangoSnapshot> {
-  const held: { conn: Connection | null } = { conn: null };
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      close(held.conn);
-      reject(new TangoReadError(`no answer from ${connection.socketPath ?? `${connection.host}:${connection.port}`} within ${timeoutMs} ms`, "ETIMEDOUT"));
-    }, timeoutMs * 2);
-  });
-  const read = async (): Promise<TangoSnapshot> => {
-    const conn = (held.conn = await connect(connection, timeoutMs));
-    const pattern = hostPattern(host);
-    const [serverRows] = await conn.query<RowDataPacket[]>({ sql: HOST_SERVERS_SQL, values: [pattern, `${pattern}.%`], timeout: timeoutMs });
+  const database = databaseOf(connection, timeoutMs);
+  try {
+    const info = await database.hostServersInfo(host);
+    if (info.length % 3 !== 0) throw new TangoReadError(`DbGetHostServersInfo answered ${info.length} strings, not name, mode, level triples`, "MARSHAL");
+    const servers: HostServer[] = [];
+    for (let at = 0; at < info.length; at += 3) servers.push({ name: info[at], mode: info[at + 1], level: info[at + 2] });
     const starterDevice = starterDeviceOf(host);
-    const [propertyRows] = await conn.query<RowDataPacket[]>({ sql: DEVICE_PROPERTIES_SQL, values: [starterDevice], timeout: timeoutMs });
-    const properties: Record<string, string[]> = {};
-    for (const row of propertyRows) (properties[asText(row.name)] ??= []).push(asText(row.value));
+    const properties = await database.deviceProperties(starterDevice);
+    const classProperties = await database.classProperties("Starter");
     return {
       host,
       starterDevice,
-      servers: serverRows.map((row) => ({ name: asText(row.name), mode: asText(row.mode), level: asText(row.level) })),
+      servers,
       properties,
+      classProperties,
       readAt: Date.now(),
       database: connection.display,
+      answeredBy: formatTangoHost([database.answering]),
     };
-  };
-  const reading = read();
-  // However the race ends, the connection is closed once the read itself has ended.
-  reading.then(
-    () => held.conn?.end().catch(() => close(held.conn)),
-    () => close(held.conn),
-  );
-  try {
-    return await Promise.race([reading, deadline]);
   } catch (err) {
-    throw describeError(err, connection);
-  } finally {
-    clearTimeout(timer);
+    throw describeError(err, connection, timeoutMs);
   }
 }
 

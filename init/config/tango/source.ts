@@ -5,7 +5,7 @@ import os from "node:os";
 import type * as z from "zod";
 import type { SupervisorConfig } from "../../core/types";
 import type { FieldProblem } from "../errors";
-import { mergeEnvironment, type ResolveDeps, type ServerEntry } from "../resolve";
+import type { ResolveDeps, ServerEntry } from "../resolve";
 import { composeTango, type TangoReport } from "./compose";
 import { resolveConnection, type TangoConnection } from "./connection";
 import { readTangoHost, type TangoSnapshot } from "./read";
@@ -13,7 +13,7 @@ import { tangoSourceSettings, type tangoSectionSchema, type TangoSourceSettings 
 
 export interface TangoSource {
   settings: TangoSourceSettings;
-  /** The database: the file's URL, else MYSQL_* of the init's environment and settings.env. */
+  /** The database: sources.tango.tangoHost, else TANGO_HOST of settings.env, else of the init's environment. */
   connection: TangoConnection;
   /** Whose servers: the file's `host`, else this machine's short host name. */
   host: string;
@@ -38,8 +38,11 @@ function shortHostName(): string {
   return os.hostname().split(".")[0];
 }
 
-/** The source of a valid `sources.tango` section; problems of names it refers to go to `problems`. */
-export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, context: SourceContext, problems: FieldProblem[]): TangoSource {
+/**
+ * The source of a valid `sources.tango` section; problems of names it refers to, or a missing
+ * TANGO_HOST, go to `problems` (the source is then null).
+ */
+export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, context: SourceContext, problems: FieldProblem[]): TangoSource | null {
   const settings = tangoSourceSettings(section);
   const fileNames = new Set(context.entries.flatMap((entry) => (entry.rawName === undefined ? [] : [entry.rawName])));
   for (const name of settings.waitFor) {
@@ -50,8 +53,12 @@ export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, cont
       });
     }
   }
-  // MYSQL_* may come from the init's environment or the file's settings.env (which may unset one).
-  const connection = resolveConnection(settings.url, mergeEnvironment(context.deps.env, context.settingsEnv));
+  const resolved = resolveConnection(settings.tangoHost, context.settingsEnv, context.deps.env);
+  if ("problem" in resolved) {
+    problems.push({ path: settings.tangoHost !== null ? ["sources", "tango", "tangoHost"] : ["sources", "tango"], message: resolved.problem });
+    return null;
+  }
+  const { connection } = resolved;
   const host = settings.host ?? shortHostName();
   return {
     settings,
@@ -62,6 +69,7 @@ export function tangoSourceOf(section: z.output<typeof tangoSectionSchema>, cont
       composeTango(
         {
           source: settings,
+          tangoHost: connection.tangoHost,
           rawSettings: context.rawSettings,
           entries: context.entries,
           fileConfig: context.fileConfig,

@@ -1,6 +1,6 @@
 // Keeps trying the Tango database until it answers, and says where it stands.
 //
-// States: waiting (for the file's servers named in waitFor to be ready), connecting (first attempt
+// States: waiting (for the file's servers named in waitFor to be ready, waitForTimeout at most), connecting (first attempt
 // under way), up (the last read succeeded), down (the last attempt failed: the next one comes after an
 // exponential backoff, initialDelay doubling up to maxDelay). A successful background attempt hands
 // its snapshot to onSnapshot and stops trying: the database is read again only on request (reload).
@@ -57,6 +57,8 @@ export class TangoSourceWatcher {
   private lastError: TangoReadError | null = null;
   private nextAttemptAt: number | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Ends the wait for waitFor servers that do not get ready. */
+  private waitDeadline: NodeJS.Timeout | null = null;
   private inFlight: Promise<TangoSnapshot | null> | null = null;
   private closed = false;
   private lastSnapshot: TangoSnapshot | null = null;
@@ -67,12 +69,20 @@ export class TangoSourceWatcher {
     private readonly hooks: WatcherHooks,
   ) {
     this.waitingFor = [...source.settings.waitFor];
+    if (this.waitingFor.length > 0) {
+      this.waitDeadline = setTimeout(() => {
+        this.waitDeadline = null;
+        if (this.closed || this.state !== "waiting") return;
+        this.waitingFor = [];
+        this.attempt();
+      }, source.settings.waitForTimeoutMs);
+    }
   }
 
   /** A fingerprint of what this watcher reads, to tell whether a reloaded file changed it. */
   static key(source: TangoSource): string {
     const { settings } = source;
-    return JSON.stringify([source.connection, source.host, settings.waitFor, settings.connectTimeoutMs, settings.retry]);
+    return JSON.stringify([source.connection, source.host, settings.waitFor, settings.waitForTimeoutMs, settings.connectTimeoutMs, settings.retry]);
   }
 
   /** Updates what it waits for; with nothing left, the first attempt starts. */
@@ -109,6 +119,12 @@ export class TangoSourceWatcher {
   close(): void {
     this.closed = true;
     this.cancelTimer();
+    this.endWait();
+  }
+
+  private endWait(): void {
+    if (this.waitDeadline) clearTimeout(this.waitDeadline);
+    this.waitDeadline = null;
   }
 
   status(): TangoSourceStatus {
@@ -139,7 +155,7 @@ export class TangoSourceWatcher {
       : null;
     switch (this.state) {
       case "waiting":
-        return `waiting for ${this.waitingFor.join(", ")} to be ready before reading ${this.source.connection.display}`;
+        return `waiting for ${this.waitingFor.join(", ")} to be ready before reading ${this.source.connection.display} (${Math.round(this.source.settings.waitForTimeoutMs / 1000)} s at most)`;
       case "connecting":
         return `reading ${this.source.connection.display}`;
       case "up":
@@ -177,6 +193,7 @@ export class TangoSourceWatcher {
 
   private run(background: boolean): Promise<TangoSnapshot | null> {
     if (this.inFlight) return this.inFlight;
+    this.endWait();
     if (this.state === "waiting") this.setState("connecting");
     const attempt = this.source
       .read()

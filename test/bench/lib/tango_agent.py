@@ -11,6 +11,9 @@ with one JSON request per line; answers one JSON line per request, in order:
   {"op": "db-register", "servers": [{"name", "class", "devices", "host", "mode", "level"}]}
   {"op": "db-delete", "servers": ["Server/inst", ...]}
   {"op": "db-properties", "device", "properties": {name: [values]}}
+  {"op": "ping-rtt", "url", "n"}               n pings of one DeviceProxy: wall times, and what ping() says
+  {"op": "db-read", "host", "n"}               the Starter's reads of a host (DbGetHostServersInfo, the
+                                               Starter device's and class's properties), n times
 
 Pings are sent only to servers that announced readiness: TangoTest 9.3 segfaults when a request
 arrives while it is still exporting its device.
@@ -82,6 +85,39 @@ def read(req):
     return {"ok": True, "value": value, "t": time.time() * 1000}
 
 
+def ping_rtt(req):
+    """Round trips of DeviceProxy.ping() on one proxy (its connection made by a first ping)."""
+    device = tango.DeviceProxy(req["url"])
+    device.set_timeout_millis(3000)
+    device.ping()
+    wall, own = [], []
+    for _ in range(int(req.get("n", 100))):
+        started = time.perf_counter()
+        micros = device.ping()
+        wall.append((time.perf_counter() - started) * 1000)
+        own.append(micros / 1000)
+    return {"ok": True, "wall": wall, "own": own}
+
+
+def db_read(req):
+    """What the Starter reads of its host, timed as a whole each time (one Database, connected once)."""
+    db = tango.Database()
+    dbdev = tango.DeviceProxy(db.dev_name())
+    host = req["host"]
+    device = "tango/admin/" + host.split(".")[0]
+    times = []
+    for _ in range(int(req.get("n", 10))):
+        started = time.perf_counter()
+        info = dbdev.command_inout("DbGetHostServersInfo", host)
+        names = list(db.get_device_property_list(device, "*"))
+        props = db.get_device_property(device, names) if names else {}
+        class_names = list(db.get_class_property_list("Starter"))
+        if class_names:
+            db.get_class_property("Starter", class_names)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"ok": True, "times": times, "servers": len(info) // 3, "properties": len(props)}
+
+
 DATABASE_ACTIONS = {
     "db-register": tango_db.register,
     "db-delete": tango_db.delete,
@@ -97,6 +133,10 @@ def handle(req):
         return command(req)
     if op == "read":
         return read(req)
+    if op == "ping-rtt":
+        return ping_rtt(req)
+    if op == "db-read":
+        return db_read(req)
     if op == "db-check":
         db = tango.Database()
         return {"ok": True, "name": db.dev_name(), "servers": len(db.get_server_list("*"))}

@@ -52,13 +52,13 @@ function missingForPrivate() {
 
 /**
  * Finds or starts a Tango database. Resolves with { tangoHost, description, stop() } or
- * { unavailable: reason }.
+ * { unavailable: reason }. privateOnly: always a private one, in the directory `name` of the run's.
  */
-export async function tangoDatabase(ctx, requested) {
-  const candidates = requested ? [requested] : ["127.0.0.1:10000"];
+export async function tangoDatabase(ctx, requested, { privateOnly = false, name = "tango-db" } = {}) {
+  const candidates = privateOnly ? [] : requested ? [requested] : ["127.0.0.1:10000"];
   for (const candidate of candidates) {
-    const name = await answers(candidate).catch(() => null);
-    if (name) return { tangoHost: candidate, description: `the Tango database on ${candidate} (${name})`, stop: async () => {} };
+    const found = await answers(candidate).catch(() => null);
+    if (found) return { tangoHost: candidate, description: `the Tango database on ${candidate} (${found})`, stop: async () => {} };
     if (requested) return { unavailable: `no Tango database answers on ${requested}` };
   }
   const missing = missingForPrivate();
@@ -66,7 +66,7 @@ export async function tangoDatabase(ctx, requested) {
     return { unavailable: `no Tango database answers on 127.0.0.1:10000, and a private one cannot be started here: missing ${missing.join(", ")}` };
   }
   ctx.progress("starter: no Tango database on 127.0.0.1:10000; starting a private one (MariaDB + DataBaseds)");
-  const dir = path.join(ctx.tmp, "tango-db");
+  const dir = path.join(ctx.tmp, name);
   const datadir = path.join(dir, "data");
   fs.mkdirSync(dir, { recursive: true });
   await new Promise((resolve, reject) =>
@@ -96,7 +96,7 @@ export async function tangoDatabase(ctx, requested) {
     for (let i = 0; i < 50 && !(await answers(tangoHost).catch(() => null)); i++) await sleep(200);
     return {
       tangoHost,
-      description: `a private Tango database started by the bench (MariaDB on 127.0.0.1:${sqlPort}, DataBaseds on ${tangoHost}), since none answered on 127.0.0.1:10000`,
+      description: `a private Tango database started by the bench (MariaDB on 127.0.0.1:${sqlPort}, DataBaseds on ${tangoHost})${privateOnly ? "" : ", since none answered on 127.0.0.1:10000"}`,
       stop,
     };
   } catch (err) {

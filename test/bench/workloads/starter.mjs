@@ -59,7 +59,7 @@ function skipAll(ctx, reason) {
 }
 
 /** Debian's tango-starter, installed when missing (the bench says so first). */
-function ensureStarter(ctx) {
+export function ensureStarter(ctx) {
   if (fs.existsSync(STARTER_BINARY)) return true;
   ctx.progress("starter: installing Debian package tango-starter (the real Starter, an anchor of this bench)");
   spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "tango-starter"], {

@@ -42,6 +42,9 @@ const common = {
   stopTimeoutMs: 5000,
   preStart: null,
   postStop: null,
+  preStartTimeoutMs: 30_000,
+  postStopTimeoutMs: 5000,
+  failsafeMs: null,
   autostart: true,
 } satisfies Partial<ServerSpec>;
 
@@ -54,6 +57,7 @@ const expectedServers: ServerSpec[] = [
     env,
     level: 1,
     readiness: tangoReady,
+    liveness: null,
     log: { ...logDefaults, file: "/var/tmp/ds.log/TangoTest_t01.log" },
   },
   {
@@ -71,6 +75,7 @@ const expectedServers: ServerSpec[] = [
     ],
     level: 1,
     readiness: tangoReady,
+    liveness: null,
     log: { ...logDefaults, file: "/var/tmp/ds.log/TangoTest_t02.log" },
   },
   {
@@ -82,8 +87,11 @@ const expectedServers: ServerSpec[] = [
     level: 2,
     requires: ["TangoTest/t01"],
     readiness: { kind: "log", pattern: "Ready to accept requests?", regex: true, stream: "stdout" },
+    liveness: null,
     stopSignal: 2,
     stopTimeoutMs: 3000,
+    postStopTimeoutMs: 3000,
+    failsafeMs: 60_000,
     log: { ...logDefaults, keep: 5, file: "/var/log/tango/ps1.log" },
   },
   {
@@ -95,8 +103,10 @@ const expectedServers: ServerSpec[] = [
     level: 3,
     after: ["PowerSupply/ps1"],
     readiness: { kind: "tcp", host: "127.0.0.1", port: 8080, intervalMs: 100 },
+    liveness: null,
     restart: { ...restart, mode: "always" },
     preStart: ["/bin/mkdir", "-p", "/var/tmp/web-ui"],
+    preStartTimeoutMs: 10_000,
     log: { ...logDefaults, file: "/var/tmp/ds.log/web-ui.log" },
     autostart: false,
   },

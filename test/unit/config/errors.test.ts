@@ -228,8 +228,8 @@ describe("configuration errors", () => {
     ).toEqual([
       `${file}:4:5: servers[0].readiness: expected tcp: an address "[host:]port" with a port between 1 and 65535, got "tcp:99999"`,
       `${file}:6:29: servers[1].readiness.tcp: expected one probe kind, got both log and tcp`,
-      `${file}:8:29: servers[2].readiness.interval: interval applies to a tcp or file or exec probe, not to log`,
-      `${file}:10:5: servers[3].readiness: expected a readiness probe: "none", "log:<text>", "log:/<regex>/", "notify:<fd>", "sd_notify", "tcp:[host:]port", "file:<absolute path>" or "exec:<command>", got "ready"`,
+      `${file}:8:29: servers[2].readiness.interval: interval applies to a tcp or file or exec or tango probe, not to log`,
+      `${file}:10:5: servers[3].readiness: expected a readiness probe: "none", "log:<text>", "log:/<regex>/", "notify:<fd>", "sd_notify", "tcp:[host:]port", "file:<absolute path>", "exec:<command>", "tango" or "tango:[host:]port", got "ready"`,
       `${file}:12:17: servers[4].readiness.lg: unknown key "lg"; did you mean "log"?`,
       `${file}:14:5: servers[5].readiness: expected log: a valid regular expression (Invalid regular expression: /[/: Unterminated character class), got "log:/[/"`,
       `${file}:16:17: servers[6].readiness.notify: expected a file descriptor number between 3 and 1023, got 1`,
@@ -375,5 +375,17 @@ describe("configuration errors", () => {
 
   it("a document that is not a mapping", () => {
     expect(reported(["- a", "- b"])).toEqual([`${file}:1:1: expected a mapping, got a list`]);
+  });
+
+  it('settings.http.listen: a port alone binds 127.0.0.1; every interface only when written; ":port" is refused', () => {
+    const listen = (value: string) => parseConfig(["settings:", "  http:", `    listen: ${value}`, "servers: []"].join("\n"), file, fakeSystem()).settings.http;
+    expect(listen("9150")).toEqual({ listen: { host: "127.0.0.1", port: 9150 } });
+    expect(listen('"0.0.0.0:9150"')).toEqual({ listen: { host: "0.0.0.0", port: 9150 } });
+    expect(listen('"[::1]:9150"')).toEqual({ listen: { host: "::1", port: 9150 } });
+    expect(parseConfig("servers: []", file, fakeSystem()).settings.http).toBeUndefined();
+    expect(reported(["settings:", "  http:", '    listen: ":9150"', "    port: 1", "servers: []"])).toEqual([
+      `${file}:3:5: settings.http.listen: expected an address "[host:]port": the host is 127.0.0.1 unless written (e.g. "0.0.0.0:9150" for every interface), got ":9150"`,
+      `${file}:4:5: settings.http.port: unknown key "port"`,
+    ]);
   });
 });

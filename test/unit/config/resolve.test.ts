@@ -160,3 +160,84 @@ describe("probes, commands and policies", () => {
     expect(config.servers[0].readiness).toEqual({ kind: "notify", fd: 3 });
   });
 });
+
+describe("the Starter's check: readiness tango and liveness", () => {
+  const problems = (lines: string[]): string[] => {
+    try {
+      load(lines);
+    } catch (err) {
+      return (err as { problems: { line: number; column: number; path: string; message: string }[] }).problems.map(
+        (p) => `${p.line}:${p.column}: ${p.path}: ${p.message}`,
+      );
+    }
+    throw new Error("the config loaded");
+  };
+
+  it("readiness tango: through the database of the server's TANGO_HOST, or at a fixed endpoint; liveness on by default with it", () => {
+    const config = load([
+      "settings: {searchPath: [/usr/lib/tango], env: {TANGO_HOST: 'db:10000'}}",
+      "servers:",
+      "  - {name: TangoTest/a, readiness: tango}",
+      "  - {name: TangoTest/b, readiness: 'tango:127.0.0.1:12345'}",
+      "  - {name: TangoTest/c, readiness: {tango: 12346, interval: 50ms}, liveness: {interval: 500ms, failures: 3, onUnresponsive: restart}}",
+      "  - {name: TangoTest/d, readiness: tango, liveness: false}",
+      "  - {name: TangoTest/e, liveness: {timeout: 300ms}}",
+      "  - {name: TangoTest/f}",
+    ]);
+    const [a, b, c, d, e, f] = config.servers;
+    expect(a.readiness).toEqual({ kind: "tango", target: { via: "database" }, intervalMs: 200 });
+    expect(a.liveness).toEqual({ intervalMs: 2000, timeoutMs: 1000, failures: 2, onUnresponsive: "report", target: { via: "database" } });
+    expect(b.readiness).toEqual({ kind: "tango", target: { via: "endpoint", host: "127.0.0.1", port: 12345 }, intervalMs: 200 });
+    expect(b.liveness?.target).toEqual({ via: "endpoint", host: "127.0.0.1", port: 12345 });
+    expect(c.readiness).toMatchObject({ intervalMs: 50, target: { port: 12346 } });
+    expect(c.liveness).toEqual({
+      intervalMs: 500,
+      timeoutMs: 1000,
+      failures: 3,
+      onUnresponsive: "restart",
+      target: { via: "endpoint", host: "127.0.0.1", port: 12346 },
+    });
+    expect(d.liveness).toBeNull();
+    // Its own liveness turns it on for a server whose readiness is the log line: through the database.
+    expect(e.readiness.kind).toBe("log");
+    expect(e.liveness).toMatchObject({ timeoutMs: 300, target: { via: "database" } });
+    expect(f.liveness).toBeNull();
+  });
+
+  it("defaults.liveness shapes the checks of the servers that have one, or turns them all off", () => {
+    const shaped = load([
+      "settings: {searchPath: [/usr/lib/tango], env: {TANGO_HOST: 'db:10000'}, defaults: {readiness: tango, liveness: {onUnresponsive: restart}}}",
+      "servers:",
+      "  - {name: TangoTest/a}",
+      "  - {name: TangoTest/b, liveness: {failures: 5}}",
+      "  - {name: web, binary: /usr/local/bin/web-ui, readiness: none}",
+    ]);
+    expect(shaped.servers.map((s) => s.liveness && [s.liveness.onUnresponsive, s.liveness.failures])).toEqual([["restart", 2], ["restart", 5], null]);
+    const off = load([
+      "settings: {searchPath: [/usr/lib/tango], env: {TANGO_HOST: 'db:10000'}, defaults: {liveness: false}}",
+      "servers:",
+      "  - {name: TangoTest/a, readiness: tango}",
+    ]);
+    expect(off.servers[0].liveness).toBeNull();
+  });
+
+  it("a check of dserver/<Server>/<instance> needs a Tango name, and through the database a TANGO_HOST", () => {
+    expect(
+      problems([
+        "settings: {searchPath: [/usr/lib/tango, /usr/local/bin]}",
+        "servers:",
+        "  - {name: TangoTest/a, readiness: tango}",
+        "  - {name: web-ui, readiness: 'tango:12345'}",
+        "  - {name: TangoTest/b, liveness: true}",
+        "  - {name: TangoTest/c, readiness: 'tango:12345', liveness: {failures: 0}}",
+        "  - {name: TangoTest/d, readiness: {tango: yes}}",
+      ]),
+    ).toEqual([
+      "3:25: servers[0].readiness: readiness tango finds the admin device through the Tango database, but the server has no TANGO_HOST (settings.env, its env or the init's environment); or give the endpoint: tango:[host:]port",
+      "4:20: servers[1].readiness: readiness tango pings the admin device dserver/<Server>/<instance>: the server's name must be Server/instance",
+      "5:25: servers[2].liveness: liveness finds the admin device through the Tango database, but the server has no TANGO_HOST (settings.env, its env or the init's environment); or give the endpoint: tango:[host:]port",
+      "6:62: servers[3].liveness.failures: expected an integer of at least 1, got 0",
+      '7:37: servers[4].readiness.tango: expected an address "[host:]port" with a port between 1 and 65535, got "yes"',
+    ]);
+  });
+});

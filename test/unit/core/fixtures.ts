@@ -38,7 +38,10 @@ export function spec(name: string, overrides: Partial<ServerSpec> = {}): ServerS
     stopTimeoutMs: 5000,
     preStart: null,
     postStop: null,
-    log: { file: null, maxBytes: 1_000_000, keep: 3, console: true, maxLineBytes: 4096 },
+    preStartTimeoutMs: 20_000,
+    postStopTimeoutMs: 4000,
+    failsafeMs: null,
+    log: { file: null, maxBytes: 1_000_000, keep: 3, console: false, maxLineBytes: 4096 },
     autostart: true,
     ...overrides,
   };
@@ -61,19 +64,23 @@ export function settings(overrides: Partial<Settings> = {}): Settings {
 export function effectText(effect: ServerEffect | SupervisorEffect): string {
   switch (effect.type) {
     case "run-pre-start":
-      return "pre-start";
+      return "run-pre-start";
     case "spawn":
       return "spawn";
     case "start-probe":
       return `probe ${effect.pid}`;
     case "stop-probe":
       return "stop-probe";
+    case "start-liveness":
+      return `liveness ${effect.pid}`;
+    case "stop-liveness":
+      return "stop-liveness";
     case "signal":
       return `signal ${effect.signal} ${effect.pid}`;
     case "kill":
       return `kill ${effect.pid}`;
     case "run-post-stop":
-      return `post-stop ${effect.code ?? "-"}/${effect.signal ?? "-"}`;
+      return `run-post-stop ${effect.code ?? "-"}/${effect.signal ?? "-"}`;
     case "arm-timer":
       return `arm ${effect.timer}@${effect.at}`;
     case "cancel-timer":

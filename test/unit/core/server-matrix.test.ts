@@ -1,53 +1,97 @@
 // Every cell of the server machine's table: each situation (a state, with the variants that change
-// its behaviour: a pending spawn, a stop for a restart) × each event column, with the exact outcome.
+// its behaviour: a hook running, a pending spawn, a stop for a restart, SIGKILL sent, postStop after a
+// crash) × each event column, with the exact outcome. Then a walk over every state the machine can
+// reach: each one either waits for nothing (stopped, failed, ready) or has a timer armed.
 
 import { describe, expect, it } from "vitest";
-import { createServer, step, type Column, type Server, type ServerEvent } from "../../../init/core/server";
+import { createServer, isAtRest, step, type Column, type Server, type ServerEvent } from "../../../init/core/server";
 import { effectText, spec } from "./fixtures";
 
 const S = spec("TangoTest/t1", { preStart: ["/bin/prep"], postStop: ["/bin/cleanup"] });
 const NOW = 20_000;
 
 function after(server: Server, ...events: ServerEvent[]): Server {
-  return events.reduce((s, event) => step(s, event).server, server);
+  return events.reduce((s, event) => {
+    const result = step(s, event);
+    if (result.ignored !== null) throw new Error(`${event.type} ignored: ${result.ignored}`);
+    return result.server;
+  }, server);
+}
+
+function fire(server: Server, timer: keyof Server["timers"], now: number): Server {
+  return after(server, { type: "timer", now, timer, id: server.timers[timer]! });
+}
+
+/** preStart runs as pid and exits 1. */
+function failPreStart(server: Server, now: number, pid: number): Server {
+  return after(server, { type: "hook-spawned", now, pid }, { type: "hook-exited", now: now + 100, pid, code: 1, signal: null });
 }
 
 const stopped = createServer(S, 0);
-const startingPending = after(stopped, { type: "start", now: 1000 });
-const starting = after(startingPending, { type: "spawned", now: 1000, pid: 100 });
+const preStartPending = after(stopped, { type: "start", now: 1000 });
+const preStart = after(preStartPending, { type: "hook-spawned", now: 1000, pid: 90 });
+const startingPending = after(preStart, { type: "hook-exited", now: 1010, pid: 90, code: 0, signal: null });
+const starting = after(startingPending, { type: "spawned", now: 1010, pid: 100 });
 const ready = after(starting, { type: "ready", now: 1500 });
 const stopping = after(ready, { type: "stop", now: 1600 });
 const stoppingRestart = after(ready, { type: "restart", now: 1600 });
 const stoppingPending = after(startingPending, { type: "stop", now: 1100 });
-const backoff = after(ready, { type: "exited", now: 1600, pid: 100, code: 1, signal: null });
-// Three crashes in a row: a fourth start would be more than burstCount (3) within the window.
-const failed = after(
-  stopped,
-  { type: "start", now: 1000 },
-  { type: "spawned", now: 1000, pid: 100 },
-  { type: "exited", now: 1100, pid: 100, code: 1, signal: null },
-  { type: "timer", now: 2100, timer: "backoff", id: 2 },
-  { type: "spawned", now: 2100, pid: 101 },
-  { type: "exited", now: 2200, pid: 101, code: 1, signal: null },
-  { type: "timer", now: 4200, timer: "backoff", id: 4 },
-  { type: "spawned", now: 4200, pid: 102 },
-  { type: "exited", now: 4300, pid: 102, code: 1, signal: null },
-);
+const stoppingPreStart = after(preStart, { type: "stop", now: 1005 });
+const stoppingKilled = after(ready, { type: "kill", now: 1600 });
+const postStop = after(stopping, { type: "exited", now: 1700, pid: 100, code: null, signal: 15 }, { type: "hook-spawned", now: 1700, pid: 110 });
+const postStopCrash = after(ready, { type: "exited", now: 1600, pid: 100, code: 1, signal: null }, { type: "hook-spawned", now: 1600, pid: 110 });
+const postStopTimedOut = fire(postStop, "post-stop-timeout", 5700);
+const backoff = after(postStopCrash, { type: "hook-exited", now: 1650, pid: 110, code: 0, signal: null });
+// Three failed preStarts in a row: a fourth start would be more than burstCount (3) within the window.
+const failed = failPreStart(fire(failPreStart(fire(failPreStart(preStartPending, 1000, 90), "backoff", 2100), 2100, 91), "backoff", 4200), 4200, 92);
 
 const situations = {
   stopped,
+  "starting (preStart spawn pending)": preStartPending,
+  "starting (preStart running)": preStart,
   "starting (spawn pending)": startingPending,
   starting,
   ready,
   stopping,
   "stopping (for a restart)": stoppingRestart,
   "stopping (spawn pending)": stoppingPending,
+  "stopping (preStart)": stoppingPreStart,
+  "stopping (killed)": stoppingKilled,
+  "stopping (postStop)": postStop,
+  "stopping (postStop after a crash)": postStopCrash,
+  "stopping (postStop timed out)": postStopTimedOut,
   backoff,
   failed,
 };
 type Situation = keyof typeof situations;
 
-/** The event of a column, as sent to a server in this situation (timers carry its armed id, if any). */
+const COLUMNS: Column[] = [
+  "start",
+  "stop",
+  "restart",
+  "spawned",
+  "spawn-failed",
+  "ready",
+  "probe-failed",
+  "exited",
+  "hook-spawned",
+  "hook-spawn-failed",
+  "hook-exited",
+  "pre-start-timeout",
+  "start-timeout",
+  "stop-timeout",
+  "post-stop-timeout",
+  "backoff",
+  "stable",
+  "pin-started",
+  "pin-stopped",
+  "unpin",
+  "stop-queued",
+  "kill",
+  "dependency-failed",
+];
+
+/** The event of a column, as sent to a server in this situation (timers carry its armed id, if any; hook-exited its hook's pid). */
 function eventFor(column: Column, server: Server): ServerEvent {
   const now = NOW;
   switch (column) {
@@ -67,8 +111,16 @@ function eventFor(column: Column, server: Server): ServerEvent {
       return { type: "probe-failed", now, message: "connection refused" };
     case "exited":
       return { type: "exited", now, pid: 100, code: 1, signal: null };
+    case "hook-spawned":
+      return { type: "hook-spawned", now, pid: 210 };
+    case "hook-spawn-failed":
+      return { type: "hook-spawn-failed", now, errno: "ENOENT", syscall: "execve" };
+    case "hook-exited":
+      return { type: "hook-exited", now, pid: server.hookPid ?? 90, code: 0, signal: null };
+    case "pre-start-timeout":
     case "start-timeout":
     case "stop-timeout":
+    case "post-stop-timeout":
     case "backoff":
     case "stable":
       return { type: "timer", now, timer: column, id: server.timers[column] ?? 999 };
@@ -91,8 +143,9 @@ const to = (state: Server["state"], desired: Server["desired"], reason: Server["
   effects,
 });
 
-const START = ["log starting", "pre-start", "spawn", "arm start-timeout@50000"];
+const START = ["log starting", "run-pre-start", "arm pre-start-timeout@40000"];
 const STRAY = ["kill 200", "log unexpected"];
+const STRAY_HOOK = ["kill 210", "log unexpected"];
 const SIGTERM_100 = ["signal 15 100", "arm stop-timeout@25000"];
 
 const expected: Record<Situation, Record<Column, Outcome>> = {
@@ -105,8 +158,13 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     ready: ignored("no process"),
     "probe-failed": ignored("no process"),
     exited: ignored("no process"),
+    "hook-spawned": to("stopped", "down", "initial", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("no hook running"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
     "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("starting", "up", "start-requested", "log pin", ...START),
@@ -116,24 +174,79 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     kill: ignored("no process"),
     "dependency-failed": to("failed", "up", "dependency-failed", "log failed"),
   },
+  "starting (preStart spawn pending)": {
+    start: ignored("already starting"),
+    stop: to("stopping", "down", "stop-requested", "cancel pre-start-timeout", "log stopping", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel pre-start-timeout", "log stopping", "arm stop-timeout@25000"),
+    spawned: to("starting", "up", "start-requested", ...STRAY),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("ready before spawned"),
+    "probe-failed": ignored("probe failed before spawned"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("starting", "up", "start-requested", "log pre-start"),
+    "hook-spawn-failed": to("backoff", "up", "pre-start-failed", "log pre-start-failed", "cancel pre-start-timeout", "arm backoff@21000", "log restarting"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": to("backoff", "up", "pre-start-timeout", "log pre-start-timeout", "arm backoff@21000", "log restarting"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("starting", "up", "start-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel pre-start-timeout", "log stopping", "arm stop-timeout@25000"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("starting", "down", "start-requested"),
+    kill: to("stopping", "down", "hard-kill", "cancel pre-start-timeout", "log killing", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+  },
+  "starting (preStart running)": {
+    start: ignored("already starting"),
+    stop: to("stopping", "down", "stop-requested", "cancel pre-start-timeout", "log stopping", "signal 15 90", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel pre-start-timeout", "log stopping", "signal 15 90", "arm stop-timeout@25000"),
+    spawned: to("starting", "up", "start-requested", ...STRAY),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("ready before spawned"),
+    "probe-failed": ignored("probe failed before spawned"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("starting", "up", "start-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": to("starting", "up", "start-requested", "cancel pre-start-timeout", "log pre-start", "spawn", "arm start-timeout@50000"),
+    "pre-start-timeout": to("stopping", "up", "pre-start-timeout", "log pre-start-timeout", "signal 15 90", "arm stop-timeout@25000"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("starting", "up", "start-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel pre-start-timeout", "log stopping", "signal 15 90", "arm stop-timeout@25000"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("starting", "down", "start-requested"),
+    kill: to("stopping", "down", "hard-kill", "cancel pre-start-timeout", "log killing", "kill 90", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+  },
   "starting (spawn pending)": {
     start: ignored("already starting"),
-    stop: to("stopping", "down", "stop-requested", "cancel start-timeout", "log stopping"),
-    restart: to("stopping", "up", "restart-requested", "cancel start-timeout", "log stopping"),
+    stop: to("stopping", "down", "stop-requested", "cancel start-timeout", "log stopping", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel start-timeout", "log stopping", "arm stop-timeout@25000"),
     spawned: to("starting", "up", "start-requested", "log started", "probe 200"),
     "spawn-failed": to("backoff", "up", "exec-failed", "log exec-failed", "cancel start-timeout", "arm backoff@21000", "log restarting"),
     ready: ignored("ready before spawned"),
     "probe-failed": ignored("probe failed before spawned"),
     exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("starting", "up", "start-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": to("backoff", "up", "start-timeout", "log start-timeout", "arm backoff@21000", "log restarting"),
     "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("starting", "up", "start-requested", "log pin"),
-    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel start-timeout", "log stopping"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel start-timeout", "log stopping", "arm stop-timeout@25000"),
     unpin: ignored("not pinned"),
     "stop-queued": to("starting", "down", "start-requested"),
-    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "log killing"),
+    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "log killing", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
   },
   starting: {
@@ -144,16 +257,21 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "spawn-failed": ignored("already spawned"),
     ready: to("ready", "up", "ready", "cancel start-timeout", "arm stable@30000", "log ready"),
     "probe-failed": to("stopping", "up", "readiness-failed", "log readiness-failed", "cancel start-timeout", ...SIGTERM_100),
-    exited: to("backoff", "up", "exited", "log exited", "post-stop 1/-", "cancel start-timeout", "stop-probe", "arm backoff@21000", "log restarting"),
+    exited: to("stopping", "up", "exited", "log exited", "cancel start-timeout", "stop-probe", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "hook-spawned": to("starting", "up", "start-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": to("stopping", "up", "start-timeout", "log start-timeout", "stop-probe", ...SIGTERM_100),
     "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("starting", "up", "start-requested", "log pin"),
     "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel start-timeout", "stop-probe", "log stopping", ...SIGTERM_100),
     unpin: ignored("not pinned"),
     "stop-queued": to("starting", "down", "start-requested"),
-    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "stop-probe", "log killing", "kill 100"),
+    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "stop-probe", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
   },
   ready: {
@@ -164,16 +282,21 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "spawn-failed": ignored("no spawn pending"),
     ready: ignored("already ready"),
     "probe-failed": ignored("already ready"),
-    exited: to("backoff", "up", "exited", "log exited", "post-stop 1/-", "cancel stable", "arm backoff@21000", "log restarting"),
+    exited: to("stopping", "up", "exited", "log exited", "cancel stable", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "hook-spawned": to("ready", "up", "ready", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("no hook running"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
     "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: to("ready", "up", "ready", "log backoff-reset"),
     "pin-started": to("ready", "up", "ready", "log pin"),
     "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel stable", "log stopping", ...SIGTERM_100),
     unpin: ignored("not pinned"),
     "stop-queued": to("ready", "down", "ready"),
-    kill: to("stopping", "down", "hard-kill", "cancel stable", "log killing", "kill 100"),
+    kill: to("stopping", "down", "hard-kill", "cancel stable", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
   },
   stopping: {
@@ -184,16 +307,21 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "spawn-failed": ignored("already spawned"),
     ready: ignored("stopping"),
     "probe-failed": ignored("stopping"),
-    exited: to("stopped", "down", "stop-requested", "log exited", "post-stop 1/-", "cancel stop-timeout", "log stopped"),
+    exited: to("stopping", "down", "stop-requested", "log exited", "cancel stop-timeout", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "hook-spawned": to("stopping", "down", "stop-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
-    "stop-timeout": to("stopping", "down", "stop-timeout", "log stop-timeout", "kill 100"),
+    "stop-timeout": to("stopping", "down", "stop-timeout", "log stop-timeout", "kill 100", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("stopping", "up", "stop-requested", "log pin"),
     "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
     unpin: ignored("not pinned"),
     "stop-queued": ignored("already stopping"),
-    kill: to("stopping", "down", "hard-kill", "cancel stop-timeout", "log killing", "kill 100"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
   },
   "stopping (for a restart)": {
@@ -204,16 +332,21 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "spawn-failed": ignored("already spawned"),
     ready: ignored("stopping"),
     "probe-failed": ignored("stopping"),
-    exited: to("starting", "up", "restart-requested", "log exited", "post-stop 1/-", "cancel stop-timeout", ...START),
+    exited: to("stopping", "up", "restart-requested", "log exited", "cancel stop-timeout", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "hook-spawned": to("stopping", "up", "restart-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
-    "stop-timeout": to("stopping", "up", "stop-timeout", "log stop-timeout", "kill 100"),
+    "stop-timeout": to("stopping", "up", "stop-timeout", "log stop-timeout", "kill 100", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("stopping", "up", "restart-requested", "log pin"),
     "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
     unpin: ignored("not pinned"),
     "stop-queued": to("stopping", "down", "stop-requested"),
-    kill: to("stopping", "down", "hard-kill", "cancel stop-timeout", "log killing", "kill 100"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
   },
   "stopping (spawn pending)": {
@@ -221,19 +354,149 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     stop: ignored("already stopping"),
     restart: to("stopping", "up", "stop-requested"),
     spawned: to("stopping", "down", "stop-requested", "log started", "signal 15 200", "arm stop-timeout@25000"),
-    "spawn-failed": to("stopped", "down", "stop-requested", "log exec-failed", "log stopped"),
+    "spawn-failed": to("stopped", "down", "stop-requested", "log exec-failed", "cancel stop-timeout", "log stopped"),
     ready: ignored("stopping"),
     "probe-failed": ignored("stopping"),
     exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "down", "stop-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
-    "stop-timeout": ignored("stale stop-timeout timer"),
+    "stop-timeout": to("stopped", "down", "stop-requested", "log stop-timeout", "log stopped"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("stopping", "up", "stop-requested", "log pin"),
     "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
     unpin: ignored("not pinned"),
     "stop-queued": ignored("already stopping"),
-    kill: to("stopping", "down", "hard-kill", "log killing"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+  },
+  "stopping (preStart)": {
+    start: to("stopping", "up", "stop-requested"),
+    stop: ignored("already stopping"),
+    restart: to("stopping", "up", "stop-requested"),
+    spawned: to("stopping", "down", "stop-requested", ...STRAY),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "down", "stop-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": to("stopped", "down", "stop-requested", "log pre-start", "cancel stop-timeout", "log stopped"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": to("stopping", "down", "stop-requested", "log stop-timeout", "kill 90", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "stop-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": ignored("already stopping"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "kill 90", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+  },
+  "stopping (killed)": {
+    start: to("stopping", "up", "hard-kill"),
+    stop: ignored("already stopping"),
+    restart: to("stopping", "up", "hard-kill"),
+    spawned: to("stopping", "down", "hard-kill", ...STRAY),
+    "spawn-failed": ignored("already spawned"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: to("stopping", "down", "hard-kill", "log exited", "cancel stop-timeout", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "hook-spawned": to("stopping", "down", "hard-kill", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": to("failed", "down", "kill-timeout", "log kill-timeout", "log failed"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "hard-kill", "log pin"),
+    "pin-stopped": to("stopping", "down", "hard-kill", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": ignored("already stopping"),
+    kill: ignored("already killed"),
+    "dependency-failed": ignored("already started"),
+  },
+  "stopping (postStop)": {
+    start: to("stopping", "up", "stop-requested"),
+    stop: ignored("already stopping"),
+    restart: to("stopping", "up", "stop-requested"),
+    spawned: to("stopping", "down", "stop-requested", ...STRAY),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "down", "stop-requested", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": to("stopped", "down", "stop-requested", "log post-stop", "cancel post-stop-timeout", "log stopped"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": to("stopping", "down", "post-stop-timeout", "log post-stop-timeout", "signal 15 110", "arm stop-timeout@25000"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "stop-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": ignored("already stopping"),
+    kill: to("stopping", "down", "hard-kill", "cancel post-stop-timeout", "log killing", "kill 110", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+  },
+  "stopping (postStop after a crash)": {
+    start: to("stopping", "up", "exited"),
+    stop: to("stopping", "down", "exited"),
+    restart: to("stopping", "up", "exited"),
+    spawned: to("stopping", "up", "exited", ...STRAY),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "up", "exited", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": to("backoff", "up", "exited", "log post-stop", "cancel post-stop-timeout", "arm backoff@21000", "log restarting"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": to("stopping", "up", "post-stop-timeout", "log post-stop-timeout", "signal 15 110", "arm stop-timeout@25000"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "exited", "log pin"),
+    "pin-stopped": to("stopping", "down", "exited", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("stopping", "down", "exited"),
+    kill: to("stopping", "down", "hard-kill", "cancel post-stop-timeout", "log killing", "kill 110", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+  },
+  "stopping (postStop timed out)": {
+    start: to("stopping", "up", "post-stop-timeout"),
+    stop: ignored("already stopping"),
+    restart: to("stopping", "up", "post-stop-timeout"),
+    spawned: to("stopping", "down", "post-stop-timeout", ...STRAY),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "down", "post-stop-timeout", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": to("stopped", "down", "post-stop-timeout", "log post-stop", "cancel stop-timeout", "log stopped"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": to("stopping", "down", "post-stop-timeout", "log stop-timeout", "kill 110", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "post-stop-timeout", "log pin"),
+    "pin-stopped": to("stopping", "down", "post-stop-timeout", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": ignored("already stopping"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "kill 110", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
   },
   backoff: {
@@ -245,8 +508,13 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     ready: ignored("no process"),
     "probe-failed": ignored("no process"),
     exited: ignored("no process"),
+    "hook-spawned": to("backoff", "up", "exited", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("no hook running"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
     "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: to("starting", "up", "auto-restart", ...START),
     stable: ignored("stale stable timer"),
     "pin-started": to("starting", "up", "start-requested", "log pin", "cancel backoff", ...START),
@@ -265,8 +533,13 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     ready: ignored("no process"),
     "probe-failed": ignored("no process"),
     exited: ignored("no process"),
+    "hook-spawned": to("failed", "up", "burst-limit", ...STRAY_HOOK),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("no hook running"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
     "start-timeout": ignored("stale start-timeout timer"),
     "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
     backoff: ignored("stale backoff timer"),
     stable: ignored("stale stable timer"),
     "pin-started": to("starting", "up", "start-requested", "log pin", ...START),
@@ -280,21 +553,33 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
 
 describe("server machine: the fixtures are the situations they claim to be", () => {
   it.each([
-    ["stopped", stopped, "stopped", "down", null],
-    ["starting (spawn pending)", startingPending, "starting", "up", null],
-    ["starting", starting, "starting", "up", 100],
-    ["ready", ready, "ready", "up", 100],
-    ["stopping", stopping, "stopping", "down", 100],
-    ["stopping (for a restart)", stoppingRestart, "stopping", "up", 100],
-    ["stopping (spawn pending)", stoppingPending, "stopping", "down", null],
-    ["backoff", backoff, "backoff", "up", null],
-    ["failed", failed, "failed", "up", null],
-  ] as const)("%s", (_, server, state, desired, pid) => {
-    expect([server.state, server.desired, server.pid]).toEqual([state, desired, pid]);
+    ["stopped", stopped, "stopped", "down", null, null, null],
+    ["starting (preStart spawn pending)", preStartPending, "starting", "up", null, "pre-start", null],
+    ["starting (preStart running)", preStart, "starting", "up", null, "pre-start", 90],
+    ["starting (spawn pending)", startingPending, "starting", "up", null, null, null],
+    ["starting", starting, "starting", "up", 100, null, null],
+    ["ready", ready, "ready", "up", 100, null, null],
+    ["stopping", stopping, "stopping", "down", 100, null, null],
+    ["stopping (for a restart)", stoppingRestart, "stopping", "up", 100, null, null],
+    ["stopping (spawn pending)", stoppingPending, "stopping", "down", null, null, null],
+    ["stopping (preStart)", stoppingPreStart, "stopping", "down", null, "pre-start", 90],
+    ["stopping (killed)", stoppingKilled, "stopping", "down", 100, null, null],
+    ["stopping (postStop)", postStop, "stopping", "down", null, "post-stop", 110],
+    ["stopping (postStop after a crash)", postStopCrash, "stopping", "up", null, "post-stop", 110],
+    ["stopping (postStop timed out)", postStopTimedOut, "stopping", "down", null, "post-stop", 110],
+    ["backoff", backoff, "backoff", "up", null, null, null],
+    ["failed", failed, "failed", "up", null, null, null],
+  ] as const)("%s", (_, server, state, desired, pid, hook, hookPid) => {
+    expect([server.state, server.desired, server.pid, server.hook, server.hookPid]).toEqual([state, desired, pid, hook, hookPid]);
   });
 
-  it("failed is failed by the burst limit", () => {
-    expect(failed.reason).toBe("burst-limit");
+  it("stopping (killed) has sent SIGKILL; postStop after a crash holds the verdict", () => {
+    expect(stoppingKilled.killed).toBe(true);
+    expect(postStopCrash.verdict).toEqual({ cause: "exited", code: 1, signal: null, uptimeMs: 590 });
+  });
+
+  it("failed is failed by the burst limit, its last preStart having failed", () => {
+    expect([failed.reason, failed.lastExit?.reason, failed.lastExit?.code]).toEqual(["burst-limit", "pre-start-failed", 1]);
   });
 });
 
@@ -303,8 +588,9 @@ describe("server machine: every situation × event", () => {
     Object.entries(row).map(([column, outcome]) => ({ situation: situation as Situation, column: column as Column, outcome })),
   );
 
-  it("covers 9 situations × 18 columns", () => {
-    expect(cells).toHaveLength(9 * 18);
+  it("covers 16 situations × 23 columns", () => {
+    expect(cells).toHaveLength(16 * 23);
+    for (const row of Object.values(expected)) expect(Object.keys(row)).toEqual(COLUMNS);
   });
 
   it.each(cells)("$situation × $column", ({ situation, column, outcome }) => {
@@ -325,5 +611,76 @@ describe("server machine: every situation × event", () => {
       reason: result.server.reason,
       effects: result.effects.map(effectText),
     }).toEqual(outcome);
+  });
+});
+
+describe("server machine: every waiting state has a deadline", () => {
+  /** What tells two servers apart for the walk: state, sub-state, what runs, what is wanted, what is armed. */
+  function shape(server: Server): string {
+    return JSON.stringify([
+      server.state,
+      server.desired,
+      server.hook,
+      server.hookPid !== null,
+      server.pid !== null,
+      server.killed,
+      server.failure,
+      server.verdict !== null,
+      server.pin,
+      Object.keys(server.timers).sort(),
+    ]);
+  }
+
+  /** Events that may come in a state: the requests, and the runtime's reports about what runs now. */
+  function eventsFor(server: Server, now: number): ServerEvent[] {
+    return COLUMNS.map((column) => {
+      const event = eventFor(column, server);
+      const at = { ...event, now } as ServerEvent;
+      // Reports about the process or hook that exists, so that the walk gets past them.
+      if (at.type === "exited") return { ...at, pid: server.pid ?? 100 };
+      if (at.type === "spawned" && server.pid === null) return { ...at, pid: 300 };
+      if (at.type === "hook-spawned" && server.hookPid === null) return { ...at, pid: 310 };
+      return at;
+    }).concat([
+      { type: "exited", now, pid: server.pid ?? 100, code: 0, signal: null },
+      { type: "hook-exited", now, pid: server.hookPid ?? 90, code: 1, signal: null },
+    ]);
+  }
+
+  const reached = new Map<string, Server>();
+  const spec2 = spec("plain", { restart: { ...S.restart, mode: "always" } });
+  const frontier: Server[] = [...Object.values(situations), createServer(spec2, 0)];
+  let now = NOW;
+  while (frontier.length > 0 && reached.size < 5000) {
+    const server = frontier.pop()!;
+    const key = shape(server) + server.spec.name;
+    if (reached.has(key)) continue;
+    reached.set(key, server);
+    now += 10;
+    for (const event of eventsFor(server, now)) {
+      const result = step(server, event);
+      if (result.ignored === null) frontier.push(result.server);
+    }
+  }
+
+  it("walks the reachable states (every state and sub-state of the table)", () => {
+    const kinds = new Set([...reached.values()].map((server) => `${server.state}/${server.hook ?? "-"}`));
+    expect([...kinds].sort()).toEqual([
+      "backoff/-",
+      "failed/-",
+      "ready/-",
+      "starting/-",
+      "starting/pre-start",
+      "stopped/-",
+      "stopping/-",
+      "stopping/post-stop",
+      "stopping/pre-start",
+    ]);
+    expect(reached.size).toBeGreaterThan(100);
+  });
+
+  it("each reached state is at rest (stopped, failed, ready) or has a timer armed", () => {
+    const waitingForever = [...reached.values()].filter((server) => !isAtRest(server) && Object.keys(server.timers).length === 0);
+    expect(waitingForever.map(shape)).toEqual([]);
   });
 });

@@ -42,13 +42,15 @@ describe("facts the CLI shows", () => {
     const result = run(server, [
       { type: "stop", now: 5000 },
       { type: "exited", now: 6800, pid: 4242, code: null, signal: 15 },
+      { type: "hook-spawned", now: 6800, pid: 4300 },
+      { type: "hook-exited", now: 6900, pid: 4300, code: 0, signal: null },
     ]);
     server = result.server;
     expect(server.state).toBe("stopped");
     expect(server.pid).toBeNull();
     expect(server.lastExit).toEqual({ at: 6800, code: null, signal: 15, errno: null, reason: "stop-requested", uptimeMs: 5800 });
-    expect(result.effects).toContain("post-stop -/15");
-    expect(server.since).toBe(6800);
+    expect(result.effects).toContain("run-post-stop -/15");
+    expect(server.since).toBe(6900);
   });
 
   it("logs readable lines", () => {
@@ -169,7 +171,7 @@ describe("stopping", () => {
       { type: "timer", now: 4000, timer: "stop-timeout", id: timerId(server, "stop-timeout") },
       { type: "exited", now: 4001, pid: 100, code: null, signal: 9 },
     ]);
-    expect(result.effects).toEqual(["log stop-timeout", "kill 100", "log exited", "log stopped"]);
+    expect(result.effects).toEqual(["log stop-timeout", "kill 100", "arm stop-timeout@7000", "log exited", "cancel stop-timeout", "log stopped"]);
     expect([result.server.state, result.server.reason, result.server.lastExit?.reason]).toEqual(["stopped", "stop-timeout", "stop-timeout"]);
   });
 
@@ -348,5 +350,168 @@ describe("pins", () => {
   it("pin stopped on a running server stops it; pin started on a stopped one starts it", () => {
     expect(step(readyServer(spec("a")), { type: "pin", now: 5000, pin: "stopped" }).server.state).toBe("stopping");
     expect(step(createServer(spec("a")), { type: "pin", now: 0, pin: "started" }).server.state).toBe("starting");
+  });
+});
+
+describe("hooks", () => {
+  const hooked = (overrides: Partial<ServerSpec> = {}) =>
+    spec("a", { preStart: ["/bin/prep"], postStop: ["/bin/cleanup"], preStartTimeoutMs: 2000, postStopTimeoutMs: 3000, stopTimeoutMs: 1000, ...overrides });
+  const never = { ...policy, mode: "never" as const };
+  /** Started at 0 (preStart pid 50, done at 0), the server's pid 100, ready at 50. */
+  const readyHooked = (s: ServerSpec) =>
+    run(createServer(s), [
+      { type: "start", now: 0 },
+      { type: "hook-spawned", now: 0, pid: 50 },
+      { type: "hook-exited", now: 0, pid: 50, code: 0, signal: null },
+      { type: "spawned", now: 0, pid: 100 },
+      { type: "ready", now: 50 },
+    ]).server;
+
+  it("preStart runs first, its own process with its own timeout; the server is spawned when it exits 0", () => {
+    const result = run(createServer(hooked()), [
+      { type: "start", now: 0 },
+      { type: "hook-spawned", now: 0, pid: 50 },
+      { type: "hook-exited", now: 300, pid: 50, code: 0, signal: null },
+      { type: "spawned", now: 300, pid: 51 },
+    ]);
+    expect(result.effects).toEqual([
+      "log starting",
+      "run-pre-start",
+      "arm pre-start-timeout@2000",
+      "log pre-start",
+      "cancel pre-start-timeout",
+      "log pre-start",
+      "spawn",
+      "arm start-timeout@30300",
+      "log started",
+      "probe 51",
+    ]);
+    expect([result.server.state, result.server.pid, result.server.hook, result.server.startedAt]).toEqual(["starting", 51, null, 300]);
+  });
+
+  it("a preStart that fails is a failed start: judged by the restart policy, with its exit recorded", () => {
+    let server = run(createServer(hooked()), [
+      { type: "start", now: 0 },
+      { type: "hook-spawned", now: 0, pid: 50 },
+      { type: "hook-exited", now: 10, pid: 50, code: 4, signal: null },
+    ]).server;
+    expect([server.state, server.reason, server.lastExit]).toEqual([
+      "backoff",
+      "pre-start-failed",
+      { at: 10, code: 4, signal: null, errno: null, reason: "pre-start-failed", uptimeMs: null },
+    ]);
+    server = run(createServer(hooked({ restart: never })), [
+      { type: "start", now: 0 },
+      { type: "hook-spawn-failed", now: 0, errno: "ENOENT" },
+    ]).server;
+    expect([server.state, server.reason, server.lastExit?.errno]).toEqual(["failed", "pre-start-failed", "ENOENT"]);
+  });
+
+  it("a preStart that hangs: TERM to its group at preStartTimeout, KILL after the grace, then the start has failed with pre-start-timeout", () => {
+    let server = run(createServer(hooked({ restart: never })), [
+      { type: "start", now: 0 },
+      { type: "hook-spawned", now: 0, pid: 50 },
+    ]).server;
+    let result = run(server, [{ type: "timer", now: 2000, timer: "pre-start-timeout", id: timerId(server, "pre-start-timeout") }]);
+    expect(result.effects).toEqual(["log pre-start-timeout", "signal 15 50", "arm stop-timeout@3000"]);
+    server = result.server;
+    expect([server.state, server.reason, server.hookPid]).toEqual(["stopping", "pre-start-timeout", 50]);
+    result = run(server, [
+      { type: "timer", now: 3000, timer: "stop-timeout", id: timerId(server, "stop-timeout") },
+      { type: "hook-exited", now: 3001, pid: 50, code: null, signal: 9 },
+    ]);
+    expect(result.effects).toEqual(["log stop-timeout", "kill 50", "arm stop-timeout@4000", "log pre-start", "cancel stop-timeout", "log failed"]);
+    expect([result.server.state, result.server.reason, result.server.hook, result.server.lastExit?.signal]).toEqual(["failed", "pre-start-timeout", null, 9]);
+  });
+
+  it("a stop while preStart runs stops preStart (SIGTERM to its group, whatever the server's stop signal)", () => {
+    const result = run(createServer(hooked({ stopSignal: 2 })), [
+      { type: "start", now: 0 },
+      { type: "hook-spawned", now: 0, pid: 50 },
+      { type: "stop", now: 100 },
+      { type: "hook-exited", now: 150, pid: 50, code: null, signal: 15 },
+    ]);
+    expect(result.effects).toContain("signal 15 50");
+    expect(result.effects).not.toContain("spawn");
+    expect([result.server.state, result.server.reason]).toEqual(["stopped", "stop-requested"]);
+  });
+
+  it("after a crash, postStop runs first and the restart verdict waits for it", () => {
+    let server = readyHooked(hooked());
+    server = step(server, { type: "exited", now: 5000, pid: 100, code: 1, signal: null }).server;
+    expect([server.state, server.hook, server.desired, server.verdict?.cause]).toEqual(["stopping", "post-stop", "up", "exited"]);
+    const result = run(server, [
+      { type: "hook-spawned", now: 5000, pid: 60 },
+      { type: "hook-exited", now: 5200, pid: 60, code: 0, signal: null },
+    ]);
+    expect([result.server.state, result.server.reason]).toEqual(["backoff", "exited"]);
+    expect(result.effects).toContain("arm backoff@6200");
+  });
+
+  it("a restart request while postStop runs after a crash starts right after it, without the backoff", () => {
+    let server = readyHooked(hooked());
+    server = run(server, [
+      { type: "exited", now: 5000, pid: 100, code: 1, signal: null },
+      { type: "hook-spawned", now: 5000, pid: 60 },
+      { type: "restart", now: 5100 },
+      { type: "hook-exited", now: 5200, pid: 60, code: 0, signal: null },
+    ]).server;
+    expect([server.state, server.reason, server.hook]).toEqual(["starting", "restart-requested", "pre-start"]);
+  });
+
+  it("a postStop that hangs is stopped at postStopTimeout like a server; the server then settles", () => {
+    let server = run(readyHooked(hooked()), [
+      { type: "stop", now: 1000 },
+      { type: "exited", now: 1100, pid: 100, code: null, signal: 15 },
+      { type: "hook-spawned", now: 1100, pid: 60 },
+    ]).server;
+    let result = run(server, [{ type: "timer", now: 4100, timer: "post-stop-timeout", id: timerId(server, "post-stop-timeout") }]);
+    expect(result.effects).toEqual(["log post-stop-timeout", "signal 15 60", "arm stop-timeout@5100"]);
+    server = result.server;
+    result = run(server, [
+      { type: "timer", now: 5100, timer: "stop-timeout", id: timerId(server, "stop-timeout") },
+      { type: "hook-exited", now: 5101, pid: 60, code: null, signal: 9 },
+    ]);
+    expect([result.server.state, result.server.reason]).toEqual(["stopped", "post-stop-timeout"]);
+  });
+
+  it("the shutdown deadline (a final kill) ends postStop, and no postStop starts after it", () => {
+    let server = run(readyHooked(hooked()), [
+      { type: "stop", now: 1000 },
+      { type: "kill", now: 1500, final: true },
+    ]).server;
+    expect(server.final).toBe(true);
+    const result = run(server, [{ type: "exited", now: 1501, pid: 100, code: null, signal: 9 }]);
+    expect(result.effects).not.toContain("run-post-stop -/9");
+    expect(result.server.state).toBe("stopped");
+    // A postStop already running is killed with the rest.
+    server = run(readyHooked(hooked()), [
+      { type: "stop", now: 1000 },
+      { type: "exited", now: 1100, pid: 100, code: null, signal: 15 },
+      { type: "hook-spawned", now: 1100, pid: 60 },
+    ]).server;
+    expect(run(server, [{ type: "kill", now: 1200, final: true }]).effects).toContain("kill 60");
+  });
+
+  it("a process that survives SIGKILL is waited for a stop timeout more, then given up (failed, kill-timeout)", () => {
+    let server = step(readyServer(spec("a", { stopTimeoutMs: 1000 }), 0, 100), { type: "kill", now: 500 }).server;
+    const result = run(server, [{ type: "timer", now: 1500, timer: "stop-timeout", id: timerId(server, "stop-timeout") }]);
+    server = result.server;
+    expect([server.state, server.reason, server.pid]).toEqual(["failed", "kill-timeout", null]);
+    // If it ever ends, that is not news any more.
+    expect(step(server, { type: "exited", now: 9000, pid: 100, code: null, signal: 9 }).ignored).toBe("no process");
+  });
+
+  it("a stop while the spawn is pending gives the spawn up at the stop timeout", () => {
+    const server = run(createServer(spec("a", { stopTimeoutMs: 1000 })), [
+      { type: "start", now: 0 },
+      { type: "stop", now: 10 },
+    ]).server;
+    const result = run(server, [
+      { type: "timer", now: 1010, timer: "stop-timeout", id: timerId(server, "stop-timeout") },
+      { type: "spawned", now: 2000, pid: 77 },
+    ]);
+    expect([result.server.state, result.server.pid]).toEqual(["stopped", null]);
+    expect(result.effects).toContain("kill 77");
   });
 });

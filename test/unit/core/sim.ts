@@ -1,13 +1,15 @@
-// A fake runtime with a fake clock: executes the supervisor's effects the way the real runtime
-// would (spawns get pids, probes fire after a set delay, signals make processes exit, timers fire
-// at their time) and records every effect with the time it was emitted.
+// The supervisor on the real engine (runtime/engine.ts) over a fake world with a fake clock: spawns
+// get pids, servers get ready after a set delay, signals make them exit, hooks run and end, timers
+// fire at their time. Every effect is recorded with the time its step ran.
 
-import { step, createSupervisor, type Supervisor, type SupervisorEffect, type SupervisorEvent } from "../../../init/core/supervisor";
+import type { SupervisorEffect, SupervisorEvent, Supervisor } from "../../../init/core/supervisor";
 import type { ServerEvent } from "../../../init/core/server";
 import type { ServerSpec, Settings } from "../../../init/core/types";
+import type { Engine } from "../../../init/runtime/engine";
+import { fakeEngine, type FakeProcess, type FakeSystem } from "../runtime/fake-system";
 
 export interface Behaviour {
-  /** Readiness delay after the probe starts; null: never ready. */
+  /** Readiness delay after the spawn; null: never ready. */
   readyAfterMs?: number | null;
   /** How long the process takes to exit after its stop signal; null: it ignores it. */
   exitAfterSignalMs?: number | null;
@@ -15,13 +17,10 @@ export interface Behaviour {
   spawnFails?: string;
   /** The process exits with code 1 this long after it was spawned. */
   crashAfterMs?: number;
-}
-
-interface Scheduled {
-  at: number;
-  seq: number;
-  key: string | null;
-  event: SupervisorEvent;
+  /** How long its preStart and postStop run (0 by default); null: they hang. */
+  hookMs?: number | null;
+  /** The exit code of its hooks (0 by default). */
+  hookCode?: number;
 }
 
 export interface Recorded {
@@ -30,42 +29,55 @@ export interface Recorded {
 }
 
 export class Sim {
-  sup: Supervisor;
-  now = 0;
+  readonly engine: Engine;
+  readonly system: FakeSystem;
   readonly recorded: Recorded[] = [];
   readonly ignored: { at: number; event: SupervisorEvent; why: string }[] = [];
-  private queue: Scheduled[] = [];
-  private seq = 0;
-  private nextPid = 100;
 
   constructor(
     specs: ServerSpec[],
     settings: Settings,
     private readonly behaviours: Record<string, Behaviour> = {},
   ) {
-    this.sup = createSupervisor({ settings, servers: specs });
+    const { engine, system } = fakeEngine(specs, settings);
+    this.engine = engine;
+    this.system = system;
+    system.spawnError = (_, owner) => (owner.role === "server" ? (this.behaviour(owner.server).spawnFails ?? null) : null);
+    system.onSpawn = (process) => this.behave(process);
+    system.onSignal = (process, signal) => {
+      const delay = process.owner.role === "server" ? this.behaviour(process.owner.server).exitAfterSignalMs : 0;
+      if (delay !== null) process.endAt(this.now + (delay ?? 100), null, signal);
+    };
+    system.onProbe = (probe) => {
+      const delay = this.behaviour(probe.context.name).readyAfterMs;
+      if (delay !== null) system.at(this.now + (delay ?? 50), () => probe.ready());
+    };
+    engine.onEvent((event, result) => {
+      if (result.ignored !== null) this.ignored.push({ at: this.now, event, why: result.ignored });
+      for (const effect of result.effects) this.recorded.push({ at: this.now, effect });
+    });
   }
 
-  /** Applies an event now (its `now` is filled in), then executes the effects. */
+  get sup(): Supervisor {
+    return this.engine.sup;
+  }
+
+  get now(): number {
+    return this.system.now();
+  }
+
+  /** Applies an event now (its `now` is filled in). */
   send(event: DistributiveOmit<Exclude<SupervisorEvent, { type: "server" }>, "now">): void {
-    this.apply({ ...event, now: this.now } as SupervisorEvent);
+    this.engine.dispatch({ ...event, now: this.now } as SupervisorEvent);
   }
 
   request(name: string, event: DistributiveOmit<ServerEvent, "now">): void {
-    this.apply({ type: "server", name, event: { ...event, now: this.now } as ServerEvent });
+    this.engine.serverEvent(name, { ...event, now: this.now } as ServerEvent);
   }
 
   /** Runs everything scheduled up to and including `until`, then sets the clock there. */
   runUntil(until: number): void {
-    for (;;) {
-      this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      const next = this.queue[0];
-      if (next === undefined || next.at > until) break;
-      this.queue.shift();
-      this.now = next.at;
-      this.apply(next.event);
-    }
-    this.now = until;
+    this.system.advanceTo(until);
   }
 
   /** Times at which each server was spawned, in order. */
@@ -91,93 +103,25 @@ export class Sim {
     return [server.state, server.reason];
   }
 
-  private apply(event: SupervisorEvent): void {
-    const result = step(this.sup, event);
-    this.sup = result.sup;
-    if (result.ignored !== null) this.ignored.push({ at: this.now, event, why: result.ignored });
-    for (const effect of result.effects) {
-      this.recorded.push({ at: this.now, effect });
-      this.execute(effect);
+  private behaviour(name: string): Behaviour {
+    return this.behaviours[name] ?? {};
+  }
+
+  /** What a new process does: a server crashes or gets ready after its delays, a hook ends after hookMs. */
+  private behave(process: FakeProcess): void {
+    const behaviour = this.behaviour(process.owner.server);
+    if (process.owner.role !== "server") {
+      if (behaviour.hookMs !== null) process.endAt(this.now + (behaviour.hookMs ?? 0), behaviour.hookCode ?? 0);
+      return;
     }
-  }
-
-  private execute(effect: SupervisorEffect): void {
-    const now = this.now;
-    switch (effect.type) {
-      case "spawn": {
-        const behaviour = this.behaviours[effect.server] ?? {};
-        if (behaviour.spawnFails !== undefined) {
-          this.toServer(effect.server, now, { type: "spawn-failed", now, errno: behaviour.spawnFails });
-          return;
-        }
-        const pid = this.nextPid++;
-        this.toServer(effect.server, now, { type: "spawned", now, pid });
-        if (behaviour.crashAfterMs !== undefined) {
-          const at = now + behaviour.crashAfterMs;
-          this.schedule(at, `exit:${pid}`, this.serverEvent(effect.server, { type: "exited", now: at, pid, code: 1, signal: null }));
-        }
-        return;
-      }
-      case "start-probe": {
-        const delay = this.behaviours[effect.server]?.readyAfterMs;
-        if (delay === null) return;
-        const at = now + (delay ?? 50);
-        this.schedule(at, `probe:${effect.server}`, this.serverEvent(effect.server, { type: "ready", now: at }));
-        return;
-      }
-      case "stop-probe":
-        this.cancel(`probe:${effect.server}`);
-        return;
-      case "signal": {
-        const delay = this.behaviours[effect.server]?.exitAfterSignalMs;
-        if (delay === null) return;
-        const at = now + (delay ?? 100);
-        this.cancel(`exit:${effect.pid}`);
-        this.schedule(
-          at,
-          `exit:${effect.pid}`,
-          this.serverEvent(effect.server, { type: "exited", now: at, pid: effect.pid, code: null, signal: effect.signal }),
-        );
-        return;
-      }
-      case "kill":
-        this.cancel(`exit:${effect.pid}`);
-        this.schedule(now, `exit:${effect.pid}`, this.serverEvent(effect.server, { type: "exited", now, pid: effect.pid, code: null, signal: 9 }));
-        return;
-      case "arm-timer": {
-        const key = `timer:${effect.server ?? "*"}:${effect.timer}:${effect.id}`;
-        const event: SupervisorEvent =
-          effect.server === null
-            ? { type: "timer", now: effect.at, timer: effect.timer, id: effect.id }
-            : this.serverEvent(effect.server, { type: "timer", now: effect.at, timer: effect.timer, id: effect.id });
-        this.schedule(effect.at, key, event);
-        return;
-      }
-      case "cancel-timer":
-        this.cancel(`timer:${effect.server ?? "*"}:${effect.timer}:${effect.id}`);
-        return;
-      case "run-pre-start":
-      case "run-post-stop":
-      case "log":
-      case "shutdown-complete":
-        return;
+    if (behaviour.crashAfterMs !== undefined) process.endAt(this.now + behaviour.crashAfterMs, 1);
+    const readiness = this.sup.servers.get(process.owner.server)?.spec.readiness;
+    const delay = behaviour.readyAfterMs;
+    if (readiness?.kind === "log" && delay !== null) {
+      this.system.at(this.now + (delay ?? 50), () => {
+        if (process.alive) process.write(`${readiness.pattern}\n`);
+      });
     }
-  }
-
-  private toServer(name: string, at: number, event: ServerEvent): void {
-    this.schedule(at, null, this.serverEvent(name, event));
-  }
-
-  private serverEvent(name: string, event: ServerEvent): SupervisorEvent {
-    return { type: "server", name, event };
-  }
-
-  private schedule(at: number, key: string | null, event: SupervisorEvent): void {
-    this.queue.push({ at, seq: this.seq++, key, event });
-  }
-
-  private cancel(key: string): void {
-    this.queue = this.queue.filter((item) => item.key !== key);
   }
 }
 

@@ -290,4 +290,20 @@ describe("what boot starts", () => {
     expect(sim.spawns().map(([name]) => name)).toEqual(["l1", "manual", "l5", "l6"]);
     expect(sim.sup.phase).toBe("stopped"); // start-all is not a boot
   });
+
+  it("start-all of named servers (the Starter device's DevStartAll) keeps the level order across requests sent back to back", () => {
+    const named = [spec("a1", { level: 1 }), spec("a2", { level: 1 }), spec("b", { level: 2 }), spec("c", { level: 3 })];
+    const sim = new Sim(named, settings({ interLevelWaitMs: 50 }), { a2: { readyAfterMs: 300 } });
+    sim.send({ type: "start-all", names: ["a1", "a2"] });
+    sim.send({ type: "start-all", names: ["b"] });
+    sim.runUntil(2000);
+    // b waits for both servers of level 1 (a2 is ready at 300), then interLevelWaitMs; c was not asked for.
+    expect(sim.spawns()).toEqual([
+      ["a1", 0],
+      ["a2", 0],
+      ["b", 350],
+    ]);
+    sim.send({ type: "start-all", names: ["a1", "b"] });
+    expect(sim.ignored.at(-1)?.why).toBe("nothing to start");
+  });
 });

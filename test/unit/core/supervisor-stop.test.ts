@@ -1,9 +1,9 @@
 // Shutdown, stop-all, reloads and requests with a fake clock.
 
 import { describe, expect, it } from "vitest";
-import { createSupervisor, diffConfig, step } from "../../../init/core/supervisor";
+import { createSupervisor, diffConfig, needsRestart, step } from "../../../init/core/supervisor";
 import type { ServerSpec } from "../../../init/core/types";
-import { settings, spec } from "./fixtures";
+import { policy, settings, spec } from "./fixtures";
 import { Sim, type Behaviour } from "./sim";
 
 const levels = [spec("a"), spec("b"), spec("c", { level: 2 }), spec("d", { level: 3 })];
@@ -183,6 +183,18 @@ describe("stop-all", () => {
     expect(sim.sup.phase).toBe("running");
   });
 
+  it("stops only the servers named, in reverse level order across requests sent back to back", () => {
+    const sim = booted(levels);
+    sim.send({ type: "stop-all", names: ["d"] });
+    sim.send({ type: "stop-all", names: ["a"] });
+    sim.runUntil(5000);
+    expect(sim.signals()).toEqual([
+      ["d", 15, 1000],
+      ["a", 15, 1100],
+    ]);
+    expect([sim.state("b")[0], sim.state("c")[0]]).toEqual(["ready", "ready"]);
+  });
+
   it("with nothing to stop, it is ignored", () => {
     const sim = new Sim(levels, settings(), {});
     sim.send({ type: "stop-all", level: 2 });
@@ -247,7 +259,7 @@ describe("config reload", () => {
     const changedB = spec("b", { argv: ["/usr/lib/tango/b", "-v4"] });
     sim.send({
       type: "config-reloaded",
-      servers: [spec("a"), changedB, spec("p", { stopTimeoutMs: 1 }), spec("n"), spec("m", { level: 0 })],
+      servers: [spec("a"), changedB, spec("p", { env: { X: "1" } }), spec("n"), spec("m", { level: 0 })],
     });
     sim.runUntil(5000);
     const since = (at: number) => (r: { at: number }) => r.at >= at;
@@ -267,7 +279,7 @@ describe("config reload", () => {
     expect([...sim.sup.servers.keys()]).toEqual(["a", "b", "p", "n", "m"]);
     expect(sim.state("m")).toEqual(["stopped", "initial"]);
     expect(sim.state("p")).toEqual(["ready", "ready"]);
-    expect(sim.sup.servers.get("p")!.spec.stopTimeoutMs).toBe(1);
+    expect(sim.sup.servers.get("p")!.spec.env).toEqual({ X: "1" });
     expect(
       sim
         .of("log")
@@ -275,6 +287,30 @@ describe("config reload", () => {
         .map((r) => r.effect.kind)
         .filter((k) => k === "pinned" || k === "removed"),
     ).toEqual(["pinned", "removed"]);
+  });
+
+  it("a change to when or how a server starts and stops leaves its running process alone; the new spec decides later", () => {
+    const sim = booted([spec("a"), spec("b")]);
+    const moved = spec("a", { level: 3, autostart: false, stopTimeoutMs: 1, restart: { ...policy, mode: "never" } });
+    sim.send({ type: "config-reloaded", servers: [moved, spec("b")] });
+    sim.runUntil(5000);
+    expect(sim.signals().filter(([, , at]) => at >= 1000)).toEqual([]);
+    expect(sim.state("a")).toEqual(["ready", "ready"]);
+    expect(sim.sup.servers.get("a")!.spec).toBe(moved);
+    expect(needsRestart(spec("a"), moved)).toBe(false);
+    expect(needsRestart(spec("a"), spec("a", { argv: ["/usr/lib/tango/a", "-v"] }))).toBe(true);
+    expect(needsRestart(spec("a"), spec("a", { log: { ...spec("a").log, file: "/var/log/a.log" } }))).toBe(true);
+  });
+
+  it("servers a reload adds wait for a start request when startAdded is false (the Starter's UpdateServersInfo)", () => {
+    const sim = booted([spec("a")]);
+    sim.send({ type: "config-reloaded", servers: [spec("a"), spec("n")], startAdded: false });
+    sim.runUntil(5000);
+    expect(sim.spawns().filter(([, at]) => at >= 1000)).toEqual([]);
+    expect(sim.state("n")).toEqual(["stopped", "initial"]);
+    sim.request("n", { type: "start" });
+    sim.runUntil(6000);
+    expect(sim.state("n")).toEqual(["ready", "ready"]);
   });
 
   it("a removed server that is not running is dropped at once", () => {

@@ -1,0 +1,346 @@
+// A fake world for the real engine (dinit's bp_sys swapped for a test double): a clock whose timers
+// fire only when the test moves it, processes that are records (they write, exit and get signalled
+// when the test or a behaviour says so), pipes, fds and readiness probes that are counted, so that
+// every scenario can end by asserting that nothing was left behind.
+
+import { EventEmitter } from "node:events";
+import pino from "pino";
+import { Engine, type EngineSystem, type ProcessOwner, type SpawnedChild, type TimerHandle } from "../../../init/runtime/engine";
+import { createSupervisor } from "../../../init/core/supervisor";
+import type { ReadinessProbe, ServerSpec, Settings } from "../../../init/core/types";
+import type { Logger } from "../../../init/log/logger";
+import { ConsoleReport } from "../../../init/log/console";
+import type { PipeReader } from "../../../init/log/server-output";
+import type { ExitRecord } from "../../../init/process/exit";
+import { startProbe as realStartProbe, type ProbeCallbacks, type ProbeContext, type RunningProbe } from "../../../init/process/readiness";
+import { StartError, type SpawnRequest } from "../../../init/process/spawn";
+
+interface Scheduled {
+  at: number;
+  seq: number;
+  /** Engine timers are what the leak check counts; world events are the fake's own doings. */
+  kind: "timer" | "world";
+  fire: () => void;
+}
+
+export class FakeProcess {
+  alive = true;
+  exit: { code: number | null; signal: number | null } | null = null;
+  readonly signals: number[] = [];
+
+  constructor(
+    readonly system: FakeSystem,
+    readonly pid: number,
+    readonly request: SpawnRequest,
+    readonly owner: ProcessOwner,
+    readonly startedAt: number,
+    readonly pipes: { stdout: FakePipe | null; stderr: FakePipe | null; notify: FakePipe | null },
+    readonly onExit: (exit: ExitRecord) => void,
+  ) {}
+
+  /** Writes to its stdout (or stderr): the engine's reader sees it as one chunk. */
+  write(text: string, stream: "stdout" | "stderr" = "stdout"): void {
+    if (!this.alive) throw new Error(`pid ${this.pid} is not alive`);
+    const pipe = this.pipes[stream] ?? this.pipes.stdout;
+    pipe?.write(Buffer.from(text));
+  }
+
+  /** Ends now: its pipes' write ends close, and the reaper reports it. */
+  end(code: number | null, signal: number | null = null): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.exit = { code, signal };
+    for (const pipe of Object.values(this.pipes)) pipe?.closeWriter();
+    this.onExit({ pid: this.pid, code, signal, signalName: null, coreDumped: false, status: 0 });
+  }
+
+  /** Ends at a time of the fake clock; a later call replaces the end planned before (a signal overtakes a crash). */
+  endAt(at: number, code: number | null, signal: number | null = null): void {
+    const planned = {};
+    this.plannedEnd = planned;
+    this.system.at(at, () => {
+      if (this.plannedEnd === planned) this.end(code, signal);
+    });
+  }
+
+  private plannedEnd: object | null = null;
+}
+
+/** One pipe: the process holds the write end, the engine reads the other (fd). */
+export class FakePipe {
+  writerOpen = true;
+  reader: FakeReader | null = null;
+  private readonly pending: Buffer[] = [];
+
+  constructor(
+    readonly system: FakeSystem,
+    readonly fd: number,
+  ) {}
+
+  write(chunk: Buffer): void {
+    if (this.reader) this.reader.emit("data", chunk);
+    else this.pending.push(chunk);
+  }
+
+  closeWriter(): void {
+    this.writerOpen = false;
+    // EOF reaches the reader on the event loop, after the exit was reported (as a real pipe's does, or later).
+    if (this.reader) this.system.at(this.system.now(), () => this.reader?.eof());
+  }
+
+  open(): FakeReader {
+    if (this.reader) throw new Error(`fd ${this.fd} opened twice`);
+    const reader = new FakeReader(this);
+    this.reader = reader;
+    this.system.readers.add(reader);
+    for (const chunk of this.pending.splice(0)) this.system.at(this.system.now(), () => reader.emit("data", chunk));
+    if (!this.writerOpen) this.system.at(this.system.now(), () => reader.eof());
+    return reader;
+  }
+}
+
+export class FakeReader extends EventEmitter implements PipeReader {
+  destroyed = false;
+
+  constructor(readonly pipe: FakePipe) {
+    super();
+  }
+
+  eof(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.pipe.system.closeFd(this.pipe.fd);
+    this.pipe.system.readers.delete(this);
+    this.pipe.reader = null;
+    this.emit("close");
+  }
+}
+
+/** A readiness probe the test (or a behaviour) decides: ready(), fail(). */
+export class FakeProbe implements RunningProbe {
+  cancelled = false;
+  settled = false;
+
+  constructor(
+    readonly system: FakeSystem,
+    readonly probe: ReadinessProbe,
+    readonly context: ProbeContext,
+    private readonly callbacks: ProbeCallbacks,
+  ) {
+    system.probes.add(this);
+  }
+
+  ready(): void {
+    if (this.end()) this.callbacks.onReady();
+  }
+
+  fail(message: string): void {
+    if (this.end()) this.callbacks.onFailed(message);
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.end();
+  }
+
+  /** Like the real probes: it closes the notify pipe it was given when it ends. */
+  private end(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.system.probes.delete(this);
+    if (this.context.notifyFd >= 0) this.system.closeFd(this.context.notifyFd);
+    return !this.cancelled;
+  }
+}
+
+export class FakeSystem implements EngineSystem {
+  private time = 0;
+  private seq = 0;
+  private scheduled: Scheduled[] = [];
+  private nextPid = 100;
+  private nextFd = 10;
+  readonly processes = new Map<number, FakeProcess>();
+  /** Open fds and what each is. */
+  readonly fds = new Map<number, string>();
+  readonly readers = new Set<FakeReader>();
+  readonly probes = new Set<FakeProbe>();
+  readonly files = new Set<string>();
+  /** Every kill(2), in order. */
+  readonly kills: { at: number; pid: number; signal: number }[] = [];
+
+  /** The errno a spawn fails with (null: it succeeds). */
+  spawnError: (request: SpawnRequest, owner: ProcessOwner) => string | null = () => null;
+  /** Called for each new process: a behaviour schedules what it does. */
+  onSpawn: (process: FakeProcess) => void = () => {};
+  /** What a process does with a signal other than SIGKILL: by default it exits of it at once. */
+  onSignal: (process: FakeProcess, signal: number) => void = (process, signal) => process.endAt(this.time, null, signal);
+  /** Probes other than log (which runs for real on the server's output) are decided by this, or by the test. */
+  onProbe: (probe: FakeProbe) => void = () => {};
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimer(delayMs: number, fire: () => void): TimerHandle {
+    const item: Scheduled = { at: this.time + delayMs, seq: this.seq++, kind: "timer", fire };
+    this.scheduled.push(item);
+    return item;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    this.scheduled = this.scheduled.filter((item) => item !== handle);
+  }
+
+  /** Schedules something of the world (a process's doing) at a time. */
+  at(at: number, fire: () => void): void {
+    this.scheduled.push({ at, seq: this.seq++, kind: "world", fire });
+  }
+
+  /** Runs everything due up to `until` in time order (what runs may schedule more), then sets the clock there. */
+  advanceTo(until: number): void {
+    for (;;) {
+      this.scheduled.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.scheduled[0];
+      if (next === undefined || next.at > until) break;
+      this.scheduled.shift();
+      this.time = Math.max(this.time, next.at);
+      next.fire();
+    }
+    this.time = Math.max(this.time, until);
+  }
+
+  advance(ms: number): void {
+    this.advanceTo(this.time + ms);
+  }
+
+  /** Runs what is due now (EOFs, exits scheduled for now) without moving the clock. */
+  settle(): void {
+    this.advanceTo(this.time);
+  }
+
+  spawn(request: SpawnRequest, owner: ProcessOwner, onExit: (exit: ExitRecord) => void): SpawnedChild {
+    const errno = this.spawnError(request, owner);
+    if (errno !== null) throw new StartError(`${request.command}: execve failed: ${errno}`, errno, "execve", errno === "ENOENT" ? 127 : 126);
+    const pid = this.nextPid++;
+    const pipe = (what: string) => {
+      const fd = this.openFd(`${what} of pid ${pid}`);
+      return new FakePipe(this, fd);
+    };
+    const pipes = {
+      stdout: request.stdout === "pipe" ? pipe("stdout") : null,
+      stderr: request.stderr === "pipe" ? pipe("stderr") : null,
+      notify: request.notifyFd !== undefined ? pipe("notify pipe") : null,
+    };
+    const process = new FakeProcess(this, pid, request, owner, this.time, pipes, onExit);
+    this.processes.set(pid, process);
+    this.onSpawn(process);
+    return { pid, stdoutFd: pipes.stdout?.fd ?? -1, stderrFd: pipes.stderr?.fd ?? -1, notifyFd: pipes.notify?.fd ?? -1 };
+  }
+
+  kill(pid: number, signal: number): void {
+    const targets = pid < 0 ? [...this.processes.values()].filter((p) => p.alive && p.pid === -pid) : [this.processes.get(pid)].filter((p) => p?.alive);
+    if (targets.length === 0) throw Object.assign(new Error("kill ESRCH"), { code: "ESRCH", syscall: "kill" });
+    this.kills.push({ at: this.time, pid, signal });
+    for (const target of targets) {
+      target!.signals.push(signal);
+      if (signal === 9) target!.endAt(this.time, null, 9);
+      else this.onSignal(target!, signal);
+    }
+  }
+
+  bindDatagram(path: string): number {
+    this.files.add(path);
+    return this.openFd(`datagram socket ${path}`);
+  }
+
+  close(fd: number): void {
+    if (!this.fds.has(fd)) throw Object.assign(new Error(`close EBADF ${fd}`), { code: "EBADF", syscall: "close" });
+    this.closeFd(fd);
+  }
+
+  makeDirectory(): void {}
+
+  removeFile(path: string): void {
+    this.files.delete(path);
+  }
+
+  openPipe = (fd: number): PipeReader => {
+    const pipe = this.pipeOf(fd);
+    if (!pipe) throw new Error(`fd ${fd} is not a pipe of a fake process`);
+    return pipe.open();
+  };
+
+  startProbe(probe: ReadinessProbe, context: ProbeContext, callbacks: ProbeCallbacks): RunningProbe {
+    // The log probe only listens to the server's output: the real one runs.
+    if (probe.kind === "log") return realStartProbe(probe, context, callbacks);
+    const fake = new FakeProbe(this, probe, context, callbacks);
+    this.onProbe(fake);
+    return fake;
+  }
+
+  closeFd(fd: number): void {
+    this.fds.delete(fd);
+  }
+
+  /** The live process of a server (role "server"), or of one of its hooks. */
+  process(server: string, role: ProcessOwner["role"] = "server"): FakeProcess | undefined {
+    return [...this.processes.values()].find((p) => p.alive && p.owner.server === server && p.owner.role === role);
+  }
+
+  probe(server: string): FakeProbe | undefined {
+    return [...this.probes].find((p) => p.context.name === server);
+  }
+
+  /** Engine timers still armed. */
+  get armedTimers(): number {
+    return this.scheduled.filter((item) => item.kind === "timer").length;
+  }
+
+  /** What is left open or alive: each must be empty (or zero) at the end of a scenario. */
+  leftovers(): Record<string, unknown> {
+    return {
+      timers: this.armedTimers,
+      fds: [...this.fds.values()],
+      readers: this.readers.size,
+      probes: this.probes.size,
+      processes: [...this.processes.values()].filter((p) => p.alive).map((p) => `${p.owner.server} ${p.owner.role} pid ${p.pid}`),
+      files: [...this.files],
+    };
+  }
+
+  private openFd(what: string): number {
+    const fd = this.nextFd++;
+    this.fds.set(fd, what);
+    return fd;
+  }
+
+  private pipeOf(fd: number): FakePipe | undefined {
+    for (const process of this.processes.values()) {
+      for (const pipe of Object.values(process.pipes)) if (pipe?.fd === fd) return pipe;
+    }
+    return undefined;
+  }
+}
+
+/** A real pino logger whose records are kept in memory. */
+export function memoryLogger(): { log: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const log = pino({ level: "debug", base: null, timestamp: false }, { write: (line: string) => records.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, records };
+}
+
+/** The real engine over a fake world. */
+export function fakeEngine(specs: ServerSpec[], settings: Settings, system = new FakeSystem()) {
+  const { log, records } = memoryLogger();
+  const progress: string[] = [];
+  const report = new ConsoleReport(
+    (text) => progress.push(text.trimEnd()),
+    () => true,
+  );
+  const engine = new Engine(createSupervisor({ settings, servers: specs }, system.now()), log, report, "/run/test", system);
+  return { engine, system, records, progress };
+}
