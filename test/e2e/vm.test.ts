@@ -209,7 +209,7 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
     async () => {
       const boot = await bootVm(kernel, ["starter.config=/etc/starter-init/vm/hang.yaml"]);
       report("hanging preStart", boot, {
-        "first init line": "supervisor starting",
+        "first init line": "stage 1 (vm)",
         "t01 ready": "TangoTest/t01 ready in",
         "a failed": "a failed: pre-start-timeout",
         "power-off asked": "waiter: a settled",
@@ -217,7 +217,7 @@ describe("microVM: the init as PID 1 of a Linux kernel (qemu, TCG)", () => {
         "power down": "reboot: Power down",
       });
       expectCleanPowerOff(boot);
-      const starting = expectLine(boot, "supervisor starting");
+      const starting = expectLine(boot, "[ BOOT ] boot: levels");
       const ready = expectLine(boot, /\[ {2}OK {2}\] TangoTest\/t01 ready in \d/, starting);
       const timedOut = expectLine(boot, "[FAILED] a preStart did not finish within 2000 ms", starting);
       const failed = expectLine(boot, "[FAILED] a failed: pre-start-timeout", timedOut);
