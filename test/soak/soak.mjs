@@ -602,7 +602,14 @@ async function reload() {
 async function heal() {
   count("heal (unpin all, start-all)");
   const status = await request("status");
-  for (const s of status.servers.filter((server) => server.pin !== null)) await request("unpin", { server: s.name });
+  for (const s of status.servers.filter((server) => server.pin !== null)) {
+    try {
+      await request("unpin", { server: s.name });
+    } catch (err) {
+      // Status still lists a server a reload is removing (until it has stopped); requests no longer find it.
+      if (!/not-found/.test(err.message)) throw err;
+    }
+  }
   await request("start-all", { wait: false });
 }
 
