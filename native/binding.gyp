@@ -7,6 +7,7 @@
         "src/args.cc",
         "src/errors.cc",
         "src/fd_watcher.cc",
+        "src/listen.cc",
         "src/mount.cc",
         "src/pidfd.cc",
         "src/reaper.cc",

@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitPidfd(env, exports);
   starter::InitFdWatcher(env, exports);
   starter::InitSignals(env, exports);
+  starter::InitListen(env, exports);
   return exports;
 }
 

@@ -13,5 +13,6 @@ void InitSocket(Napi::Env env, Napi::Object exports);
 void InitPidfd(Napi::Env env, Napi::Object exports);
 void InitFdWatcher(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
+void InitListen(Napi::Env env, Napi::Object exports);
 
 }  // namespace starter
