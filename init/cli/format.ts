@@ -55,6 +55,7 @@ export function stateWord(server: Pick<ServerStatus, "state" | "pin"> & Partial<
   const text = notes.length ? `${server.state} (${notes.join(", ")})` : server.state;
   switch (server.state) {
     case "ready":
+    case "listening":
       return style.green(text);
     case "failed":
       return style.red(text);

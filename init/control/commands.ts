@@ -432,7 +432,8 @@ export function readiness(running: RunningSupervisor): ReadyResult {
     const name = server.spec.name;
     if (sup.removing.has(name)) continue;
     const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
-    if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
+    // A listening server (socket activation) serves: its first connection starts it.
+    if (shouldRun && server.state !== "ready" && server.state !== "listening") waiting.push({ name, state: server.state, reason: server.reason });
     // Ready but hung (its admin device does not answer ping): not ready for a health check either.
     else if (shouldRun && server.liveness?.state === "unresponsive")
       waiting.push({ name, state: "unresponsive", reason: `${server.liveness.failures} ping(s) failed: ${server.liveness.lastError}` });
@@ -457,6 +458,8 @@ const startJudge: Judge = (server) => {
   switch (server.state) {
     case "ready":
       return { ok: true, message: readyMessage(server) };
+    case "listening":
+      return { ok: true, message: "listening: a connection starts it" };
     case "starting":
     case "stopping":
       return null;

@@ -233,8 +233,11 @@ export class LineReader {
 
 // ---- results (what each command answers) -------------------------------------------------------
 
-/** The supervisor's states, and "unresponsive": ready, but its admin device does not answer ping (liveness). */
-export type ServerStateName = "stopped" | "starting" | "ready" | "unresponsive" | "stopping" | "backoff" | "failed";
+/**
+ * The supervisor's states, and "unresponsive": ready, but its admin device does not answer ping (liveness).
+ * "listening": socket activation (lazy, accept): the init holds its sockets; a connection starts it.
+ */
+export type ServerStateName = "stopped" | "starting" | "ready" | "unresponsive" | "stopping" | "backoff" | "failed" | "listening";
 
 export interface LastExit {
   code: number | null;
