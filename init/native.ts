@@ -13,7 +13,18 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import type { NativeModule } from "../native/index";
 
-export type { NativeModule, SpawnOptions, SpawnResult, SpawnError, NativeError, MountOptions, PeerCred, StdioSpec, SocketAddress, ListenQueue } from "../native/index";
+export type {
+  NativeModule,
+  SpawnOptions,
+  SpawnResult,
+  SpawnError,
+  NativeError,
+  MountOptions,
+  PeerCred,
+  StdioSpec,
+  SocketAddress,
+  ListenQueue,
+} from "../native/index";
 
 const ADDON_FILE = "starter_native.node";
 const requireHere = createRequire(__filename);

@@ -29,6 +29,7 @@ import {
   type ReadyResult,
   type RefreshResult,
   type ReloadResult,
+  type ServerStatus,
   type ShutdownResult,
   type StatusResult,
   type TimelineResult,
@@ -402,8 +403,21 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     socket: socketPath,
     resources: initResources(running),
   };
-  const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now));
+  const servers = (names ?? [...sup.servers.keys()]).map((name) => withSockets(statusOf(sup.servers.get(name)!, now), running));
   return { init, servers, ...(sources.length ? { sources } : {}) };
+}
+
+/** Socket activation's part of a server's status: its sockets as the init holds them, their queues, its activations. */
+function withSockets(status: ServerStatus, running: RunningSupervisor): ServerStatus {
+  const server = running.engine.sup.servers.get(status.name);
+  if (!server?.spec.sockets?.length) return status;
+  return {
+    ...status,
+    activation: server.spec.activation ?? "eager",
+    activations: server.activations,
+    instances: server.instances,
+    sockets: running.engine.sockets.describe(status.name),
+  };
 }
 
 /** What the init holds now: the soak watches these for leaks. */

@@ -11,7 +11,17 @@
 
 import { isDeepStrictEqual } from "node:util";
 import type { ServerSpec, Settings } from "./types";
-import { createServer, hasNoProcess, isDown, servesDependents, step as stepServer, type LogLevel, type Server, type ServerEffect, type ServerEvent } from "./server";
+import {
+  createServer,
+  hasNoProcess,
+  isDown,
+  servesDependents,
+  step as stepServer,
+  type LogLevel,
+  type Server,
+  type ServerEffect,
+  type ServerEvent,
+} from "./server";
 import { bootSet, planStages, startOrder, startRules, stopOrder, stopRules, type StartRule } from "./graph";
 
 export type SupervisorPhase = "stopped" | "booting" | "running" | "shutting-down";
