@@ -50,7 +50,9 @@ function clearStaleSocketFile(socket: SocketSpec, file: string): void {
   try {
     native().socketConnect(probe, { family: "unix", path: file });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ECONNREFUSED") throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return; // gone meanwhile
+    if (code !== "ECONNREFUSED") throw err;
     fs.rmSync(file, { force: true });
     return;
   } finally {
