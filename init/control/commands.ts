@@ -130,7 +130,13 @@ export class Commands {
         continue;
       }
       if (why !== null && judge(before, this.sup)?.ok) {
-        known.set(name, this.outcome(name, true, before.state === "ready" ? `already ready (pid ${before.pid})` : `not running (${before.state})`));
+        const already =
+          before.state === "ready"
+            ? `already ready (pid ${before.pid})`
+            : before.state === "listening"
+              ? "already listening: a connection starts it"
+              : `not running (${before.state})`;
+        known.set(name, this.outcome(name, true, already));
         continue;
       }
       if (why === null) this.running.engine.serverEvent(name, event);
