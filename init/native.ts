@@ -12,7 +12,18 @@ import fs from "node:fs";
 import path from "node:path";
 import type { NativeModule } from "../native/index";
 
-export type { NativeModule, SpawnOptions, SpawnResult, SpawnError, NativeError, MountOptions, PeerCred, StdioSpec } from "../native/index";
+export type {
+  NativeModule,
+  SpawnOptions,
+  SpawnResult,
+  SpawnError,
+  NativeError,
+  MountOptions,
+  PeerCred,
+  StdioSpec,
+  SocketAddress,
+  ListenQueue,
+} from "../native/index";
 
 const ADDON_FILE = "starter_native.node";
 

@@ -8,6 +8,7 @@
         "src/errors.cc",
         "src/fd_watcher.cc",
         "src/kmod.cc",
+        "src/listen.cc",
         "src/memory.cc",
         "src/mount.cc",
         "src/pidfd.cc",

@@ -57,6 +57,13 @@ export interface SpawnOptions {
   stderr?: StdioSpec | "stdout"; // default "inherit"
   /** When set: a pipe whose write end is placed at this fd number in the child (s6/dinit readiness notification); its read end is returned as notifyFd. */
   notifyFd?: number;
+  /**
+   * Socket activation (sd_listen_fds): fds of the parent placed at 3, 4, … in the child, in order
+   * (close-on-exec cleared there). notifyFd, when set, must be at least 3 + their count (TypeError).
+   */
+  listenFds?: number[];
+  /** Sets LISTEN_PID=<the child's own pid> in its environment (replacing any LISTEN_PID given in env). */
+  listenPid?: boolean;
 }
 
 export interface SpawnResult {
@@ -86,6 +93,15 @@ export interface MountOptions {
   flags?: string[];
   /** Filesystem-specific data, e.g. "mode=0755". */
   data?: string;
+}
+
+/** A socket address: an IP literal and a port (no name lookup happens in the addon), or a Unix path. */
+export type SocketAddress = { family: "inet" | "inet6"; host: string; port: number } | { family: "unix"; path: string };
+
+/** What a listening socket holds: connections waiting to be accepted, and the limit (the backlog). */
+export interface ListenQueue {
+  queued: number;
+  backlog: number;
 }
 
 export interface PeerCred {
@@ -183,6 +199,32 @@ export interface NativeAddon {
   sendDgram(fd: number, path: string, data: Buffer): number;
   /** close(2). */
   close(fd: number): void;
+
+  // ---- listening sockets of socket activation ------------------------------------------------
+  /** socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0). */
+  socketOpen(family: "inet" | "inet6" | "unix", type: "stream" | "dgram"): number;
+  /** setsockopt(2) of SO_REUSEADDR, SO_REUSEPORT or IPV6_V6ONLY, on or off. */
+  setSocketOption(fd: number, option: "reuseaddr" | "reuseport" | "ipv6only", value: boolean): void;
+  /** bind(2). A host must be an IP literal of the family (TypeError otherwise). */
+  socketBind(fd: number, address: SocketAddress): void;
+  /** listen(2). */
+  socketListen(fd: number, backlog: number): void;
+  /** accept4(fd, SOCK_CLOEXEC): a blocking connection, or null when none waits (EAGAIN). */
+  socketAccept(fd: number): number | null;
+  /** connect(2) (a non-blocking socket throws EINPROGRESS / EAGAIN like any errno). */
+  socketConnect(fd: number, address: SocketAddress): void;
+  /** getsockname(2). */
+  socketName(fd: number): SocketAddress;
+  /** getsockopt(TCP_INFO) of a TCP socket: for a listening one, its accept queue (ss's Recv-Q / Send-Q). */
+  tcpListenQueue(fd: number): ListenQueue & { listening: boolean };
+  /** getsockopt(SO_MEMINFO): bytes of kernel memory held by the receive queue (a datagram socket's Recv-Q). */
+  socketReceiveMemory(fd: number): number;
+  /** socket(AF_NETLINK, SOCK_DGRAM | NONBLOCK | CLOEXEC, NETLINK_SOCK_DIAG): for unixDiagRequest. */
+  sockDiagOpen(): number;
+  /** sendto(2) of a sock_diag request for the Unix socket with this inode (its queue lengths). */
+  unixDiagRequest(fd: number, inode: number): void;
+  /** recv(2) of the answer: a listening socket's accept queue, or null when no answer waits. */
+  unixDiagReply(fd: number): ListenQueue | null;
 }
 
 /**

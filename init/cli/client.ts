@@ -21,7 +21,7 @@ import {
 import { DEFAULT_CONFIG } from "./args";
 import type { ClientInvocation, ClientRequest } from "./commands";
 import { EXIT } from "./exit-codes";
-import { duration, statusTable, styleFor, visibleLength, type Style } from "./format";
+import { duration, socketsTable, statusTable, styleFor, visibleLength, type Style } from "./format";
 import { plotSvg } from "./plot";
 
 /** Extra time the client gives the init beyond the wait it asked for. */
@@ -207,17 +207,19 @@ function describeOutcomes(outcomes: Outcome[], style: Style, marks?: Map<string,
 function describeStatus(result: StatusResult, style: Style): string {
   const init = result.init;
   const ready = result.servers.filter((s) => s.state === "ready").length;
+  const listening = result.servers.filter((s) => s.state === "listening").length;
   const failed = result.servers.filter((s) => s.state === "failed").length;
   const summary = [
     `starter-init ${init.version}, pid ${init.pid} (${init.role}), ${init.phase}, up ${duration(init.uptimeMs)}`,
-    `${result.servers.length} server(s): ${ready} ready${failed ? `, ${style.red(`${failed} failed`)}` : ""}; config ${init.config}`,
+    `${result.servers.length} server(s): ${ready} ready${listening ? `, ${listening} listening` : ""}${failed ? `, ${style.red(`${failed} failed`)}` : ""}; config ${init.config}`,
     ...(result.sources ?? []).map((source) => {
       const state = source.state === "down" ? style.red("DOWN") : source.state === "up" ? style.green("up") : style.yellow(source.state);
       return `source ${source.name} (host ${source.host}, ${source.database}): ${state}, ${source.message}`;
     }),
   ];
   if (result.servers.length === 0) return summary.join("\n");
-  return `${summary.join("\n")}\n\n${statusTable(result.servers, style)}`;
+  const sockets = socketsTable(result.servers, style);
+  return `${summary.join("\n")}\n\n${statusTable(result.servers, style)}${sockets ? `\n\n${sockets}` : ""}`;
 }
 
 function describeReload(result: ReloadResult, style: Style): string {

@@ -55,6 +55,7 @@ export function stateWord(server: Pick<ServerStatus, "state" | "pin"> & Partial<
   const text = notes.length ? `${server.state} (${notes.join(", ")})` : server.state;
   switch (server.state) {
     case "ready":
+    case "listening":
       return style.green(text);
     case "failed":
       return style.red(text);
@@ -91,7 +92,7 @@ export function statusTable(servers: ServerStatus[], style: Style): string {
     s.name,
     stateWord(s, style),
     s.starter,
-    s.pid === null ? "-" : String(s.pid),
+    s.pid !== null ? String(s.pid) : s.instances?.length ? `${s.instances.length} inst.` : "-",
     String(s.level),
     duration(s.uptimeMs),
     String(s.restarts),
@@ -100,6 +101,23 @@ export function statusTable(servers: ServerStatus[], style: Style): string {
     describeLastExit(s.lastExit),
   ]);
   return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "PING", "LAST EXIT"], rows, style);
+}
+
+/** The sockets the init holds for the servers (socket activation): each with its fd, queue and activations. */
+export function socketsTable(servers: ServerStatus[], style: Style): string | null {
+  const rows = servers.flatMap((s) =>
+    (s.sockets ?? []).map((socket) => [
+      s.name,
+      String(socket.fd),
+      socket.listen,
+      socket.name,
+      socket.queued === null ? "-" : socket.backlog === null ? `${socket.queued} B` : `${socket.queued}/${socket.backlog}`,
+      String(socket.activations),
+      [s.activation === "eager" ? null : s.activation, socket.watched ? "watched" : null].filter((word) => word !== null).join(", ") || "-",
+    ]),
+  );
+  if (rows.length === 0) return null;
+  return table(["SERVER", "FD", "LISTEN", "NAME", "QUEUED", "ACTIVATIONS", "MODE"], rows, style);
 }
 
 /** The last ping's round trip ("0.42 ms"), or how many failed in a row ("2 failed"); "-" without a check. */

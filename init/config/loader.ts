@@ -57,7 +57,15 @@ export interface ConfigWithSources {
   /** The file alone: what runs while a source has not answered. */
   config: SupervisorConfig;
   tango: TangoSource | null;
+  /**
+   * Places a problem of a server's socket, found when the init binds it (an address in use, a missing
+   * directory), at the socket's `listen` in the file, as any config problem is placed. Absent for a
+   * config not read from a file.
+   */
+  placeSocket?: SocketPlacer;
 }
+
+export type SocketPlacer = (server: string, socket: number, message: string) => ConfigProblem;
 
 /** loadConfig, with the file's sources. */
 export function loadConfigWithSources(path: string, deps: Partial<ConfigDeps> = {}): ConfigWithSources {
@@ -163,7 +171,12 @@ export function parseConfigWithSources(text: string, fileName: string, deps: Par
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => place(offsetOf(doc, problem.path), formatFieldPath(problem.path), problem.message)));
   }
-  return { config, tango };
+  const placeSocket: SocketPlacer = (server, socket, message) => {
+    const index = entries.find((entry) => entry.rawName === server)?.index;
+    const path: FieldPath = index === undefined ? [] : ["servers", index, "sockets", socket];
+    return place(offsetOf(doc, path), formatFieldPath(path), message);
+  };
+  return { config, tango, placeSocket };
 }
 
 /** A section of the file validated on its own: its schema, and the path of the section in the file. */

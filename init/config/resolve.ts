@@ -11,6 +11,7 @@ import type { FieldPath, FieldProblem } from "./errors";
 import type { ServerInput, SettingsInput } from "./schema";
 import { STANDARD_PATH } from "../process/spawn";
 import { closestWord } from "./values";
+import { checkSharedAddresses, resolveActivation, type ReadinessInput } from "./sockets";
 
 /** What resolution reads from the system; injectable so tests need no real files. */
 export interface ResolveDeps {
@@ -141,7 +142,10 @@ export function resolveConfig(
   source: string,
   deps: ResolveDeps,
 ): { config: SupervisorConfig; problems: FieldProblem[] } {
-  const problems: FieldProblem[] = [...checkServerGraph(entries)];
+  const problems: FieldProblem[] = [
+    ...checkServerGraph(entries),
+    ...checkSharedAddresses(entries.flatMap(({ index, input }) => (input?.sockets ? [{ index, sockets: input.sockets }] : []))),
+  ];
   const servers: ServerSpec[] = [];
   if (settings) {
     const resolver = new ServerResolver(settings, deps, problems);
@@ -182,7 +186,23 @@ class ServerResolver {
     const env = mergeEnvironment(this.globalEnv, input.env ?? {});
     const file = this.findBinary(input.binary ?? server, input.binary === undefined, at);
     const commandDirs = [...this.searchDirs(), ...(env.PATH ?? "").split(":").filter((dir) => dir.startsWith("/"))];
-    const readiness = input.readiness ?? defaults.readiness ?? (instance === undefined ? builtinDefaults.plainReadiness : builtinDefaults.tangoReadiness);
+    const readinessInput: ReadinessInput =
+      input.readiness ?? defaults.readiness ?? (instance === undefined ? builtinDefaults.plainReadiness : builtinDefaults.tangoReadiness);
+    const activation = resolveActivation(
+      input,
+      {
+        serverName: input.name,
+        readiness: readinessInput,
+        readinessGiven: input.readiness !== undefined,
+        findUser: (value) => this.findId(value, "passwd"),
+        findGroup: (value) => this.findId(value, "group"),
+      },
+      at,
+      this.problems,
+    );
+    // `socket:` steers the dependents (readyOnSockets), not the probe; accept mode has no probe at all.
+    const { socket: _socket, ...probe } = readinessInput;
+    const readiness: ReadinessProbe = activation.activation === "accept" ? { kind: "none" } : probe;
     const { uid, gid } = this.findAccount(input.user, input.group, at);
     const startTimeoutMs = input.startTimeout ?? defaults.startTimeoutMs ?? builtinDefaults.startTimeoutMs;
     const stopTimeoutMs = input.stopTimeout ?? defaults.stopTimeoutMs ?? builtinDefaults.stopTimeoutMs;
@@ -221,7 +241,16 @@ class ServerResolver {
       failsafeMs: input.failsafe ?? null,
       log: { ...log, file: logFile },
       autostart: input.autostart ?? defaults.autostart ?? builtinDefaults.autostart,
+      ...activation,
     };
+  }
+
+  /** A socket owner or group by name or id (config/sockets.ts); null when not found. */
+  private findId(value: string | number, table: "passwd" | "group"): number | null {
+    const id = asId(value);
+    if (id !== undefined) return id;
+    const entries = table === "passwd" ? (this.passwd ??= parseAccounts(this.deps.readPasswd())) : (this.groups ??= parseAccounts(this.deps.readGroup()));
+    return entries.find((entry) => entry.name === value)?.id ?? null;
   }
 
   /**

@@ -12,7 +12,8 @@
 //   servers:             list of servers (name, binary, args, env, cwd, user, group, umask, rlimits, level,
 //                        requires, after, exclusive, autostart, failsafe, readiness, liveness, startTimeout,
 //                        restart, stopSignal, stopTimeout, preStart, preStartTimeout, postStop,
-//                        postStopTimeout, log)
+//                        postStopTimeout, log; socket activation: sockets, activation, idleStop,
+//                        maxInstances — config/sockets.ts)
 //   sources:             servers from elsewhere: `tango`, the Tango database (config/tango/schema.ts)
 //   x-…:                 top-level keys starting with "x-" are ignored: a place for YAML anchors.
 //
@@ -43,6 +44,7 @@
 import * as z from "zod";
 import type { LivenessSpec, LogSettings, ReadinessProbe, RestartPolicy, RlimitSetting } from "../core/types";
 import { describeValue, type FieldPath, type FieldProblem } from "./errors";
+import { activationSchema, socketEntrySchema, type ReadinessInput } from "./sockets";
 import {
   byteSizeExpectation,
   durationExpectation,
@@ -236,11 +238,15 @@ const readinessMapping = z
     tango: z.union([z.literal(true), z.string(), z.int()], { error: expecting('true, or an address "[host:]port"') }).optional(),
     interval: durationMs.optional(),
     timeout: durationMs.optional(),
+    /** Socket activation: whether dependents need only the server's sockets (true, the default with sockets) or its probe. */
+    socket: z.boolean().optional(),
   })
-  .transform((probe, ctx): ReadinessProbe => {
+  .transform((probe, ctx): ReadinessInput => {
     // Unknown keys do not stop zod from running this; their error says enough.
     if (ctx.issues.length > 0) return z.NEVER;
     const kinds = probeKinds.filter((kind) => probe[kind] !== undefined);
+    // `socket:` alone: no probe of its own (ready once it runs).
+    if (kinds.length === 0 && probe.socket !== undefined) return { kind: "none", socket: probe.socket };
     if (kinds.length !== 1) {
       ctx.addIssue({
         code: "custom",
@@ -285,7 +291,7 @@ const readinessMapping = z
         }
       }
     })();
-    if (parsed.ok) return parsed.value;
+    if (parsed.ok) return probe.socket === undefined ? parsed.value : { ...parsed.value, socket: probe.socket };
     ctx.addIssue({ code: "custom", path: [kind], message: `expected ${parsed.expected}, ${gotValue(probe[kind])}` });
     return z.NEVER;
   });
@@ -322,9 +328,17 @@ const liveness = z.union(
 /** A liveness mapping as written: what it sets (the rest comes from the defaults). */
 export type LivenessInput = Partial<Omit<LivenessSpec, "target">>;
 
-const readiness = z.union([z.string().transform(via(parseProbeShorthand)), readinessMapping], {
-  error: expecting(`${probeShorthandExpectation}, or a mapping like {log: "Ready to accept request", stream: stdout}`),
-});
+const readiness = z.union(
+  [
+    // Socket activation: ready for its dependents once its sockets exist, and for itself once it runs.
+    z.literal("socket").transform((): ReadinessInput => ({ kind: "none", socket: true })),
+    z.string().transform(via(parseProbeShorthand)),
+    readinessMapping,
+  ],
+  {
+    error: expecting(`${probeShorthandExpectation}, "socket", or a mapping like {log: "Ready to accept request", stream: stdout}`),
+  },
+);
 
 // Restart: a mode alone, or a mapping of the policy's fields; missing fields come from the defaults.
 const restartMode = z.enum(["on-failure", "always", "never"]);
@@ -536,6 +550,11 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
     postStop: command.optional(),
     postStopTimeout: durationMs.optional(),
     log: serverLog.optional(),
+    // socket activation (config/sockets.ts)
+    sockets: z.array(socketEntrySchema, { error: expecting("a list of sockets") }).optional(),
+    activation: activationSchema.optional(),
+    idleStop: durationMs.optional(),
+    maxInstances: count(1).optional(),
   });
 }
 

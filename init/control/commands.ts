@@ -29,6 +29,7 @@ import {
   type ReadyResult,
   type RefreshResult,
   type ReloadResult,
+  type ServerStatus,
   type ShutdownResult,
   type StatusResult,
   type TimelineResult,
@@ -129,7 +130,13 @@ export class Commands {
         continue;
       }
       if (why !== null && judge(before, this.sup)?.ok) {
-        known.set(name, this.outcome(name, true, before.state === "ready" ? `already ready (pid ${before.pid})` : `not running (${before.state})`));
+        const already =
+          before.state === "ready"
+            ? `already ready (pid ${before.pid})`
+            : before.state === "listening"
+              ? "already listening: a connection starts it"
+              : `not running (${before.state})`;
+        known.set(name, this.outcome(name, true, already));
         continue;
       }
       if (why === null) this.running.engine.serverEvent(name, event);
@@ -402,8 +409,21 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     socket: socketPath,
     resources: initResources(running),
   };
-  const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now));
+  const servers = (names ?? [...sup.servers.keys()]).map((name) => withSockets(statusOf(sup.servers.get(name)!, now), running));
   return { init, servers, ...(sources.length ? { sources } : {}) };
+}
+
+/** Socket activation's part of a server's status: its sockets as the init holds them, their queues, its activations. */
+function withSockets(status: ServerStatus, running: RunningSupervisor): ServerStatus {
+  const server = running.engine.sup.servers.get(status.name);
+  if (!server?.spec.sockets?.length) return status;
+  return {
+    ...status,
+    activation: server.spec.activation ?? "eager",
+    activations: server.activations,
+    instances: server.instances,
+    sockets: running.engine.sockets.describe(status.name),
+  };
 }
 
 /** What the init holds now: the soak watches these for leaks. */
@@ -432,7 +452,8 @@ export function readiness(running: RunningSupervisor): ReadyResult {
     const name = server.spec.name;
     if (sup.removing.has(name)) continue;
     const shouldRun = (server.desired === "up" && server.pin !== "stopped") || sup.launch.queue.includes(name) || sup.launch.unsettled.has(name);
-    if (shouldRun && server.state !== "ready") waiting.push({ name, state: server.state, reason: server.reason });
+    // A listening server (socket activation) serves: its first connection starts it.
+    if (shouldRun && server.state !== "ready" && server.state !== "listening") waiting.push({ name, state: server.state, reason: server.reason });
     // Ready but hung (its admin device does not answer ping): not ready for a health check either.
     else if (shouldRun && server.liveness?.state === "unresponsive")
       waiting.push({ name, state: "unresponsive", reason: `${server.liveness.failures} ping(s) failed: ${server.liveness.lastError}` });
@@ -457,6 +478,8 @@ const startJudge: Judge = (server) => {
   switch (server.state) {
     case "ready":
       return { ok: true, message: readyMessage(server) };
+    case "listening":
+      return { ok: true, message: "listening: a connection starts it" };
     case "starting":
     case "stopping":
       return null;

@@ -233,8 +233,11 @@ export class LineReader {
 
 // ---- results (what each command answers) -------------------------------------------------------
 
-/** The supervisor's states, and "unresponsive": ready, but its admin device does not answer ping (liveness). */
-export type ServerStateName = "stopped" | "starting" | "ready" | "unresponsive" | "stopping" | "backoff" | "failed";
+/**
+ * The supervisor's states, and "unresponsive": ready, but its admin device does not answer ping (liveness).
+ * "listening": socket activation (lazy, accept): the init holds its sockets; a connection starts it.
+ */
+export type ServerStateName = "stopped" | "starting" | "ready" | "unresponsive" | "stopping" | "backoff" | "failed" | "listening";
 
 export interface LastExit {
   code: number | null;
@@ -272,6 +275,30 @@ export interface ServerStatus {
   /** A hook running now (systemd's sub-state): preStart while starting, postStop while stopping; and its process. */
   hook: "pre-start" | "post-stop" | null;
   hookPid: number | null;
+  // ---- socket activation (absent for a server without sockets; in `status`, not in watch events) ----
+  activation?: "eager" | "lazy" | "accept";
+  /** Connections that started it (lazy) or an instance (accept). */
+  activations?: number;
+  /** accept: the instances running now. */
+  instances?: number[];
+  sockets?: SocketStatus[];
+}
+
+/** A listening socket the init holds for a server (socket activation). */
+export interface SocketStatus {
+  listen: string;
+  /** Its name in LISTEN_FDNAMES. */
+  name: string;
+  /** The fd the server gets it as. */
+  fd: number;
+  /** Connections waiting to be accepted (stream: the accept queue), or bytes waiting (datagram); null when the kernel does not say. */
+  queued: number | null;
+  /** The accept queue's limit; null for datagram sockets. */
+  backlog: number | null;
+  /** Connections on it that started the server or an instance. */
+  activations: number;
+  /** The init watches it for a connection now (the server listens: lazy, or accept). */
+  watched: boolean;
 }
 export interface PingStatus {
   state: "responsive" | "unresponsive";

@@ -12,7 +12,7 @@
 import type { ServerSpec } from "./types";
 
 /** The part of a ServerSpec the graph looks at. */
-export type GraphNode = Pick<ServerSpec, "name" | "level" | "requires" | "after" | "exclusive" | "autostart">;
+export type GraphNode = Pick<ServerSpec, "name" | "level" | "requires" | "after" | "exclusive" | "autostart" | "readyOnSockets" | "activation">;
 
 /** What a server waits for before it starts, among a set of servers being started (the members). */
 export interface StartRule {
@@ -139,15 +139,17 @@ export function stopOrder(nodes: readonly GraphNode[], members: ReadonlySet<stri
 /**
  * The start plan: stages of servers forked together, assuming each becomes ready at once.
  * Sequential mode forks one server per stage. In parallel mode an exclusive server gets a stage of
- * its own, because nothing else may be starting while it starts.
+ * its own, because nothing else may be starting while it starts. What waits only for servers that
+ * serve through the init's sockets (readiness: socket, lazy, accept) starts in their stage.
  */
 export function planStages(nodes: readonly GraphNode[], members: ReadonlySet<string>, mode: "parallel" | "sequential"): string[][] {
   const order = startOrder(nodes, members);
   if (mode === "sequential") return order.map((name) => [name]);
   const rules = startRules(nodes, members);
   const exclusive = new Set(nodes.filter((n) => n.exclusive).map((n) => n.name));
+  const early = new Set(nodes.filter(servesOnSockets).map((n) => n.name));
   const stages: string[][] = [];
-  for (const layer of layers(order, (name) => prerequisites(rules.get(name)!))) {
+  for (const layer of layers(order, (name) => prerequisites(rules.get(name)!), early)) {
     let group: string[] = [];
     for (const name of layer) {
       if (!exclusive.has(name)) {
@@ -211,12 +213,23 @@ function topologicalOrder(nodes: Ranked[], waitsFor: ReadonlyMap<string, readonl
   return order;
 }
 
-/** Groups an order into layers: a node's layer is one more than the deepest of what it waits for. */
-function layers(order: readonly string[], waitsFor: (name: string) => readonly string[]): string[][] {
+/**
+ * Whether dependents may start with this server rather than after it: its sockets are the init's
+ * (readiness: socket), or it listens (activation lazy or accept).
+ */
+export function servesOnSockets(node: GraphNode): boolean {
+  return node.readyOnSockets === true || (node.activation !== undefined && node.activation !== "eager");
+}
+
+/**
+ * Groups an order into layers: a node's layer is one more than the deepest of what it waits for, or
+ * the same as that of what it waits for among `sameLayer` (servers that serve as soon as they start).
+ */
+function layers(order: readonly string[], waitsFor: (name: string) => readonly string[], sameLayer: ReadonlySet<string> = new Set()): string[][] {
   const depth = new Map<string, number>();
   const result: string[][] = [];
   for (const name of order) {
-    const d = Math.max(-1, ...waitsFor(name).map((w) => depth.get(w) ?? -1)) + 1;
+    const d = Math.max(0, ...waitsFor(name).map((w) => (depth.get(w) ?? -1) + (sameLayer.has(w) ? 0 : 1)));
     depth.set(name, d);
     (result[d] ??= []).push(name);
   }

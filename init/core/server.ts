@@ -19,10 +19,11 @@
 
 import { recordPing, startLiveness, type Liveness } from "./liveness";
 import { signalName } from "./signals";
-import type { LivenessSpec, ReadinessProbe, ServerSpec } from "./types";
+import type { Activation, LivenessSpec, ReadinessProbe, ServerSpec } from "./types";
 import { decideRestart, pruneStartHistory, type FailureCause, type Termination } from "./restart";
 
-export type ServerState = "stopped" | "starting" | "ready" | "stopping" | "backoff" | "failed";
+/** listening: socket activation (lazy or accept); no process of its own, the init watches its sockets. */
+export type ServerState = "stopped" | "starting" | "ready" | "stopping" | "backoff" | "failed" | "listening";
 export type DesiredState = "up" | "down";
 /** The Starter's word for a state: it reports every server without a process as FAULT. */
 export type StarterState = "ON" | "MOVING" | "FAULT";
@@ -46,9 +47,11 @@ export type StateReason =
   | "min-uptime" // the Starter's AutoRestartDuration: it did not run long enough to be restarted
   | "dependency-failed"
   | "post-stop-timeout" // postStop did not finish within postStopTimeoutMs and was stopped
-  | "kill-timeout"; // still alive a stop timeout after SIGKILL (uninterruptible?): no longer waited for
+  | "kill-timeout" // still alive a stop timeout after SIGKILL (uninterruptible?): no longer waited for
+  | "socket-activated" // a connection on its sockets started it (activation: lazy)
+  | "idle-stop"; // no connection for idleStop: stopped, to start again at the next one
 
-export type ServerTimer = "pre-start-timeout" | "start-timeout" | "stop-timeout" | "post-stop-timeout" | "backoff" | "stable";
+export type ServerTimer = "pre-start-timeout" | "start-timeout" | "stop-timeout" | "post-stop-timeout" | "backoff" | "stable" | "idle";
 
 export interface ExitRecord {
   at: number;
@@ -99,6 +102,18 @@ export interface Server {
   /** Armed timers and their ids; a timer event whose id differs is stale. */
   timers: Partial<Record<ServerTimer, number>>;
   nextTimerId: number;
+
+  // ---- socket activation ----
+  /** The runtime watches the server's sockets for a connection (listening: lazy, or accept below maxInstances). */
+  watching: boolean;
+  /** accept: the instances running, one per connection (each its own process group). */
+  instances: number[];
+  /** accept: instance spawns asked for (spawn-instance) and not reported yet. */
+  pendingInstances: number;
+  /** Connections that started it (lazy) or an instance (accept), since the supervisor started. */
+  activations: number;
+  /** lazy with idleStop, while ready: when a check last saw a connection (or when it became ready). */
+  quietSince: number | null;
 }
 
 export type ServerEvent =
@@ -125,7 +140,17 @@ export type ServerEvent =
   /** Sent by the supervisor to a server it was going to start whose required server failed. */
   | { type: "dependency-failed"; now: number; dependency: string }
   /** A liveness ping of process `pid` ended: answered in rttMs, or not (rttMs null, with why). */
-  | { type: "ping"; now: number; pid: number; rttMs: number | null; error?: string };
+  | { type: "ping"; now: number; pid: number; rttMs: number | null; error?: string }
+  // ---- socket activation ----
+  /** A connection (or datagram) waits on the server's socket number `socket` (0-based) while the runtime watches them. */
+  | { type: "socket-activity"; now: number; socket: number }
+  /** accept: the instance asked for by spawn-instance runs as pid (its connection on fds 0 and 1). */
+  | { type: "instance-spawned"; now: number; pid: number }
+  /** accept: no instance was started: nothing to accept (EAGAIN), or accept or the spawn failed. */
+  | { type: "instance-spawn-failed"; now: number; errno: string; syscall?: string }
+  | { type: "instance-exited"; now: number; pid: number; code: number | null; signal: number | null }
+  /** The runtime's answer to check-idle: whether a connection is open on, or waits at, the server's sockets. */
+  | { type: "idle-check"; now: number; busy: boolean };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ServerLogKind =
@@ -152,7 +177,11 @@ export type ServerLogKind =
   | "pin"
   | "unresponsive"
   | "responsive"
-  | "unexpected";
+  | "unexpected"
+  | "listening"
+  | "activated"
+  | "instance"
+  | "idle-stop";
 
 /**
  * What the runtime must do. The effects of one step are independent: the runtime executes them in
@@ -175,7 +204,15 @@ export type ServerEffect =
   | { type: "run-post-stop"; server: string; argv: string[]; code: number | null; signal: number | null }
   | { type: "arm-timer"; server: string; timer: ServerTimer; id: number; at: number }
   | { type: "cancel-timer"; server: string; timer: ServerTimer; id: number }
-  | { type: "log"; server: string; level: LogLevel; kind: ServerLogKind; message: string };
+  | { type: "log"; server: string; level: LogLevel; kind: ServerLogKind; message: string }
+  // ---- socket activation ----
+  /** Watch the server's listening sockets; each connection or datagram is reported as socket-activity until unwatch-sockets. */
+  | { type: "watch-sockets"; server: string }
+  | { type: "unwatch-sockets"; server: string }
+  /** accept: accept one connection on socket number `socket` and start an instance with it on fds 0 and 1. */
+  | { type: "spawn-instance"; server: string; socket: number }
+  /** Look whether a connection is open on or waits at the server's sockets; answered by an idle-check event. */
+  | { type: "check-idle"; server: string };
 
 export interface ServerStep {
   server: Server;
@@ -217,12 +254,18 @@ export function createServer(spec: ServerSpec, now = 0): Server {
     final: false,
     timers: {},
     nextTimerId: 1,
+    watching: false,
+    instances: [],
+    pendingInstances: 0,
+    activations: 0,
+    quietSince: null,
   };
 }
 
 export function starterState(state: ServerState): StarterState {
   switch (state) {
     case "ready":
+    case "listening": // what it serves is there: a connection starts it
       return "ON";
     case "starting":
     case "stopping":
@@ -252,14 +295,15 @@ export function isDown(server: Server): boolean {
   return server.state === "stopped" || server.state === "failed";
 }
 
-/** No process (neither the server's nor a hook's), and none about to be spawned. */
+/** No process (neither the server's nor a hook's, nor an accept instance), and none about to be spawned. */
 export function hasNoProcess(server: Server): boolean {
+  if (server.state === "listening") return server.instances.length === 0 && server.pendingInstances === 0;
   return server.state === "stopped" || server.state === "failed" || server.state === "backoff";
 }
 
 /** States that wait for nothing: no timer needs to be armed in them. Every other state has a deadline. */
 export function isAtRest(server: Server): boolean {
-  return server.state === "stopped" || server.state === "failed" || server.state === "ready";
+  return server.state === "stopped" || server.state === "failed" || server.state === "ready" || server.state === "listening";
 }
 
 /** The process the server waits on now: its hook's while one runs, else its own (null while a spawn is pending). */
@@ -315,10 +359,11 @@ function refusal(server: Server, event: ServerEvent): string | null {
 const timersOf: Record<ServerState, readonly ServerTimer[]> = {
   stopped: [],
   starting: ["pre-start-timeout", "start-timeout"],
-  ready: ["stable"],
+  ready: ["stable", "idle"],
   stopping: ["stop-timeout", "post-stop-timeout"],
   backoff: ["backoff"],
   failed: [],
+  listening: [],
 };
 
 /** A mutable draft of one step: the server copy, the effects so far, and helpers the cells share. */
@@ -373,6 +418,8 @@ class Transition {
       this.s.liveness = null;
       this.emit({ type: "stop-liveness", server: this.name });
     }
+    // Socket activation: its sockets are watched only while it listens.
+    if (this.s.watching && state !== "listening") stopWatching(this);
     if (state !== this.s.state) this.s.since = this.now;
     this.s.state = state;
     this.s.reason = reason;
@@ -383,6 +430,8 @@ class Transition {
 
 function beginStart(t: Transition, reason: StateReason): void {
   const { s, now } = t;
+  // A lazy or accept server listens: its own process (or an instance) starts at a connection.
+  if (activationOf(s.spec) !== "eager" && reason !== "socket-activated") return listen(t, reason);
   t.go("starting", reason);
   s.desired = "up";
   s.pid = null;
@@ -437,6 +486,7 @@ function signalStop(t: Transition): void {
   const { s } = t;
   const pid = currentPid(s);
   if (pid !== null) t.emit({ type: "signal", server: t.name, pid, signal: s.hook === null ? s.spec.stopSignal : HOOK_STOP_SIGNAL });
+  for (const instance of s.instances) t.emit({ type: "signal", server: t.name, pid: instance, signal: s.spec.stopSignal });
   t.arm("stop-timeout", s.spec.stopTimeoutMs);
 }
 
@@ -460,6 +510,7 @@ function hardKill(t: Transition, final: boolean): void {
   t.log("warn", "killing", "SIGKILL");
   const pid = currentPid(s);
   if (pid !== null) t.emit({ type: "kill", server: t.name, pid });
+  for (const instance of s.instances) t.emit({ type: "kill", server: t.name, pid: instance });
   // Even SIGKILL is waited for with a deadline: a process stuck in the kernel is given up then.
   t.arm("stop-timeout", s.spec.stopTimeoutMs);
 }
@@ -474,6 +525,7 @@ function becomeReady(t: Transition): void {
     s.liveness = startLiveness(now);
     t.emit({ type: "start-liveness", server: t.name, pid: s.pid, liveness: s.spec.liveness });
   }
+  armIdleCheck(t, true);
 }
 
 /** A liveness ping's outcome: counted; an unresponsive server is reported, and aborted when the spec says so. */
@@ -546,13 +598,15 @@ function settle(t: Transition): void {
   s.killed = false;
   s.failure = null;
   s.verdict = null;
+  // Instance spawns never reported are given up (a late one is killed as a stray).
+  s.pendingInstances = 0;
   if (s.desired === "down") {
     t.go("stopped", s.reason);
     t.log("info", "stopped", "stopped");
   } else if (verdict !== null) {
     judge(t, verdict);
   } else {
-    beginStart(t, "restart-requested");
+    beginStart(t, s.reason === "idle-stop" ? "idle-stop" : "restart-requested");
   }
 }
 
@@ -568,6 +622,8 @@ function judge(t: Transition, termination: Termination): void {
       t.log("info", "restarting", `restarting in ${formatMs(decision.delayMs)}`);
       return;
     case "stay-stopped":
+      // A lazy server that ended cleanly (its own idle exit, say) listens again: nothing failed.
+      if (activationOf(s.spec) !== "eager") return listen(t, termination.cause);
       t.go("stopped", termination.cause);
       t.log("info", "stopped", "stopped (clean exit, not restarted)");
       return;
@@ -643,7 +699,7 @@ function pin(t: Transition, event: Extract<ServerEvent, { type: "pin" }>): void 
 // The cells below act on the request as if it came unpinned: setting the pin first is what makes the
 // guard in step() refuse later requests that go against it.
 // A request the row ignores still leaves the pin changed, which is a change worth keeping.
-function pinAndStart(row: () => Row): Cell<"pin-started"> {
+function pinAndStart(row: () => Pick<Row, "start">): Cell<"pin-started"> {
   return (t, event) => {
     const changed = t.s.pin !== event.pin;
     pin(t, event);
@@ -651,7 +707,7 @@ function pinAndStart(row: () => Row): Cell<"pin-started"> {
     if (changed) t.ignored = null;
   };
 }
-function pinAndStop(row: () => Row): Cell<"pin-stopped"> {
+function pinAndStop(row: () => Pick<Row, "stop">): Cell<"pin-stopped"> {
   return (t, event) => {
     const changed = t.s.pin !== event.pin;
     pin(t, event);
@@ -705,7 +761,7 @@ const noHookSpawn = ignore("no hook spawn pending");
 
 // ---- the table --------------------------------------------------------------------------------
 
-const stopped: Row = {
+const stopped: BaseRow = {
   start: (t) => freshStart(t, "start-requested"),
   stop: wantDown("already stopped"),
   restart: (t) => freshStart(t, "restart-requested"),
@@ -737,7 +793,7 @@ const stopped: Row = {
 
 // Starting: preStart runs (hook "pre-start", pid null), then the server's spawn is pending (pid null),
 // then the server runs and its readiness is probed.
-const starting: Row = {
+const starting: BaseRow = {
   start: ignore("already starting"),
   stop: (t) => beginStop(t, "down", "stop-requested"),
   restart: (t) => beginStop(t, "up", "restart-requested"),
@@ -819,7 +875,7 @@ const starting: Row = {
   "dependency-failed": ignore("already started"),
 };
 
-const ready: Row = {
+const ready: BaseRow = {
   start: ignore("already ready"),
   stop: (t) => beginStop(t, "down", "stop-requested"),
   restart: (t) => beginStop(t, "up", "restart-requested"),
@@ -852,7 +908,7 @@ const ready: Row = {
 // Stopping waits for one process: the server's (pid; null while its spawn is pending), a signalled
 // preStart (hook "pre-start"), or postStop (hook "post-stop": it runs until post-stop-timeout, and
 // is signalled then). stop-timeout is the grace before KILL, and after KILL the wait for the exit.
-const stopping: Row = {
+const stopping: BaseRow = {
   start: wantUp,
   stop: (t) => {
     const { s } = t;
@@ -912,6 +968,7 @@ const stopping: Row = {
   "start-timeout": notArmed,
   "stop-timeout": (t) => {
     const { s } = t;
+    if (s.instances.length > 0) return instancesStopTimeout(t);
     const pid = currentPid(s);
     const what = s.hook === null ? "" : `${hookName(s.hook)} `;
     if (pid === null) {
@@ -958,7 +1015,7 @@ const stopping: Row = {
   "dependency-failed": ignore("already started"),
 };
 
-const backoff: Row = {
+const backoff: BaseRow = {
   start: (t) => beginStart(t, "start-requested"),
   stop: (t) => {
     t.go("stopped", "stop-requested");
@@ -995,7 +1052,7 @@ const backoff: Row = {
   "dependency-failed": ignore("already started"),
 };
 
-const failed: Row = {
+const failed: BaseRow = {
   start: (t) => freshStart(t, "start-requested"),
   stop: wantDown("already not running"),
   restart: (t) => freshStart(t, "restart-requested"),
@@ -1021,4 +1078,302 @@ const failed: Row = {
   "dependency-failed": ignore("already failed"),
 };
 
-const table: Record<ServerState, Row> = { stopped, starting, ready, stopping, backoff, failed };
+// ---- socket activation: its columns in every row, and the listening state ----------------------
+//
+// A server with `activation: lazy` or `accept` listens instead of starting: the init watches its
+// sockets (watch-sockets), and a connection (socket-activity) starts its process (lazy: it then runs
+// as an eager server would, and listens again once it has stopped or exited) or one instance with the
+// connection on fds 0 and 1 (accept: inetd's nowait, at most maxInstances at once; the others wait in
+// the backlog, not watched, until an instance ends). A lazy server with idleStop is asked, while
+// ready, whether a connection is open or waiting (check-idle, every IDLE_CHECK_MS at most); after
+// idleStop without one it is stopped and listens again.
+
+type ActivationColumn = "socket-activity" | "instance-spawned" | "instance-spawn-failed" | "instance-exited" | "idle" | "idle-check";
+type BaseRow = Omit<Row, ActivationColumn>;
+
+/** How often a lazy server with idleStop is checked for connections (or every idleStop, when shorter). */
+export const IDLE_CHECK_MS = 1000;
+/** accept without maxInstances. */
+export const DEFAULT_MAX_INSTANCES = 64;
+
+export function activationOf(spec: ServerSpec): Activation {
+  return spec.activation ?? "eager";
+}
+
+function maxInstancesOf(spec: ServerSpec): number {
+  return spec.maxInstances ?? DEFAULT_MAX_INSTANCES;
+}
+
+/**
+ * Whether what requires this server may start now: it is ready; or it listens (its sockets are the
+ * init's, a connection starts it); or, with readiness: socket, it is on its way up (starting, or
+ * waiting to be restarted) and its sockets exist already: connections wait in their backlog.
+ */
+export function servesDependents(server: Server): boolean {
+  switch (server.state) {
+    case "ready":
+    case "listening":
+      return true;
+    case "starting":
+    case "backoff":
+      return server.spec.readyOnSockets === true;
+    case "stopping":
+      return server.spec.readyOnSockets === true && server.desired === "up";
+    default:
+      return false;
+  }
+}
+
+/** "tcp:8080" or "tcp:8080 and 2 more". */
+function describeSockets(spec: ServerSpec): string {
+  const sockets = spec.sockets ?? [];
+  if (sockets.length === 0) return "no socket";
+  return sockets.length === 1 ? sockets[0].listen : `${sockets[0].listen} and ${sockets.length - 1} more`;
+}
+
+/** Waits for a connection on the server's sockets: the lazy server's process, or accept's instances, start then. */
+function listen(t: Transition, reason: StateReason): void {
+  const { s } = t;
+  t.go("listening", reason);
+  s.desired = "up";
+  s.pid = null;
+  s.startedAt = null;
+  s.readyAt = null;
+  s.failure = null;
+  s.killed = false;
+  s.hook = null;
+  s.hookPid = null;
+  s.verdict = null;
+  // Watched anew: a reload may have given it other sockets.
+  if (s.watching) stopWatching(t);
+  startWatching(t);
+  const what = activationOf(s.spec) === "accept" ? `one instance per connection, ${maxInstancesOf(s.spec)} at most` : "the first connection starts it";
+  t.log("info", "listening", `listening on ${describeSockets(s.spec)}: ${what}`);
+}
+
+function startWatching(t: Transition): void {
+  t.s.watching = true;
+  t.emit({ type: "watch-sockets", server: t.name });
+}
+
+function stopWatching(t: Transition): void {
+  t.s.watching = false;
+  t.emit({ type: "unwatch-sockets", server: t.name });
+}
+
+/** accept: watches the sockets again once an instance slot is free (and the server is still wanted up). */
+function resumeAccepting(t: Transition): void {
+  const { s } = t;
+  if (s.state !== "listening" || s.watching || s.desired !== "up") return;
+  if (s.instances.length + s.pendingInstances < maxInstancesOf(s.spec)) startWatching(t);
+}
+
+/** Stops a listening server: at once without instances, else through stopping, its instances signalled. */
+function stopListening(t: Transition, desired: DesiredState, reason: StateReason): void {
+  const { s } = t;
+  if (s.instances.length === 0 && s.pendingInstances === 0) {
+    t.go("stopped", reason);
+    s.desired = desired;
+    t.log("info", "stopped", "stopped listening");
+    return;
+  }
+  beginStop(t, desired, reason);
+}
+
+/** A lazy server with idleStop, ready: the next check of its connections. */
+function armIdleCheck(t: Transition, fromReady: boolean): void {
+  const { s, now } = t;
+  const idleStopMs = s.spec.idleStopMs ?? null;
+  if (activationOf(s.spec) !== "lazy" || idleStopMs === null) return;
+  if (fromReady) s.quietSince = now;
+  t.arm("idle", Math.max(1, Math.min(IDLE_CHECK_MS, idleStopMs)));
+}
+
+/** stop-timeout of a stopping accept server: SIGKILL to every instance, then, still there, given up. */
+function instancesStopTimeout(t: Transition): void {
+  const { s } = t;
+  if (!s.killed) {
+    s.killed = true;
+    s.reason = "stop-timeout";
+    t.log("warn", "stop-timeout", `${s.instances.length} instance(s) did not stop within ${s.spec.stopTimeoutMs} ms: SIGKILL`);
+    for (const pid of s.instances) t.emit({ type: "kill", server: t.name, pid });
+    t.arm("stop-timeout", s.spec.stopTimeoutMs);
+    return;
+  }
+  t.log("error", "kill-timeout", `instance(s) ${s.instances.join(", ")} still alive ${formatMs(s.spec.stopTimeoutMs)} after SIGKILL: no longer waited for`);
+  s.instances = [];
+  s.pendingInstances = 0;
+  s.killed = false;
+  s.failure = null;
+  s.verdict = null;
+  t.go("failed", "kill-timeout");
+  t.log("error", "failed", "failed: kill-timeout");
+}
+
+function strayInstance(t: Transition, event: Extract<ServerEvent, { type: "instance-spawned" }>): void {
+  t.emit({ type: "kill", server: t.name, pid: event.pid });
+  t.log("warn", "unexpected", `unexpected instance pid ${event.pid} in ${t.s.state}: killed`);
+}
+
+const notListening = ignore("not listening");
+const noInstanceSpawn = ignore("no instance spawn pending");
+const noInstance = ignore("no instance running");
+const noIdleCheck = ignore("no idle check asked");
+
+/** The activation columns of a row where nothing listens and no instance runs. */
+const quiet: Pick<Row, ActivationColumn> = {
+  "socket-activity": notListening,
+  "instance-spawned": strayInstance,
+  "instance-spawn-failed": noInstanceSpawn,
+  "instance-exited": noInstance,
+  idle: notArmed,
+  "idle-check": noIdleCheck,
+};
+
+const listening: Row = {
+  start: ignore("already listening"),
+  stop: (t) => stopListening(t, "down", "stop-requested"),
+  restart: (t) => {
+    // With instances: they are stopped, and it listens again. Without: it listens anew, or, made
+    // eager by a reload, starts.
+    if (t.s.instances.length > 0 || t.s.pendingInstances > 0) return stopListening(t, "up", "restart-requested");
+    freshStart(t, "restart-requested");
+  },
+  spawned: strayProcess,
+  "spawn-failed": ignore("no spawn pending"),
+  ready: noProcess,
+  "probe-failed": noProcess,
+  exited: noProcess,
+  "hook-spawned": strayProcess,
+  "hook-spawn-failed": noHookSpawn,
+  "hook-exited": noHook,
+  "pre-start-timeout": notArmed,
+  "start-timeout": notArmed,
+  "stop-timeout": notArmed,
+  "post-stop-timeout": notArmed,
+  backoff: notArmed,
+  stable: notArmed,
+  "pin-started": pinAndStart(() => listening),
+  "pin-stopped": pinAndStop(() => listening),
+  unpin,
+  "stop-queued": (t) => {
+    const { s } = t;
+    if (s.instances.length === 0 && s.pendingInstances === 0) return stopListening(t, "down", "stop-requested");
+    // Its instances are stopped in the shutdown's order; no new one meanwhile.
+    s.desired = "down";
+    if (s.watching) stopWatching(t);
+  },
+  kill: (t, event) => {
+    if (t.s.instances.length === 0 && t.s.pendingInstances === 0) {
+      t.go("stopped", "hard-kill");
+      t.s.desired = "down";
+      t.log("info", "stopped", "stopped listening");
+      return;
+    }
+    hardKill(t, event.final === true);
+  },
+  "dependency-failed": ignore("already started"),
+  "socket-activity": (t, event) => {
+    const { s } = t;
+    if (s.desired === "down") return t.ignore("wanted down: no new instance");
+    const on = s.spec.sockets?.[event.socket]?.listen ?? `socket ${event.socket}`;
+    if (activationOf(s.spec) !== "accept") {
+      s.activations += 1;
+      t.log("info", "activated", `a connection on ${on}: starting`);
+      return beginStart(t, "socket-activated");
+    }
+    const max = maxInstancesOf(s.spec);
+    if (s.instances.length + s.pendingInstances >= max) return t.ignore(`${max} instances run: the connection waits in the backlog`);
+    s.pendingInstances += 1;
+    t.emit({ type: "spawn-instance", server: t.name, socket: event.socket });
+    // At the limit: connections wait in the backlog, unwatched, until an instance ends.
+    if (s.instances.length + s.pendingInstances >= max && s.watching) stopWatching(t);
+  },
+  "instance-spawned": (t, event) => {
+    const { s } = t;
+    if (s.pendingInstances === 0) return strayInstance(t, event);
+    s.pendingInstances -= 1;
+    s.instances = [...s.instances, event.pid];
+    s.activations += 1;
+    t.log("debug", "instance", `instance pid ${event.pid} for a connection (${s.instances.length} running)`);
+  },
+  "instance-spawn-failed": (t, event) => {
+    const { s } = t;
+    if (s.pendingInstances === 0) return t.ignore("no instance spawn pending");
+    s.pendingInstances -= 1;
+    if (event.errno === "EAGAIN") t.log("debug", "instance", "no connection was waiting any more");
+    else t.log("warn", "instance", `instance could not start: ${event.errno}${event.syscall ? ` (${event.syscall})` : ""}`);
+    resumeAccepting(t);
+  },
+  "instance-exited": (t, event) => {
+    const { s } = t;
+    if (!s.instances.includes(event.pid)) return t.ignore(`exit of pid ${event.pid}, not an instance`);
+    s.instances = s.instances.filter((pid) => pid !== event.pid);
+    const how = event.signal !== null ? `killed by ${signalName(event.signal)}` : `exited with code ${event.code}`;
+    t.log("debug", "instance", `instance pid ${event.pid} ${how} (${s.instances.length} running)`);
+    resumeAccepting(t);
+  },
+  idle: notArmed,
+  "idle-check": noIdleCheck,
+};
+
+/** Stopping: an accept server's instances are stopped like a process (stop-timeout brings SIGKILL). */
+const stoppingActivation: Pick<Row, ActivationColumn> = {
+  ...quiet,
+  "instance-spawned": (t, event) => {
+    const { s } = t;
+    if (s.pendingInstances === 0) return strayInstance(t, event);
+    s.pendingInstances -= 1;
+    s.instances = [...s.instances, event.pid];
+    t.log("debug", "instance", `instance pid ${event.pid} started while stopping: stopping it`);
+    t.emit(s.killed ? { type: "kill", server: t.name, pid: event.pid } : { type: "signal", server: t.name, pid: event.pid, signal: s.spec.stopSignal });
+  },
+  "instance-spawn-failed": (t) => {
+    const { s } = t;
+    if (s.pendingInstances === 0) return t.ignore("no instance spawn pending");
+    s.pendingInstances -= 1;
+    if (s.instances.length === 0 && s.pendingInstances === 0 && s.pid === null && s.hook === null) settle(t);
+  },
+  "instance-exited": (t, event) => {
+    const { s } = t;
+    if (!s.instances.includes(event.pid)) return t.ignore(`exit of pid ${event.pid}, not an instance`);
+    s.instances = s.instances.filter((pid) => pid !== event.pid);
+    t.log("debug", "instance", `instance pid ${event.pid} ended (${s.instances.length} left)`);
+    if (s.instances.length === 0 && s.pendingInstances === 0 && s.pid === null && s.hook === null) settle(t);
+  },
+};
+
+/** Ready: a lazy server with idleStop is checked for connections. */
+const readyActivation: Pick<Row, ActivationColumn> = {
+  ...quiet,
+  idle: (t) => t.emit({ type: "check-idle", server: t.name }),
+  "idle-check": (t, event) => {
+    const { s, now } = t;
+    const idleStopMs = s.spec.idleStopMs ?? null;
+    if (activationOf(s.spec) !== "lazy" || idleStopMs === null || s.timers.idle !== undefined) return t.ignore("no idle check asked");
+    if (event.busy || s.quietSince === null) s.quietSince = now;
+    if (now - s.quietSince < idleStopMs) return armIdleCheck(t, false);
+    t.log("info", "idle-stop", `no connection for ${formatMs(now - s.quietSince)}: stopping (the next connection starts it again)`);
+    beginStop(t, "up", "idle-stop");
+  },
+};
+
+/** While an accept server's instances stop, no spawn of its own is pending: what `spawned` reports is a stray. */
+function unlessInstances<C extends Column>(cell: Cell<C>, withInstances: Cell<C>): Cell<C> {
+  return (t, event) => (t.s.instances.length > 0 || t.s.pendingInstances > 0 ? withInstances(t, event) : cell(t, event));
+}
+
+const table: Record<ServerState, Row> = {
+  stopped: { ...stopped, ...quiet },
+  starting: { ...starting, ...quiet },
+  ready: { ...ready, ...readyActivation },
+  stopping: {
+    ...stopping,
+    ...stoppingActivation,
+    spawned: unlessInstances(stopping.spawned, strayProcess),
+    "spawn-failed": unlessInstances(stopping["spawn-failed"], ignore("no spawn pending")),
+  },
+  backoff: { ...backoff, ...quiet },
+  failed: { ...failed, ...quiet },
+  listening,
+};

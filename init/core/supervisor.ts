@@ -11,7 +11,17 @@
 
 import { isDeepStrictEqual } from "node:util";
 import type { ServerSpec, Settings } from "./types";
-import { createServer, hasNoProcess, isDown, step as stepServer, type LogLevel, type Server, type ServerEffect, type ServerEvent } from "./server";
+import {
+  createServer,
+  hasNoProcess,
+  isDown,
+  servesDependents,
+  step as stepServer,
+  type LogLevel,
+  type Server,
+  type ServerEffect,
+  type ServerEvent,
+} from "./server";
 import { bootSet, planStages, startOrder, startRules, stopOrder, stopRules, type StartRule } from "./graph";
 
 export type SupervisorPhase = "stopped" | "booting" | "running" | "shutting-down";
@@ -149,6 +159,10 @@ const SCHEDULING_FIELDS: ReadonlySet<keyof ServerSpec> = new Set([
   "startTimeoutMs",
   "stopSignal",
   "stopTimeoutMs",
+  // socket activation
+  "readyOnSockets",
+  "idleStopMs",
+  "maxInstances",
 ] as const);
 
 /** Whether a running server must be restarted for a changed spec to take effect. */
@@ -350,13 +364,16 @@ class Draft {
     }
   }
 
-  /** A required server must be ready; it is waited for while it may still get there (`waiting`), else it `failed`. */
+  /**
+   * A required server must be ready (or serve already through the init's sockets: servesDependents);
+   * it is waited for while it may still get there (`waiting`), else it `failed`.
+   */
   private requirements(rule: StartRule): { failed?: string; waiting: boolean } {
     let waiting = false;
     let failed: string | undefined;
     for (const name of [...rule.requires, ...rule.externalRequires]) {
       const dependency = this.sup.servers.get(name);
-      if (dependency?.state === "ready") continue;
+      if (dependency !== undefined && servesDependents(dependency)) continue;
       const mayGetThere =
         dependency !== undefined &&
         (this.isQueued(name) ||
@@ -369,9 +386,15 @@ class Draft {
     return { failed, waiting };
   }
 
-  /** Ordering (after, level barriers) waits until a member is neither queued nor on its first attempt. */
+  /**
+   * Ordering (after, level barriers) waits until a member is neither queued nor on its first attempt,
+   * or, started, already serves through the init's sockets (readiness: socket, listening).
+   */
   private settledInRun(name: string): boolean {
-    return !this.isQueued(name) && !this.sup.launch.unsettled.has(name);
+    if (this.isQueued(name)) return false;
+    if (!this.sup.launch.unsettled.has(name)) return true;
+    const server = this.sup.servers.get(name);
+    return server !== undefined && servesDependents(server);
   }
 
   /** Whether a server waits in the launch queue: asked for every member of a level barrier, so not a linear search. */
@@ -486,7 +509,8 @@ class Draft {
     }
     for (const spec of diff.changed) {
       const server = sup.servers.get(spec.name)!;
-      if (server.state !== "starting" && server.state !== "ready") continue; // the next start uses the new spec
+      // The next start uses the new spec; a listening one (socket activation) listens anew, or starts.
+      if (server.state !== "starting" && server.state !== "ready" && server.state !== "listening") continue;
       if (!needsRestart(previous.get(spec.name)!.spec, spec)) continue; // only later decisions change
       if (server.pin !== null) {
         this.log("info", "pinned", `${spec.name} changed but is pinned: not restarted`);
@@ -520,8 +544,8 @@ class Draft {
       this.dropFromLaunch(name);
       run.unsettled.add(name);
     }
-    if (run.unsettled.has(name) && (server.state === "ready" || isDown(server))) {
-      // Settled: ready, failed for good, or stopped. A server that crashed and waits in backoff (or
+    if (run.unsettled.has(name) && (server.state === "ready" || server.state === "listening" || isDown(server))) {
+      // Settled: ready (or listening), failed for good, or stopped. A server that crashed and waits in backoff (or
       // is being stopped to be restarted) is still on its way: the level is done only when each of
       // its servers is ready or has failed (design §4).
       run.unsettled.delete(name);

@@ -108,6 +108,45 @@ export interface ServerSpec {
   log: LogSettings;
   /** Whether it starts at boot (Starter's StartServersAtStartup, or per server `autostart`). */
   autostart: boolean;
+
+  // ---- socket activation (absent: none, eager) ----
+  /** Sockets the init creates before any server and passes as fds 3, 4, … (sd_listen_fds). */
+  sockets?: SocketSpec[];
+  /** eager: started when its turn comes; lazy: at the first connection; accept: one instance per connection. */
+  activation?: Activation;
+  /** lazy: stopped again (and listened for) after this long without a connection; null: never. */
+  idleStopMs?: number | null;
+  /** accept: at most this many instances at once (further connections wait in the backlog). */
+  maxInstances?: number;
+  /** readiness: socket: what requires it may start as soon as its sockets exist, not once it is ready. */
+  readyOnSockets?: boolean;
+}
+
+/** How a server with sockets is started: see ServerSpec.activation. */
+export type Activation = "eager" | "lazy" | "accept";
+
+export type SocketKind = "tcp" | "tcp6" | "udp" | "unix" | "unix-dgram";
+
+/** A socket the init listens on for a server (config `sockets:`). */
+export interface SocketSpec {
+  /** As written in the config: "tcp:127.0.0.1:8080", "unix:/run/x.sock". */
+  listen: string;
+  kind: SocketKind;
+  /** tcp, tcp6, udp: the IP address to bind ("0.0.0.0" / "::" for every one) and the port; null for unix kinds. */
+  host: string | null;
+  port: number | null;
+  /** unix, unix-dgram: the socket file; null otherwise. */
+  path: string | null;
+  /** Its name in LISTEN_FDNAMES. */
+  name: string;
+  /** listen(2)'s backlog (stream kinds). */
+  backlog: number;
+  /** unix kinds: the socket file's mode and owner; null: as created (umask, root). */
+  mode: number | null;
+  uid: number | null;
+  gid: number | null;
+  /** SO_REUSEPORT, so that the server may bind the same address itself too. */
+  reusePort: boolean;
 }
 
 export interface Settings {

@@ -21,7 +21,7 @@ import { INIT_VERSION } from "../version";
 import type { RunningSupervisor } from "../runtime/supervisor";
 
 /** The states `status` reports: the core's, and `unresponsive` for a ready server that does not answer its liveness ping. */
-const STATES: readonly ServerStateName[] = ["stopped", "starting", "ready", "unresponsive", "stopping", "backoff", "failed"];
+const STATES: readonly ServerStateName[] = ["stopped", "starting", "ready", "unresponsive", "stopping", "backoff", "failed", "listening"];
 const PHASES: readonly SupervisorPhase[] = ["stopped", "booting", "running", "shutting-down"];
 
 /** Exec to ready of a Tango server: tens of milliseconds alone, seconds on a loaded host or with a database. */

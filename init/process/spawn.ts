@@ -29,6 +29,9 @@ export interface SpawnRequest {
   stdout?: StdioSpec;
   stderr?: StdioSpec | "stdout";
   notifyFd?: number;
+  /** Socket activation: fds placed at 3, 4, … in the child; listenPid sets LISTEN_PID to the child's own pid. */
+  listenFds?: number[];
+  listenPid?: boolean;
 }
 
 export interface Child {
@@ -121,6 +124,8 @@ export function spawnChild(request: SpawnRequest): Child {
   if (request.foreground) options.foreground = true;
   if (request.controllingTerminal) options.controllingTerminal = true;
   if (request.notifyFd !== undefined) options.notifyFd = request.notifyFd;
+  if (request.listenFds?.length) options.listenFds = request.listenFds;
+  if (request.listenPid) options.listenPid = true;
 
   let result;
   try {

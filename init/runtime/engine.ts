@@ -24,6 +24,8 @@ import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, typ
 import type { Hook, ServerEvent, ServerTimer } from "../core/server";
 import type { ReadinessProbe, ServerSpec } from "../core/types";
 import { LivenessRunner } from "./liveness";
+import { closeListener, listenQueue, openListener, socketsBusy, updateListener } from "../process/listen";
+import { SocketTable, type HeldSocket, type SocketSystem } from "./sockets";
 
 /** Monotonic milliseconds: the core's clock. */
 export function monotonicNow(): number {
@@ -37,14 +39,14 @@ export type StepListener = (event: SupervisorEvent, result: SupervisorStep) => v
 export type TimerHandle = unknown;
 /** A started process as the engine sees it: its pid and the parent ends of its pipes (-1: none). */
 export type SpawnedChild = Omit<Child, "exited">;
-/** Whose process it is: a server's own, or one of its hooks (for messages, and for the fakes of the tests). */
+/** Whose process it is: a server's own, one of its hooks, or an accept instance (for messages, and for the fakes of the tests). */
 export interface ProcessOwner {
   server: string;
-  role: "server" | Hook;
+  role: "server" | Hook | "instance";
 }
 
-/** Everything the engine does to the world. */
-export interface EngineSystem {
+/** Everything the engine does to the world (the listening sockets of socket activation: SocketSystem). */
+export interface EngineSystem extends SocketSystem {
   /** Monotonic milliseconds. */
   now(): number;
   setTimer(delayMs: number, fire: () => void): TimerHandle;
@@ -61,6 +63,10 @@ export interface EngineSystem {
   /** A reader on the parent's end of a pipe; destroying it closes the fd. */
   openPipe: PipeOpener;
   startProbe(probe: ReadinessProbe, context: ProbeContext, callbacks: ProbeCallbacks): RunningProbe;
+  /** accept4 on a listening socket: a connection (blocking, close-on-exec), or null when none waits. */
+  accept(fd: number): number | null;
+  /** Whether a connection is open on, or waits at, any of these sockets (idleStop). */
+  socketsBusy(sockets: readonly HeldSocket[]): boolean;
 }
 
 /** The kernel, through process/ and the addon: what the init runs with. */
@@ -82,6 +88,14 @@ export function kernelSystem(): EngineSystem {
     removeFile: (file) => fs.rmSync(file, { force: true }),
     openPipe,
     startProbe,
+    openListener,
+    updateListener,
+    closeListener,
+    listenQueue,
+    watchReadable: (fd, onReadable) => new (native().FdWatcher)(fd, onReadable),
+    stopWatching: (handle) => (handle as InstanceType<ReturnType<typeof native>["FdWatcher"]>).close(),
+    accept: (fd) => native().socketAccept(fd),
+    socketsBusy,
   };
 }
 
@@ -100,6 +114,9 @@ export interface EngineResources {
   outputListeners: number;
   /** Servers with runtime state (an output, maybe a probe). */
   servers: number;
+  /** Listening sockets held for the servers (socket activation), and those watched for a connection. */
+  listeningSockets: number;
+  socketWatchers: number;
 }
 
 interface ServerRuntime {
@@ -134,6 +151,8 @@ export class Engine {
   );
   /** Set once a shutdown completed. */
   shutdownComplete = false;
+  /** Every listening socket held for the servers (socket activation). */
+  readonly sockets: SocketTable;
 
   constructor(
     sup: Supervisor,
@@ -142,8 +161,11 @@ export class Engine {
     private readonly progress: ConsoleReport,
     private readonly runtimeDir: string,
     private readonly system: EngineSystem = kernelSystem(),
+    /** The sockets opened before the engine existed (stage 2 binds them with the config's loading). */
+    sockets?: SocketTable,
   ) {
     this.sup = sup;
+    this.sockets = sockets ?? new SocketTable(system);
   }
 
   /**
@@ -206,6 +228,8 @@ export class Engine {
       stepListeners: this.listeners.size,
       outputListeners: this.outputListeners.size,
       servers: this.servers.size,
+      listeningSockets: this.sockets.entries().length,
+      socketWatchers: this.sockets.watchers,
     };
   }
 
@@ -263,8 +287,18 @@ export class Engine {
         return this.writeLog(effect);
       case "shutdown-complete":
         this.shutdownComplete = true;
+        // Every server has stopped: nothing is left to hand the sockets to.
+        this.sockets.closeAll();
         for (const resolve of this.shutdownWaiters.splice(0)) resolve();
         return;
+      case "watch-sockets":
+        return this.watchSockets(effect.server);
+      case "unwatch-sockets":
+        return this.sockets.unwatch(effect.server);
+      case "spawn-instance":
+        return this.spawnInstance(effect.server, effect.socket);
+      case "check-idle":
+        return this.serverEvent(effect.server, { type: "idle-check", now: this.system.now(), busy: this.system.socketsBusy(this.sockets.of(effect.server)) });
     }
   }
 
@@ -303,6 +337,7 @@ export class Engine {
     const runtime = this.runtimeFor(spec);
     this.releaseProbe(runtime);
     const env = { ...spec.env };
+    const listenFds = this.listenEnvironment(spec.name, env);
     if (spec.readiness.kind === "sd_notify") {
       runtime.notifySocket = this.bindNotifySocket(spec.name);
       if (runtime.notifySocket) env.NOTIFY_SOCKET = runtime.notifySocket.path;
@@ -329,6 +364,8 @@ export class Engine {
           stdout: "pipe",
           stderr: "pipe",
           notifyFd: spec.readiness.kind === "notify" ? spec.readiness.fd : undefined,
+          listenFds,
+          listenPid: listenFds.length > 0,
         },
         { server: spec.name, role: "server" },
         (exit) => this.serverExited(spec.name, runtime, exit),
@@ -346,6 +383,94 @@ export class Engine {
     runtime.output.attach(child.stderrFd, "stderr");
     runtime.output.note(`started pid ${child.pid}: ${spec.argv.join(" ")}`);
     this.serverEvent(spec.name, { type: "spawned", now, pid: child.pid });
+  }
+
+  // ---- socket activation ------------------------------------------------------------------------
+
+  /**
+   * sd_listen_fds: the server's sockets go to fds 3, 4, …, named in LISTEN_FDNAMES; LISTEN_PID is set
+   * by the spawn to the child's own pid. A server without sockets gets none of these variables (the
+   * init's own, from a manager that activated it, are not the server's).
+   */
+  private listenEnvironment(name: string, env: Record<string, string>): number[] {
+    for (const key of SD_LISTEN_VARIABLES) delete env[key];
+    const held = this.sockets.of(name);
+    if (held.length === 0) return [];
+    env.LISTEN_FDS = String(held.length);
+    env.LISTEN_FDNAMES = held.map((socket) => socket.spec.name).join(":");
+    return held.map((socket) => socket.fd);
+  }
+
+  /** Each connection or datagram on a watched socket is socket-activity; one that started something is counted on its socket. */
+  private watchSockets(name: string): void {
+    this.sockets.watch(name, (index) => {
+      const before = this.sup.servers.get(name)?.activations ?? 0;
+      this.serverEvent(name, { type: "socket-activity", now: this.system.now(), socket: index });
+      if ((this.sup.servers.get(name)?.activations ?? 0) > before) this.sockets.countActivation(name, index);
+    });
+  }
+
+  /**
+   * accept (inetd's nowait): one connection, and an instance of the server with it on fds 0 and 1 (and
+   * as fd 3 with LISTEN_FDS=1, as systemd's Accept=yes passes it); its stderr goes to the server's log.
+   * The init's copy of the connection is closed once the instance has it.
+   */
+  private spawnInstance(name: string, index: number): void {
+    const spec = this.sup.servers.get(name)?.spec;
+    const socket = this.sockets.of(name)[index];
+    if (!spec) return;
+    const now = this.system.now();
+    const failed = (errno: string, syscall: string) => this.serverEvent(name, { type: "instance-spawn-failed", now, errno, syscall });
+    if (!socket) return failed("EBADF", "accept4");
+    let connection: number | null;
+    try {
+      connection = this.system.accept(socket.fd);
+    } catch (err) {
+      const { code, syscall } = err as NodeJS.ErrnoException;
+      return failed(code ?? "EIO", syscall ?? "accept4");
+    }
+    if (connection === null) return failed("EAGAIN", "accept4");
+    const runtime = this.runtimeFor(spec);
+    const env = { ...withoutListenVariables(spec.env), LISTEN_FDS: "1", LISTEN_FDNAMES: "connection" };
+    let child: SpawnedChild;
+    try {
+      child = this.system.spawn(
+        {
+          command: spec.file,
+          argv0: spec.argv[0],
+          args: spec.argv.slice(1),
+          env,
+          cwd: spec.cwd,
+          uid: spec.uid,
+          gid: spec.gid,
+          groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
+          umask: spec.umask,
+          rlimits: spec.rlimits,
+          setsid: true,
+          stdin: connection,
+          stdout: connection,
+          stderr: "pipe",
+          listenFds: [connection],
+          listenPid: true,
+        },
+        { server: name, role: "instance" },
+        (exit) => {
+          try {
+            this.serverEvent(name, { type: "instance-exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
+          } catch (err) {
+            this.log.error({ err, server: name }, "instance exit handling failed");
+          }
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof StartError)) throw err;
+      runtime.output.note(`instance cannot start: ${err.message}`);
+      return failed(err.code, err.syscall);
+    } finally {
+      this.closeQuietly(connection);
+    }
+    runtime.output.attach(child.stderrFd, "stderr");
+    this.serverEvent(name, { type: "instance-spawned", now, pid: child.pid });
   }
 
   private serverExited(name: string, runtime: ServerRuntime, exit: ExitRecord): void {
@@ -540,6 +665,14 @@ export class Engine {
     this.log[effect.level]({ ...this.logFields(effect.server, effect.kind), ...(onConsole ? { onConsole } : {}) }, effect.message);
     if (effect.server !== null) this.servers.get(effect.server)?.output.note(effect.message);
   }
+}
+
+/** The variables of sd_listen_fds(3). */
+const SD_LISTEN_VARIABLES = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
+
+/** An environment without the sd_listen_fds variables (a server's own are set by the spawn). */
+function withoutListenVariables(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !SD_LISTEN_VARIABLES.includes(key)));
 }
 
 function describeEvent(event: SupervisorEvent): string {

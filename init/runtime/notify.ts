@@ -54,7 +54,7 @@ export function takeSystemdEnvironment(env: NodeJS.ProcessEnv, log: Logger, pid 
 }
 
 /** States other than ready, in the order the status line lists them. */
-const OTHER_STATES: ReportedState[] = ["unresponsive", "starting", "stopping", "backoff", "failed", "stopped"];
+const OTHER_STATES: ReportedState[] = ["listening", "unresponsive", "starting", "stopping", "backoff", "failed", "stopped"];
 
 /** A server's state as `status` reports it: a ready server that does not answer its liveness ping is unresponsive. */
 type ReportedState = ServerState | "unresponsive";

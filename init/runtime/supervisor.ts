@@ -12,7 +12,7 @@
 
 import path from "node:path";
 import type { Invocation } from "../cli/args";
-import { loadConfigWithSources, type ConfigWithSources } from "../config/loader";
+import { ConfigError, loadConfigWithSources, type ConfigWithSources } from "../config/loader";
 import type { TangoReport } from "../config/tango/compose";
 import { describeTangoReport } from "../config/tango/describe";
 import { TangoSourceHub } from "../config/tango/hub";
@@ -28,7 +28,8 @@ import { startChildrenIn } from "../process/spawn";
 import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
 import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
 import { EXIT } from "../cli/exit-codes";
-import { Engine, monotonicNow } from "./engine";
+import { Engine, kernelSystem, monotonicNow } from "./engine";
+import { SocketTable, type SocketChange } from "./sockets";
 import { SystemdNotifier, takeSystemdEnvironment, type SystemdTarget } from "./notify";
 
 /** A config that does not load ends a container's init with EX_CONFIG, as `reload` and `plan` end. */
@@ -124,6 +125,26 @@ function vmPowerAction(signal: HandledSignal): PowerAction | null {
   }
 }
 
+/**
+ * Opens the sockets a configuration's servers listen on (those already held and unchanged are kept).
+ * One that cannot be bound is a config error at its place in the file, and then nothing has changed.
+ */
+function prepareSockets(sockets: SocketTable, loaded: ConfigWithSources, servers: SupervisorConfig["servers"]): SocketChange {
+  const change = sockets.prepare(servers);
+  if (change.problems.length === 0) return change;
+  const place =
+    loaded.placeSocket ??
+    ((server: string, socket: number, message: string) => ({ file: loaded.config.source, line: 1, column: 1, path: `${server} sockets[${socket}]`, message }));
+  throw new ConfigError(change.problems.map((problem) => place(problem.server, problem.socket, problem.message)));
+}
+
+/** Loads the config and creates its servers' sockets, as stage 2 begins: before any server is forked. */
+function loadAndBind(file: string, sockets: SocketTable): ConfigWithSources {
+  const loaded = loadConfigWithSources(file);
+  prepareSockets(sockets, loaded, loaded.config.servers).commit();
+  return loaded;
+}
+
 export async function runSupervisor(log: Logger, context: SupervisorContext): Promise<void> {
   // Before the config is read: the servers' environment must not carry the manager's variables.
   const systemd = takeSystemdEnvironment(process.env, log);
@@ -131,9 +152,10 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
   const callerDirectory = leaveWorkingDirectory(log);
   if (callerDirectory !== null) startChildrenIn(callerDirectory);
   const file = configPath(context);
+  const sockets = new SocketTable(kernelSystem());
   let config: ConfigWithSources;
   try {
-    config = loadConfigWithSources(file);
+    config = loadAndBind(file, sockets);
   } catch (err) {
     reportConfigError(err);
     log.error({ file }, "cannot load the config");
@@ -146,13 +168,13 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
       finish(log, "vm", EXIT_CONFIG, onFailure === "reboot" ? "restart" : "poweroff");
     }
     // A VM that stays up waits for a config that loads: SIGHUP retries.
-    config = await waitForLoadableConfig(log, file);
+    config = await waitForLoadableConfig(log, file, sockets);
   }
-  await supervise(log, context, file, config, systemd);
+  await supervise(log, context, file, config, systemd, sockets);
 }
 
 /** Stays alive (a VM's PID 1 must not exit; the reaper keeps the loop running) until SIGHUP finds a config that loads. */
-function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSources> {
+function waitForLoadableConfig(log: Logger, file: string, sockets: SocketTable): Promise<ConfigWithSources> {
   log.error(`config ${file} does not load; staying up (reaping orphans) — fix the config and send SIGHUP, or power off`);
   return new Promise((resolve) => {
     const remove = installSignalHandlers((signal) => {
@@ -160,7 +182,7 @@ function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSou
       if (action) return finish(log, "vm", 0, action);
       if (signal !== "SIGHUP") return;
       try {
-        const config = loadConfigWithSources(file);
+        const config = loadAndBind(file, sockets);
         remove();
         resolve(config);
       } catch (err) {
@@ -170,7 +192,14 @@ function waitForLoadableConfig(log: Logger, file: string): Promise<ConfigWithSou
   });
 }
 
-async function supervise(log: Logger, context: SupervisorContext, file: string, initial: ConfigWithSources, systemd: SystemdTarget | null): Promise<void> {
+async function supervise(
+  log: Logger,
+  context: SupervisorContext,
+  file: string,
+  initial: ConfigWithSources,
+  systemd: SystemdTarget | null,
+  sockets: SocketTable,
+): Promise<void> {
   // The file alone until the Tango database (when the file names it) has answered; then the file with
   // the database's servers, applied like a reload.
   const consoleReport = new ConsoleReport();
@@ -178,7 +207,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     log,
     (line) => consoleReport.line(line),
     (next) => {
-      if (!stopping) apply(next);
+      if (!stopping) applyWithSockets(next);
     },
   );
   let config = sources.use(initial);
@@ -186,7 +215,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
   let loadedFile = initial;
   attachInitLogFile(config.settings);
   const runtimeDir = path.dirname(config.settings.controlSocket);
-  const engine = new Engine(createSupervisor(config, monotonicNow()), log, consoleReport, path.join(runtimeDir, "starter-init"));
+  const engine = new Engine(createSupervisor(config, monotonicNow()), log, consoleReport, path.join(runtimeDir, "starter-init"), kernelSystem(), sockets);
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
@@ -194,6 +223,27 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     config = next;
     attachInitLogFile(next.settings);
     engine.dispatch({ type: "config-reloaded", now: monotonicNow(), servers: next.servers, settings: next.settings, startAdded });
+  };
+
+  /**
+   * A configuration composed with the sources (the file's sockets, unchanged): its sockets are made
+   * the table's first. One that cannot be bound (the file changed meanwhile?) leaves everything as it is.
+   */
+  const applyWithSockets = (next: SupervisorConfig, startAdded = true) => {
+    let change: SocketChange;
+    try {
+      change = prepareSockets(engine.sockets, loadedFile, next.servers);
+    } catch (err) {
+      log.error(`servers from the sources not applied: ${(err as Error).message}`);
+      return;
+    }
+    commitSockets(change);
+    apply(next, startAdded);
+  };
+
+  /** Makes a prepared socket change the table's; what fails only now (a rebind, a chmod) is logged. */
+  const commitSockets = (change: SocketChange) => {
+    for (const problem of change.commit()) log.error({ server: problem.server, socket: problem.socket }, problem.message);
   };
 
   const outcomeOf = (next: SupervisorConfig, notes: string[]): ReloadOutcome => {
@@ -268,10 +318,22 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
       return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
     }
     const { config: next, notes } = await sources.prepare(loaded, dryRun);
+    // New sockets are bound now, before anything changes; a dry run closes them again.
+    let change: SocketChange;
+    try {
+      change = prepareSockets(engine.sockets, loaded, next.servers);
+    } catch (err) {
+      const error = (err as Error).message;
+      log.error({ file }, `reload refused; the running config stays:\n${error}`);
+      return { ok: false, error, added: [], removed: [], changed: [], unchanged: [] };
+    }
     const outcome = outcomeOf(next, notes);
     if (!dryRun && !stopping) {
       loadedFile = loaded;
+      commitSockets(change);
       apply(next);
+    } else {
+      change.abort();
     }
     return outcome;
   };
@@ -280,7 +342,7 @@ async function supervise(log: Logger, context: SupervisorContext, file: string, 
     inTurn(async () => {
       const { config: next, notes } = await sources.prepare(loadedFile, false);
       const outcome = outcomeOf(next, notes);
-      if (!stopping) apply(next, startAdded);
+      if (!stopping) applyWithSockets(next, startAdded);
       return outcome;
     });
 
@@ -423,7 +485,8 @@ function writePlan(
     lines.push("", `stage ${index + 1}: ${names.length > 1 ? "forked together" : "alone"}`);
     for (const name of names) {
       const spec = byName.get(name)!;
-      lines.push(`  ${name}  (level ${spec.level}, ready: ${describeProbe(spec)})`);
+      lines.push(`  ${name}  (level ${spec.level}, ready: ${describeProbe(spec)}${spec.readyOnSockets ? "; its dependents: once its sockets exist" : ""})`);
+      lines.push(...describeActivation(spec));
       lines.push(`    exec ${[spec.file, ...spec.argv.slice(1)].map(shellQuote).join(" ")}`);
       const ownEnv = Object.entries(spec.env).filter(([key, value]) => process.env[key] !== value);
       for (const [key, value] of ownEnv) lines.push(`    env  ${key}=${shellQuote(value)}`);
@@ -437,6 +500,25 @@ function writePlan(
   writeAll(1, `${lines.join("\n")}\n`);
   log.debug("plan printed");
   return 0;
+}
+
+/** `plan`'s lines for socket activation: how it starts, and each socket with the fd the server gets it as. */
+function describeActivation(spec: SupervisorConfig["servers"][number]): string[] {
+  const lines: string[] = [];
+  if (spec.activation === "lazy")
+    lines.push(`    lazy: listens; the first connection starts it${spec.idleStopMs ? `, stopped after ${spec.idleStopMs} ms without one` : ""}`);
+  if (spec.activation === "accept") lines.push(`    accept: one instance per connection (on fds 0 and 1), ${spec.maxInstances} at most at once`);
+  (spec.sockets ?? []).forEach((socket, index) => {
+    const options = [
+      `name ${socket.name}`,
+      socket.kind === "udp" || socket.kind === "unix-dgram" ? null : `backlog ${socket.backlog}`,
+      socket.mode === null ? null : `mode 0${socket.mode.toString(8)}`,
+      socket.uid === null && socket.gid === null ? null : `owner ${socket.uid ?? "-"}:${socket.gid ?? "-"}`,
+      socket.reusePort ? "reusePort" : null,
+    ].filter((option) => option !== null);
+    lines.push(`    fd ${3 + index} ${socket.listen}  (${options.join(", ")})`);
+  });
+  return lines;
 }
 
 function describeProbe(spec: SupervisorConfig["servers"][number]): string {

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitMemory(env, exports);
   starter::InitKmod(env, exports);
   starter::InitSignals(env, exports);
+  starter::InitListen(env, exports);
   return exports;
 }
 

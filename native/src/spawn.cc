@@ -29,6 +29,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <optional>
@@ -132,7 +133,14 @@ struct SpawnRequest {
   bool controlling_terminal = false;
   StdioSpec stdio[3];
   int notify_fd = -1;
+  // Socket activation (sd_listen_fds): fds of the parent placed at 3, 4, … in the child, and
+  // LISTEN_PID set to the child's own pid.
+  std::vector<int> listen_fds;
+  bool listen_pid = false;
 };
+
+// sd_listen_fds has no limit of its own; this one keeps the child's copy of them on its stack.
+constexpr size_t kMaxListenFds = 256;
 
 // stdin may not be "pipe" (SpawnResult has no stdin end); only stderr may be "stdout".
 bool ReadStdio(Napi::Env env, const Napi::Value& value, const char* what, bool allow_pipe,
@@ -264,6 +272,25 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
   auto read_flag = [&](const char* key, bool* out) {
     return Optional(options, key, [&](const Napi::Value& v) { return ReadBool(env, v, key, out); });
   };
+  // ---- socket activation ----
+  auto read_listen_fds = [&](const Napi::Value& v) {
+    if (!v.IsArray()) {
+      ThrowTypeError(env, "listenFds must be an array of fds");
+      return false;
+    }
+    Napi::Array array = v.As<Napi::Array>();
+    if (array.Length() > kMaxListenFds) {
+      ThrowTypeError(env, "listenFds: at most 256 fds");
+      return false;
+    }
+    for (uint32_t i = 0; i < array.Length(); i++) {
+      int fd = -1;
+      Napi::Value item = array.Get(i);
+      if (item.IsEmpty() || !ReadFd(env, item, "listenFds[" + std::to_string(i) + "]", &fd)) return false;
+      req->listen_fds.push_back(fd);
+    }
+    return true;
+  };
   auto read_notify = [&](const Napi::Value& v) {
     int64_t fd = 0;
     // 0-2 belong to stdio; INT_MAX - 1 leaves room for "one above it".
@@ -279,6 +306,7 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
          read_flag("foreground", &req->foreground) &&
          read_flag("controllingTerminal", &req->controlling_terminal) &&
          Optional(options, "notifyFd", read_notify) &&
+         Optional(options, "listenFds", read_listen_fds) && read_flag("listenPid", &req->listen_pid) &&
          GetProperty(options, "stdin", &value) &&
          ReadStdio(env, value, "stdin", false, false, &req->stdio[0]) &&
          GetProperty(options, "stdout", &value) &&
@@ -417,8 +445,11 @@ struct ChildPlan {
   ChildStdio stdio[3];
   int notify_source;  // write end of the notify pipe, or -1
   int notify_target;
+  const int* listen_fds;  // placed at 3, 4, … (socket activation)
+  size_t listen_count;
+  char* listen_pid_digits;  // where the child writes its pid in "LISTEN_PID=…", or null
   int stage_fd;       // write end of the exec-stage pipe, numbered >= first_free
-  int first_free;     // lowest fd number that is no target: max(3, notify_target + 1)
+  int first_free;     // lowest fd number that is no target: max(3 + listen_count, notify_target + 1)
 };
 
 [[noreturn]] void Fail(const ChildPlan& plan, Stage stage) {
@@ -501,6 +532,36 @@ void PlaceFds(const ChildPlan& plan) {
   }
 }
 
+// ---- socket activation (sd_listen_fds) -------------------------------------------------------
+// The listening sockets go to fds 3, 4, … and LISTEN_PID names the child itself: only the child
+// knows its pid before exec. A source fd below first_free could be overwritten by another target
+// (stdio, notify, another socket): it is copied above every target first, before any dup2.
+
+void LiftListenFds(const ChildPlan& plan, int* sources) {
+  for (size_t i = 0; i < plan.listen_count; i++) {
+    sources[i] = plan.listen_fds[i];
+    if (sources[i] < plan.first_free) {
+      sources[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, plan.first_free);
+      if (sources[i] < 0) Fail(plan, kStageFcntl);
+    }
+  }
+}
+
+// After PlaceFds: dup2 clears close-on-exec on each target (a source is never its own target).
+void PlaceListenFds(const ChildPlan& plan, const int* sources) {
+  for (size_t i = 0; i < plan.listen_count; i++) {
+    if (dup2(sources[i], 3 + static_cast<int>(i)) < 0) Fail(plan, kStageDup2);
+  }
+  if (plan.listen_pid_digits == nullptr) return;
+  char digits[24];
+  size_t n = 0;
+  for (unsigned long pid = static_cast<unsigned long>(getpid()); n == 0 || pid > 0; pid /= 10) {
+    digits[n++] = static_cast<char>('0' + pid % 10);
+  }
+  for (size_t i = 0; i < n; i++) plan.listen_pid_digits[i] = digits[n - 1 - i];
+  plan.listen_pid_digits[n] = '\0';
+}
+
 // Makes the child's process group the foreground group of the terminal on its stdin. Like tini,
 // "no terminal" (ENOTTY, ENXIO) is not an error.
 void TakeTerminal(const ChildPlan& plan) {
@@ -527,7 +588,10 @@ void TakeTerminal(const ChildPlan& plan) {
 // returns.
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   ResetSignalDispositions();
+  int listen_sources[kMaxListenFds];
+  LiftListenFds(plan, listen_sources);
   PlaceFds(plan);
+  PlaceListenFds(plan, listen_sources);
 
   if (plan.setsid) {
     if (setsid() < 0) Fail(plan, kStageSetsid);
@@ -649,7 +713,23 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (req.notify_fd >= 0 && !OpenPipe(env, &fds.notify_read, &fds.notify_write)) return env.Undefined();
   if (fds.notify_read.get() >= 0 && !SetNonBlocking(env, fds.notify_read.get())) return env.Undefined();
 
-  const int first_free = req.notify_fd >= 0 ? req.notify_fd + 1 : 3;
+  // ---- socket activation: the sockets take fds 3, 4, …; the notify fd must lie above them ----
+  const int listen_end = 3 + static_cast<int>(req.listen_fds.size());
+  if (req.notify_fd >= 0 && req.notify_fd < listen_end) {
+    ThrowTypeError(env, "notifyFd must be above the listenFds (3 + their count)");
+    return env.Undefined();
+  }
+  size_t listen_pid_index = req.env.size();
+  if (req.listen_pid) {
+    // Room for any pid; the child writes its own over the zeros, NUL-terminated.
+    req.env.erase(std::remove_if(req.env.begin(), req.env.end(),
+                                 [](const std::string& entry) { return entry.rfind("LISTEN_PID=", 0) == 0; }),
+                  req.env.end());
+    listen_pid_index = req.env.size();
+    req.env.push_back("LISTEN_PID=" + std::string(20, '0'));
+  }
+
+  const int first_free = req.notify_fd >= 0 ? req.notify_fd + 1 : listen_end;
   if (!OpenPipe(env, &fds.stage_read, &fds.stage_write)) return env.Undefined();
   // The child reports failures through this fd until exec: keep it above every target fd.
   if (fds.stage_write.get() < first_free) {
@@ -689,6 +769,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   for (int i = 0; i < 3; i++) plan.stdio[i] = stdio[i];
   plan.notify_source = fds.notify_write.get();
   plan.notify_target = req.notify_fd;
+  plan.listen_fds = req.listen_fds.data();
+  plan.listen_count = req.listen_fds.size();
+  plan.listen_pid_digits = req.listen_pid ? req.env[listen_pid_index].data() + strlen("LISTEN_PID=") : nullptr;
   plan.stage_fd = fds.stage_write.get();
   plan.first_free = first_free;
 

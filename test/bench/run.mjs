@@ -6,7 +6,7 @@
 //   node test/bench/run.mjs [--quick] [--only LIST] [--skip LIST] [--out DIR] [--no-write] [--json]
 //
 //   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 4 min instead of ≈ 15)
-//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device,swarm
+//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device,swarm,sockets
 //   --skip LIST  the same, left out
 //   --out DIR    where results.md and boot-timelines.svg go (default test/bench/results)
 //   --no-write   print only
@@ -20,7 +20,7 @@
 // tango-test, python3-tango, qemu-system-x86, qemu-user, erofs-utils, cpio, busybox-static; for the
 // Starter workloads also tango-starter (installed here when missing) and a Tango database (see
 // README-section.md); for the swarm workload a Docker engine, mariadb-server and tango-db (all in the
-// bench profile).
+// bench profile); for the sockets workload gunicorn.
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -32,7 +32,7 @@ import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
 import { baselineBinary } from "./lib/baseline.mjs";
 
-const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device", "swarm"];
+const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device", "swarm", "sockets"];
 
 function parseArgs(argv) {
   const options = {
@@ -109,6 +109,7 @@ const RUNS = {
     wirePlan: 5,
     deviceKills: 30,
     swarm: 3,
+    sockets: 3,
   },
   quick: {
     boot: 2,
@@ -132,6 +133,7 @@ const RUNS = {
     wirePlan: 2,
     deviceKills: 10,
     swarm: 1,
+    sockets: 1,
   },
 };
 

@@ -354,3 +354,43 @@ describe("native addon", () => {
     expect(outcome.signal).toBe(signal);
   });
 });
+
+describe("native addon: listening sockets of socket activation", () => {
+  it("socket, setsockopt, bind, listen, accept4, connect and getsockname, one call each; the accept queues; errors with code and syscall", async () => {
+    const r = await result("listen.mjs");
+    // Non-blocking and close-on-exec (O_NONBLOCK 04000, O_CLOEXEC 02000000); an accepted connection is blocking.
+    expect(r.tcpFlags & 0o4000).toBe(0o4000);
+    expect(r.tcpFlags & 0o2000000).toBe(0o2000000);
+    expect(r.acceptedFlags & 0o4000).toBe(0);
+    expect(r.tcpName).toEqual({ family: "inet", host: "127.0.0.1", port: expect.any(Number) });
+    expect(r.tcp6Name).toEqual({ family: "inet6", host: "::1", port: r.tcpName.port });
+    expect([r.emptyQueue, r.twoQueued, r.afterAccept]).toEqual([
+      { listening: true, queued: 0, backlog: 7 },
+      { listening: true, queued: 2, backlog: 7 },
+      { listening: true, queued: 1, backlog: 7 },
+    ]);
+    expect(r.nothingToAccept).toBeNull();
+    expect([r.unixEmpty, r.unixQueued, r.noAnswer]).toEqual([{ queued: 0, backlog: 5 }, { queued: 1, backlog: 5 }, null]);
+    expect(r.connectLive).toBeNull();
+    expect(r.udpEmpty).toBe(0);
+    expect(r.udpWaiting).toBeGreaterThan(0);
+    expect(r.errors.inUse).toEqual(nativeError("EADDRINUSE", "bind", 98));
+    expect(r.errors.missingDirectory).toEqual(nativeError("ENOENT", "bind", 2));
+    expect(r.errors.refused).toEqual(nativeError("ENOENT", "connect", 2));
+    for (const key of ["badHost", "badFamily", "badOption"]) expect(r.errors[key], key).toEqual(typeError);
+  });
+
+  it("spawn places listenFds at 3, 4, … (sources inside the target range too) and sets LISTEN_PID to the child's own pid", async () => {
+    const { spawn } = await result("listen.mjs");
+    expect(spawn.code).toBe(0);
+    expect([spawn.shellPid, spawn.listenPid, spawn.listenCount]).toEqual([spawn.pid, spawn.pid, 25]);
+    expect(spawn.links.slice(0, 4)).toEqual([spawn.expected[3], spawn.expected[4], spawn.expected[5], spawn.expected[6]]);
+    // fd 27 is the last socket, 28 the notify pipe above them, and nothing else is inherited.
+    expect(spawn.links.slice(4)).toEqual([spawn.expected[6], expect.stringMatching(/^pipe:/), "none"]);
+  });
+
+  it("refuses a notify fd among the listen fds", async () => {
+    const r = await result("listen.mjs");
+    expect(r.notifyBelow).toEqual(expect.objectContaining({ name: "TypeError", message: "notifyFd must be above the listenFds (3 + their count)" }));
+  });
+});

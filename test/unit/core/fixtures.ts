@@ -89,5 +89,13 @@ export function effectText(effect: ServerEffect | SupervisorEffect): string {
       return `log ${effect.kind}`;
     case "shutdown-complete":
       return "shutdown-complete";
+    case "watch-sockets":
+      return "watch";
+    case "unwatch-sockets":
+      return "unwatch";
+    case "spawn-instance":
+      return `spawn-instance ${effect.socket}`;
+    case "check-idle":
+      return "check-idle";
   }
 }

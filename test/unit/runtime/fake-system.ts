@@ -7,7 +7,9 @@ import { EventEmitter } from "node:events";
 import pino from "pino";
 import { Engine, type EngineSystem, type ProcessOwner, type SpawnedChild, type TimerHandle } from "../../../init/runtime/engine";
 import { createSupervisor } from "../../../init/core/supervisor";
-import type { ReadinessProbe, ServerSpec, Settings } from "../../../init/core/types";
+import type { ReadinessProbe, ServerSpec, Settings, SocketSpec } from "../../../init/core/types";
+import type { HeldSocket, WatchHandle } from "../../../init/runtime/sockets";
+import type { Listener } from "../../../init/process/listen";
 import type { Logger } from "../../../init/log/logger";
 import { ConsoleReport } from "../../../init/log/console";
 import type { PipeReader } from "../../../init/log/server-output";
@@ -157,6 +159,27 @@ export class FakeProbe implements RunningProbe {
   }
 }
 
+/** A listening socket of the fake world: connections wait in its queue until accepted (by the init or its server). */
+export class FakeListener {
+  queued = 0;
+  /** Connections accepted and still open (what idleStop's check looks for). */
+  open = 0;
+  readonly watchers = new Set<FakeWatch>();
+  backlog: number;
+
+  constructor(
+    readonly spec: SocketSpec,
+    readonly fd: number,
+  ) {
+    this.backlog = spec.backlog;
+  }
+}
+
+interface FakeWatch {
+  listener: FakeListener;
+  onReadable: () => void;
+}
+
 export class FakeSystem implements EngineSystem {
   private time = 0;
   private seq = 0;
@@ -171,6 +194,11 @@ export class FakeSystem implements EngineSystem {
   readonly files = new Set<string>();
   /** Every kill(2), in order. */
   readonly kills: { at: number; pid: number; signal: number }[] = [];
+  /** Listening sockets by fd, and the watches on them. */
+  readonly listeners = new Map<number, FakeListener>();
+  readonly watches = new Set<FakeWatch>();
+  /** The errno a socket's bind fails with (null: it binds). */
+  bindError: (socket: SocketSpec) => string | null = () => null;
 
   /** The errno a spawn fails with (null: it succeeds). */
   spawnError: (request: SpawnRequest, owner: ProcessOwner) => string | null = () => null;
@@ -286,6 +314,92 @@ export class FakeSystem implements EngineSystem {
     this.fds.delete(fd);
   }
 
+  // ---- listening sockets ----------------------------------------------------------------------
+
+  openListener(socket: SocketSpec): Listener {
+    const errno = this.bindError(socket);
+    if (errno !== null) throw Object.assign(new Error(`bind ${errno}`), { code: errno, syscall: "bind" });
+    const fd = this.openFd(`listening socket ${socket.listen}`);
+    this.listeners.set(fd, new FakeListener(socket, fd));
+    if (socket.path !== null) this.files.add(socket.path);
+    return { fd, inode: 100_000 + fd };
+  }
+
+  updateListener(socket: SocketSpec, fd: number): void {
+    this.listener(fd).backlog = socket.backlog;
+  }
+
+  closeListener(socket: SocketSpec, fd: number): void {
+    const listener = this.listener(fd);
+    if (listener.watchers.size > 0) throw new Error(`fd ${fd} closed while watched`);
+    this.listeners.delete(fd);
+    this.close(fd);
+    if (socket.path !== null) this.files.delete(socket.path);
+  }
+
+  watchReadable(fd: number, onReadable: () => void): WatchHandle {
+    const watch: FakeWatch = { listener: this.listener(fd), onReadable };
+    watch.listener.watchers.add(watch);
+    this.watches.add(watch);
+    this.poll(watch.listener);
+    return watch;
+  }
+
+  stopWatching(handle: WatchHandle): void {
+    const watch = handle as FakeWatch;
+    watch.listener.watchers.delete(watch);
+    this.watches.delete(watch);
+  }
+
+  accept(fd: number): number | null {
+    const listener = this.listener(fd);
+    if (listener.queued === 0) return null;
+    listener.queued -= 1;
+    return this.openFd(`connection on ${listener.spec.listen}`);
+  }
+
+  listenQueue(_socket: SocketSpec, fd: number): { queued: number; backlog: number | null } {
+    const listener = this.listener(fd);
+    return { queued: listener.queued, backlog: listener.backlog };
+  }
+
+  socketsBusy(sockets: readonly HeldSocket[]): boolean {
+    return sockets.some(({ fd }) => this.listener(fd).queued > 0 || this.listener(fd).open > 0);
+  }
+
+  /** A client connects to the socket listening at `listen`: it waits in the queue; a watch fires on the event loop. */
+  connect(listen: string): FakeListener {
+    const listener = [...this.listeners.values()].find((candidate) => candidate.spec.listen === listen);
+    if (!listener) throw new Error(`nothing listens at ${listen}: ECONNREFUSED`);
+    listener.queued += 1;
+    this.poll(listener);
+    return listener;
+  }
+
+  /** The server's process takes a waiting connection (as its own accept would). */
+  serverAccepts(listen: string): void {
+    const listener = [...this.listeners.values()].find((candidate) => candidate.spec.listen === listen)!;
+    if (listener.queued === 0) throw new Error(`no connection waits at ${listen}`);
+    listener.queued -= 1;
+    listener.open += 1;
+  }
+
+  /** Level-triggered, like uv_poll: while a connection waits, a watch fires again on each turn of the loop. */
+  private poll(listener: FakeListener): void {
+    this.at(this.time, () => {
+      if (listener.queued === 0) return;
+      const watches = [...listener.watchers];
+      for (const watch of watches) if (listener.watchers.has(watch)) watch.onReadable();
+      if (listener.watchers.size > 0 && listener.queued > 0) this.poll(listener);
+    });
+  }
+
+  private listener(fd: number): FakeListener {
+    const listener = this.listeners.get(fd);
+    if (!listener) throw Object.assign(new Error(`fd ${fd} is not a listening socket`), { code: "EBADF" });
+    return listener;
+  }
+
   /** The live process of a server (role "server"), or of one of its hooks. */
   process(server: string, role: ProcessOwner["role"] = "server"): FakeProcess | undefined {
     return [...this.processes.values()].find((p) => p.alive && p.owner.server === server && p.owner.role === role);
@@ -309,6 +423,7 @@ export class FakeSystem implements EngineSystem {
       probes: this.probes.size,
       processes: [...this.processes.values()].filter((p) => p.alive).map((p) => `${p.owner.server} ${p.owner.role} pid ${p.pid}`),
       files: [...this.files],
+      watches: this.watches.size,
     };
   }
 
@@ -342,5 +457,9 @@ export function fakeEngine(specs: ServerSpec[], settings: Settings, system = new
     () => true,
   );
   const engine = new Engine(createSupervisor({ settings, servers: specs }, system.now()), log, report, "/run/test", system);
+  // As stage 2 does before the boot: the servers' sockets exist before any server starts.
+  const sockets = engine.sockets.prepare(specs);
+  if (sockets.problems.length > 0) throw new Error(`sockets: ${sockets.problems.map((p) => p.message).join("; ")}`);
+  sockets.commit();
   return { engine, system, records, progress };
 }

@@ -7,7 +7,7 @@ import type { FakeSystem } from "./fake-system";
 /** No timer, fd, pipe reader, probe, process or socket file left; the engine holds nothing but its servers' idle outputs. */
 export function expectNothingLeft(engine: Engine, system: FakeSystem, { listeners = 0 } = {}): void {
   system.settle();
-  expect(system.leftovers()).toEqual({ timers: 0, fds: [], readers: 0, probes: 0, processes: [], files: [] });
+  expect(system.leftovers()).toEqual({ timers: 0, fds: [], readers: 0, probes: 0, processes: [], files: [], watches: 0 });
   const resources = engine.resources();
   expect({ ...resources, servers: undefined, lineListeners: undefined }).toEqual({
     timers: 0,
@@ -19,6 +19,8 @@ export function expectNothingLeft(engine: Engine, system: FakeSystem, { listener
     outputListeners: 0,
     servers: undefined,
     lineListeners: undefined,
+    listeningSockets: 0,
+    socketWatchers: 0,
   });
   // Each output keeps one listener: the engine's own, which forwards its lines.
   expect(resources.lineListeners).toBe(resources.servers);
