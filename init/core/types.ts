@@ -108,6 +108,17 @@ export interface ServerSpec {
   log: LogSettings;
   /** Whether it starts at boot (Starter's StartServersAtStartup, or per server `autostart`). */
   autostart: boolean;
+  /**
+   * systemd's Type=: "simple" (the default), the spawned process is the server; "forking", it forks the
+   * server (a daemon) and exits 0, and the daemon's main process is then found (pidFile, else its cgroup).
+   */
+  type?: "simple" | "forking";
+  /** forking: the file the daemon writes its pid to; null (or absent): its cgroup tells. */
+  pidFile?: string | null;
+  /** sd_notify keep-alives (WATCHDOG=1) expected at least this often once ready; null (or absent): none. */
+  watchdogMs?: number | null;
+  /** cgroup v2 limits, keyed by the kernel's file name (memory.max, cpu.weight, …), valued as written to it. */
+  limits?: Record<string, string>;
 }
 
 export interface Settings {
