@@ -39,7 +39,7 @@ describe("a run in a cgroup", () => {
     ({ server, effects } = run(server, [timer(server, "stop-timeout", 6000)]));
     expect(effects).toEqual(["log stop-timeout", "signal-cgroup 9", "arm stop-timeout@11000"]);
     // The main process ends; one of its children lingers a moment more: not stopped until the cgroup is empty.
-    ({ server, effects } = run(server, [{ type: "exited", now: 6001, pid: 100, code: null, signal: 9 }]));
+    ({ server } = run(server, [{ type: "exited", now: 6001, pid: 100, code: null, signal: 9 }]));
     expect([server.state, server.pid, server.populated]).toEqual(["stopping", null, true]);
     ({ server, effects } = run(server, [{ type: "cgroup-empty", now: 6002 }]));
     expect([server.state, server.reason, effects]).toEqual(["stopped", "stop-timeout", ["cancel stop-timeout", "log stopped"]]);
@@ -161,9 +161,9 @@ describe("type: forking", () => {
 
   it("no daemon found: with processes in its cgroup they are stopped and the start fails as no-main-process", () => {
     const seeking = run(launched(CGROUP).server, [{ type: "exited", now: 50, pid: 100, code: 0, signal: null }]).server;
-    let { server, effects } = run(seeking, [{ type: "main-pid", now: 60, pid: null, error: "2 processes, none a child of the init" }]);
-    expect(effects).toEqual(["log main-pid", "cancel start-timeout", "signal-cgroup 15", "arm stop-timeout@5060"]);
-    ({ server } = run(server, [{ type: "cgroup-empty", now: 70 }]));
+    const stopping = run(seeking, [{ type: "main-pid", now: 60, pid: null, error: "2 processes, none a child of the init" }]);
+    expect(stopping.effects).toEqual(["log main-pid", "cancel start-timeout", "signal-cgroup 15", "arm stop-timeout@5060"]);
+    const { server } = run(stopping.server, [{ type: "cgroup-empty", now: 70 }]);
     expect([server.state, server.reason, server.lastExit?.reason]).toEqual(["backoff", "no-main-process", "no-main-process"]);
   });
 
