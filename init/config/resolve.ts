@@ -221,7 +221,27 @@ class ServerResolver {
       failsafeMs: input.failsafe ?? null,
       log: { ...log, file: logFile },
       autostart: input.autostart ?? defaults.autostart ?? builtinDefaults.autostart,
+      ...this.processFields(input, at),
     };
+  }
+
+  /**
+   * type, pidFile, watchdog and cgroup limits: only what differs from a plain server is set, so a spec
+   * without them reads (and compares, at a reload) as it always did.
+   */
+  private processFields(input: ServerInput, at: FieldPath): Pick<ServerSpec, "type" | "pidFile" | "watchdogMs" | "limits"> {
+    const defaults = this.settings.defaults;
+    const fields: Pick<ServerSpec, "type" | "pidFile" | "watchdogMs" | "limits"> = {};
+    if (input.type === "forking") fields.type = "forking";
+    if (input.pidFile !== undefined) {
+      if (input.type === "forking") fields.pidFile = input.pidFile;
+      else this.problems.push({ path: [...at, "pidFile"], message: "pidFile applies to type: forking (a daemon's pid file)" });
+    }
+    const watchdogMs = input.watchdog !== undefined ? input.watchdog : defaults.watchdogMs;
+    if (watchdogMs != null) fields.watchdogMs = watchdogMs;
+    const limits = { ...defaults.limits, ...input.limits };
+    if (Object.keys(limits).length > 0) fields.limits = limits;
+    return fields;
   }
 
   /**

@@ -7,12 +7,14 @@
 //     startMode, interServerWait, interLevelWait, maxLevel, shutdownTimeout, controlSocket, logHome,
 //     searchPath, env, http (listen: the read-only HTTP listener, off unless given),
 //     defaults:          per-server defaults: readiness, liveness, restart, stopSignal, stopTimeout, startTimeout,
-//                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart
+//                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart,
+//                        watchdog, limits
 //     …and the Tango Starter's property names (table below), so Starter settings can be pasted in.
 //   servers:             list of servers (name, binary, args, env, cwd, user, group, umask, rlimits, level,
 //                        requires, after, exclusive, autostart, failsafe, readiness, liveness, startTimeout,
 //                        restart, stopSignal, stopTimeout, preStart, preStartTimeout, postStop,
-//                        postStopTimeout, log)
+//                        postStopTimeout, log, type (simple | forking), pidFile, watchdog, limits: cgroup v2
+//                        files such as memory.max, cpu.weight)
 //   sources:             servers from elsewhere: `tango`, the Tango database (config/tango/schema.ts)
 //   x-…:                 top-level keys starting with "x-" are ignored: a place for YAML anchors.
 //
@@ -49,6 +51,8 @@ import {
   listenExpectation,
   logProbe,
   parseByteSize,
+  cgroupLimitNames,
+  parseCgroupLimit,
   parseDuration,
   parseListenAddress,
   parseNotifyFd,
@@ -193,6 +197,29 @@ const principal = z.union([z.string().min(1, { error: expecting(principalExpecta
 const limitExpectation = 'a non-negative integer or "unlimited"';
 const limitValue = z.union([z.int().min(0, { error: expecting(limitExpectation) }), z.literal("unlimited").transform(() => -1)], {
   error: expecting(limitExpectation),
+});
+
+/** cgroup v2 limits, keyed by the kernel's file name; values checked and converted by parseCgroupLimit. */
+const cgroupLimits = z
+  .record(z.string(), z.union([z.string(), z.number()], { error: expecting("a limit value") }))
+  .transform((limits, ctx): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(limits)) {
+      const parsed = parseCgroupLimit(key, value);
+      if (parsed.ok) out[key] = parsed.value;
+      else
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `expected ${parsed.expected}, got ${JSON.stringify(cgroupLimitNames.includes(key) ? value : key)}`,
+        });
+    }
+    return out;
+  });
+
+/** A watchdog period (sd_notify WATCHDOG=1), or false for none. */
+const watchdogPeriod = z.union([z.literal(false).transform(() => null), durationMs.refine((ms) => ms > 0, { error: expecting("a period above 0") })], {
+  error: expecting('a period like "10s", or false'),
 });
 
 const rlimits = z
@@ -385,6 +412,8 @@ const serverDefaults = z.strictObject({
   postStopTimeout: durationMs.optional(),
   log: defaultLog.optional(),
   autostart: z.boolean().optional(),
+  watchdog: watchdogPeriod.optional(),
+  limits: cgroupLimits.optional(),
 });
 
 const levelCount = z
@@ -488,6 +517,8 @@ export const settingsSchema = z
         postStopTimeoutMs: defaults.postStopTimeout,
         log: { ...defaults.log, keep: defaults.log?.keep ?? settings.KeepLogFiles },
         autostart: defaults.autostart ?? settings.StartServersAtStartup,
+        watchdogMs: defaults.watchdog,
+        limits: defaults.limits,
       },
     };
   });
@@ -536,6 +567,10 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
     postStop: command.optional(),
     postStopTimeout: durationMs.optional(),
     log: serverLog.optional(),
+    type: z.enum(["simple", "forking"]).optional(),
+    pidFile: absolutePath.optional(),
+    watchdog: watchdogPeriod.optional(),
+    limits: cgroupLimits.optional(),
   });
 }
 
