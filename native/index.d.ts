@@ -57,6 +57,14 @@ export interface SpawnOptions {
   stderr?: StdioSpec | "stdout"; // default "inherit"
   /** When set: a pipe whose write end is placed at this fd number in the child (s6/dinit readiness notification); its read end is returned as notifyFd. */
   notifyFd?: number;
+  /**
+   * An fd of a cgroup's cgroup.procs (opened for writing by the caller, who closes it after): the child
+   * writes "0" to it before anything else, so it and everything it forks run in that cgroup. A failure
+   * is reported with syscall "cgroup".
+   */
+  cgroupFd?: number;
+  /** Environment variables the child sets to its own pid before exec (systemd's WATCHDOG_PID). */
+  pidEnv?: string[];
 }
 
 export interface SpawnResult {
@@ -171,6 +179,20 @@ export interface NativeAddon {
   sendDgram(fd: number, path: string, data: Buffer): number;
   /** close(2). */
   close(fd: number): void;
+
+  // ---- cgroup v2 and a VM's hardware watchdog --------------------------------------------------
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC). */
+  inotifyInit(): number;
+  /** inotify_add_watch(fd, path, IN_MODIFY); returns the watch descriptor. */
+  inotifyAddWatch(fd: number, path: string): number;
+  /** getxattr(path, name) as a string; null when the file has no such attribute. */
+  getxattr(path: string, name: string): string | null;
+  /** finit_module(2) of the module file at path, with its parameters ("" by default). */
+  loadModule(path: string, params?: string): void;
+  /** ioctl(WDIOC_SETTIMEOUT): returns the timeout in seconds the device took. */
+  watchdogSetTimeout(fd: number, seconds: number): number;
+  /** ioctl(WDIOC_GETSUPPORT): the driver's identity, whether it honours the magic close, whether its timeout can be set. */
+  watchdogInfo(fd: number): { identity: string; magicClose: boolean; settableTimeout: boolean };
 }
 
 /**

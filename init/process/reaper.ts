@@ -11,6 +11,8 @@ import { native } from "../native";
 import { decodeStatus, type ExitRecord } from "./exit";
 
 const RECORD_BYTES = 8;
+/** Orphans remembered for claim(): a daemon is claimed within moments of its launcher's exit. */
+const RECENT_ORPHANS = 64;
 
 export type ExitListener = (exit: ExitRecord) => void;
 
@@ -24,6 +26,11 @@ export class Reaper {
   orphansReaped = 0;
   /** Called with the exit of each orphan reaped, when set (tini -w warns about every one). */
   onOrphan: ExitListener | null = null;
+  /**
+   * The last orphans reaped, so that a daemon found after it ended (its launcher reparented it to us,
+   * it died before anyone claimed it) still has its exit told: see claim().
+   */
+  private readonly recentOrphans = new Map<number, ExitRecord>();
 
   start(): void {
     if (this.socket) return;
@@ -41,6 +48,32 @@ export class Reaper {
   /** Calls listener with the exit of pid (spawned by us). Register right after spawn returns. */
   watch(pid: number, listener: ExitListener): void {
     this.waiters.set(pid, listener);
+  }
+
+  /**
+   * Calls listener with the exit of pid, a process we did not spawn but that is our child now (a
+   * daemon its launcher left to us): at once if it was reaped a moment ago, else when it is.
+   * Returns false when it is neither alive nor just reaped (not ours to wait for).
+   */
+  claim(pid: number, listener: ExitListener): boolean {
+    const exit = this.recentOrphans.get(pid);
+    if (exit) {
+      this.recentOrphans.delete(pid);
+      setImmediate(() => notify(listener, exit));
+      return true;
+    }
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+    }
+    this.waiters.set(pid, listener);
+    return true;
+  }
+
+  /** Forgets a claim or watch (the caller stopped caring). */
+  unwatch(pid: number, listener: ExitListener): void {
+    if (this.waiters.get(pid) === listener) this.waiters.delete(pid);
   }
 
   /** The exit of pid carries no news (its exec failed and was reported already). */
@@ -68,7 +101,10 @@ export class Reaper {
     }
     if (this.discarded.delete(pid)) return;
     this.orphansReaped++;
-    if (this.onOrphan) notify(this.onOrphan, decodeStatus(pid, status));
+    const exit = decodeStatus(pid, status);
+    this.recentOrphans.set(pid, exit);
+    if (this.recentOrphans.size > RECENT_ORPHANS) this.recentOrphans.delete(this.recentOrphans.keys().next().value!);
+    if (this.onOrphan) notify(this.onOrphan, exit);
   }
 }
 

@@ -29,6 +29,10 @@ export interface SpawnRequest {
   stdout?: StdioSpec;
   stderr?: StdioSpec | "stdout";
   notifyFd?: number;
+  /** A cgroup v2 directory the child joins before it runs (it and all it forks stay there). */
+  cgroup?: string;
+  /** Variables the child sets to its own pid (WATCHDOG_PID). */
+  pidEnv?: string[];
 }
 
 export interface Child {
@@ -118,9 +122,15 @@ export function spawnChild(request: SpawnRequest): Child {
   if (request.foreground) options.foreground = true;
   if (request.controllingTerminal) options.controllingTerminal = true;
   if (request.notifyFd !== undefined) options.notifyFd = request.notifyFd;
+  if (request.pidEnv?.length) options.pidEnv = request.pidEnv;
 
   let result;
+  let cgroupFd: number | null = null;
   try {
+    if (request.cgroup !== undefined) {
+      cgroupFd = fs.openSync(path.join(request.cgroup, "cgroup.procs"), "w");
+      options.cgroupFd = cgroupFd;
+    }
     result = native().spawn(options);
   } catch (err) {
     const failure = err as SpawnError;
@@ -132,6 +142,8 @@ export function spawnChild(request: SpawnRequest): Child {
       failure.syscall ?? "spawn",
       notFound ? 127 : 126,
     );
+  } finally {
+    if (cgroupFd !== null) fs.closeSync(cgroupFd);
   }
   const exited = new Promise<ExitRecord>((resolve) => reaper.watch(result.pid, resolve));
   return { ...result, exited };

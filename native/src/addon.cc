@@ -14,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitPidfd(env, exports);
   starter::InitFdWatcher(env, exports);
   starter::InitSignals(env, exports);
+  starter::InitCgroup(env, exports);
+  starter::InitWatchdog(env, exports);
   return exports;
 }
 

@@ -13,5 +13,7 @@ void InitSocket(Napi::Env env, Napi::Object exports);
 void InitPidfd(Napi::Env env, Napi::Object exports);
 void InitFdWatcher(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
+void InitCgroup(Napi::Env env, Napi::Object exports);
+void InitWatchdog(Napi::Env env, Napi::Object exports);
 
 }  // namespace starter

@@ -20,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <optional>
@@ -50,6 +51,7 @@ enum Stage : int32_t {
   kStageChdir,
   kStageSigprocmask,
   kStageExecve,
+  kStageCgroup,
 };
 
 const char* StageName(int32_t stage) {
@@ -66,6 +68,7 @@ const char* StageName(int32_t stage) {
     case kStageChdir: return "chdir";
     case kStageSigprocmask: return "sigprocmask";
     case kStageExecve: return "execve";
+    case kStageCgroup: return "cgroup";
     default: return "spawn";
   }
 }
@@ -123,6 +126,8 @@ struct SpawnRequest {
   bool controlling_terminal = false;
   StdioSpec stdio[3];
   int notify_fd = -1;
+  int cgroup_fd = -1;                  // cgroup.procs of the cgroup to join, or -1
+  std::vector<std::string> pid_env;    // variables set to the child's own pid
 };
 
 // stdin may not be "pipe" (SpawnResult has no stdin end); only stderr may be "stdout".
@@ -255,6 +260,12 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
   auto read_flag = [&](const char* key, bool* out) {
     return Optional(options, key, [&](const Napi::Value& v) { return ReadBool(env, v, key, out); });
   };
+  auto read_cgroup = [&](const Napi::Value& v) {
+    return ReadFd(env, v, "cgroupFd", &req->cgroup_fd);
+  };
+  auto read_pid_env = [&](const Napi::Value& v) {
+    return ReadStringArray(env, v, "pidEnv", &req->pid_env);
+  };
   auto read_notify = [&](const Napi::Value& v) {
     int64_t fd = 0;
     // 0-2 belong to stdio; INT_MAX - 1 leaves room for "one above it".
@@ -269,7 +280,8 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
          read_flag("setsid", &req->setsid) && read_flag("setpgid", &req->setpgid) &&
          read_flag("foreground", &req->foreground) &&
          read_flag("controllingTerminal", &req->controlling_terminal) &&
-         Optional(options, "notifyFd", read_notify) &&
+         Optional(options, "notifyFd", read_notify) && Optional(options, "cgroupFd", read_cgroup) &&
+         Optional(options, "pidEnv", read_pid_env) &&
          GetProperty(options, "stdin", &value) &&
          ReadStdio(env, value, "stdin", false, false, &req->stdio[0]) &&
          GetProperty(options, "stdout", &value) &&
@@ -411,6 +423,9 @@ struct ChildPlan {
   int stage_fd;       // write end of the exec-stage pipe, numbered >= first_free
   int first_free;     // lowest fd number that is no target: max(3, notify_target + 1)
   int fd_limit;       // RLIMIT_NOFILE of the parent, for the close_range fallback
+  int cgroup_fd;      // cgroup.procs to write "0" to, or -1
+  char* const* pid_slots;  // where the child writes its pid: the value of each pidEnv variable
+  size_t pid_slot_count;
 };
 
 [[noreturn]] void Fail(const ChildPlan& plan, Stage stage) {
@@ -511,8 +526,39 @@ void TakeTerminal(const ChildPlan& plan) {
   }
 }
 
+// ---- the child's cgroup and own pid -------------------------------------------------------------
+// Joining the cgroup comes first, before any fd is moved (its fd may be a target number) and before
+// the program runs, so that everything it ever forks is in the cgroup too. Writing "0" to
+// cgroup.procs moves the writer. The pid variables (WATCHDOG_PID) can only be filled in here: the
+// parent reserved room for their digits.
+void JoinCgroup(const ChildPlan& plan) {
+  if (plan.cgroup_fd < 0) return;
+  ssize_t n;
+  do {
+    n = write(plan.cgroup_fd, "0", 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) Fail(plan, kStageCgroup);
+}
+
+void WriteOwnPid(const ChildPlan& plan) {
+  if (plan.pid_slot_count == 0) return;
+  char digits[16];
+  int count = 0;
+  for (long pid = static_cast<long>(getpid()); count == 0 || pid > 0; pid /= 10) {
+    digits[count++] = static_cast<char>('0' + pid % 10);
+  }
+  for (size_t slot = 0; slot < plan.pid_slot_count; slot++) {
+    char* out = plan.pid_slots[slot];
+    for (int i = 0; i < count; i++) out[i] = digits[count - 1 - i];
+    out[count] = '\0';
+  }
+}
+// --------------------------------------------------------------------------------------------------
+
 // Runs in the child after _Fork with every signal blocked. Never returns.
 [[noreturn]] void RunChild(const ChildPlan& plan) {
+  JoinCgroup(plan);
+  WriteOwnPid(plan);
   ResetSignalDispositions();
   PlaceFds(plan);
 
@@ -620,6 +666,22 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
                      ? static_cast<int>(nofile.rlim_cur)
                      : INT_MAX;
 
+  // Each pidEnv variable gets room for any pid's digits, which the child writes over (WriteOwnPid).
+  std::vector<char*> pid_slots;
+  for (const std::string& name : req.pid_env) {
+    std::string prefix = name + "=";
+    auto found = std::find_if(req.env.begin(), req.env.end(), [&](const std::string& entry) {
+      return entry.compare(0, prefix.size(), prefix) == 0;
+    });
+    if (found == req.env.end()) found = req.env.insert(req.env.end(), prefix);
+    *found = prefix + std::string(20, '0');
+  }
+  for (const std::string& name : req.pid_env) {
+    for (std::string& entry : req.env) {
+      if (entry.compare(0, name.size() + 1, name + "=") == 0) pid_slots.push_back(entry.data() + name.size() + 1);
+    }
+  }
+
   std::vector<char*> argv = CStringArray(req.argv);
   std::vector<char*> envp = CStringArray(req.env);
   ChildPlan plan = {};
@@ -645,6 +707,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.stage_fd = fds.stage_write.get();
   plan.first_free = first_free;
   plan.fd_limit = fd_limit;
+  plan.cgroup_fd = req.cgroup_fd;
+  plan.pid_slots = pid_slots.data();
+  plan.pid_slot_count = pid_slots.size();
 
   // With every signal blocked no handler runs in the child before its dispositions are reset
   // (a Node or reaper handler there would act on the parent's behalf).
