@@ -7,6 +7,7 @@ import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
+import { startHardwareWatchdog } from "./runtime/hardware-watchdog";
 import { catchForwardedSignals, runMainProgram } from "./runtime/main-program";
 
 // The supervisor, its config loader and control socket, and the client are loaded only by the
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
     },
   });
   reaper.start();
+  if (role === "vm") startHardwareWatchdog(log, kernel);
 
   if (invocation.mode === "main-program") {
     const code = await runMainProgram(log, invocation);

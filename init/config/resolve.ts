@@ -158,6 +158,7 @@ export function resolveConfig(
     controlSocket: settings?.controlSocket ?? builtinDefaults.controlSocket,
     logHome: settings?.logHome ?? null,
     ...(settings?.http ? { http: settings.http } : {}),
+    ...(settings?.cgroup !== undefined ? { cgroup: settings.cgroup } : {}),
   };
   return { config: { settings: resolvedSettings, servers, source }, problems };
 }

@@ -5,7 +5,8 @@
 //
 //   settings:            global settings; every key optional
 //     startMode, interServerWait, interLevelWait, maxLevel, shutdownTimeout, controlSocket, logHome,
-//     searchPath, env, http (listen: the read-only HTTP listener, off unless given),
+//     searchPath, env, http (listen: the read-only HTTP listener, off unless given), cgroup (false, or the
+//     cgroup v2 directory the init owns; found by itself by default),
 //     defaults:          per-server defaults: readiness, liveness, restart, stopSignal, stopTimeout, startTimeout,
 //                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart,
 //                        watchdog, limits
@@ -474,6 +475,9 @@ export const settingsSchema = z
     shutdownTimeout: durationMs.optional(),
     controlSocket: absolutePath.optional(),
     logHome: absolutePath.optional(),
+    cgroup: z
+      .union([z.literal(false), absolutePath], { error: expecting("false, or the absolute path of a cgroup v2 directory for the init to own") })
+      .optional(),
     searchPath: searchPath.optional(),
     env: environment.optional(),
     defaults: serverDefaults.optional(),
@@ -503,6 +507,7 @@ export const settingsSchema = z
       shutdownTimeoutMs: settings.shutdownTimeout,
       controlSocket: settings.controlSocket,
       logHome: settings.logHome ?? settings.LogFileHome,
+      cgroup: settings.cgroup,
       searchPath: settings.searchPath ?? settings.StartDsPath,
       env: settings.env ?? {},
       http: settings.http,

@@ -402,7 +402,7 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     socket: socketPath,
     resources: initResources(running),
   };
-  const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now));
+  const servers = (names ?? [...sup.servers.keys()]).map((name) => statusOf(sup.servers.get(name)!, now, running.engine.cgroupStats(name)));
   return { init, servers, ...(sources.length ? { sources } : {}) };
 }
 

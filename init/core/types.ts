@@ -138,6 +138,8 @@ export interface Settings {
   logHome: string | null;
   /** The read-only HTTP listener (init/http/), absent when off. The core does not read it. */
   http?: HttpSettings;
+  /** cgroup v2 for the servers: false (none), or the directory the init owns; absent: found by itself. The core does not read it. */
+  cgroup?: string | false;
 }
 
 export interface HttpSettings {

@@ -9,7 +9,9 @@ import { native } from "../native";
 import { consoleLine } from "../log/console";
 import type { Logger } from "../log/logger";
 import { detectRole, kernelWords, type Role } from "./environment";
-import { mountEarlyFilesystems } from "./mounts";
+import { mountEarlyFilesystems, mountPoints } from "./mounts";
+import { loadModules, modulesToLoad } from "./modules";
+import { mountCgroup2 } from "../process/cgroup";
 
 export interface Stage1Options {
   /** Mount the early filesystems when PID 1 (`--no-mount` turns it off). */
@@ -47,6 +49,19 @@ function attachConsole(): void {
   const fd = fs.openSync("/dev/console", fs.constants.O_RDWR | fs.constants.O_NOCTTY);
   for (const target of [0, 1, 2]) native().dup2(fd, target);
   if (fd > 2) fs.closeSync(fd);
+}
+
+function isMounted(target: string): boolean {
+  const mountinfo = readOptional("/proc/self/mountinfo");
+  return mountinfo !== null && mountPoints(mountinfo).has(target);
+}
+
+function readOptional(file: string): string | null {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
 }
 
 function hostnameFor(kernel: Map<string, string>): string | null {
@@ -91,6 +106,12 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
     if (hostname && attempt(log, `setting the host name to ${hostname}`, () => native().sethostname(hostname))) done.push(`host name ${hostname}`);
     // Tango servers and their clients talk over 127.0.0.1: without lo up, "network unreachable".
     if (attempt(log, "bringing lo up", () => native().linkUp("lo"))) done.push("lo up");
+    // Each server gets a cgroup of its own (process/cgroup.ts): the unified hierarchy, where a VM has none.
+    if (!isMounted("/sys/fs/cgroup") && attempt(log, "mounting cgroup2 on /sys/fs/cgroup", mountCgroup2)) done.push("cgroup2");
+    // Drivers the root carries as modules (a hardware watchdog's) and no udev loads.
+    const modules = loadModules(modulesToLoad(readOptional("/etc/modules"), kernel.get("modules")));
+    if (modules.loaded.length) done.push(`modules ${modules.loaded.join(" ")}`);
+    if (modules.failed.length) log.warn({ failed: modules.failed }, `modules not loaded: ${modules.failed.join(", ")}`);
   }
   if (isPid1) {
     // The init must be the last process the OOM killer picks.

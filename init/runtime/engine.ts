@@ -220,8 +220,6 @@ export class Engine {
   );
   /** Set once a shutdown completed. */
   shutdownComplete = false;
-  /** Servers whose limits were said not to apply (once each). */
-  private readonly limitsWarned = new Set<string>();
 
   constructor(
     sup: Supervisor,
@@ -489,13 +487,8 @@ export class Engine {
   private prepareCgroup(spec: ServerSpec): string | null {
     const cgroups = this.system.cgroups;
     const limits = spec.limits ?? {};
-    if (!cgroups) {
-      if (Object.keys(limits).length > 0 && !this.limitsWarned.has(spec.name)) {
-        this.limitsWarned.add(spec.name);
-        this.log.warn({ server: spec.name }, `${spec.name}: limits not applied: no writable cgroup v2 here`);
-      }
-      return null;
-    }
+    // Without cgroups, the supervisor said so once (with the servers whose limits are not applied).
+    if (!cgroups) return null;
     try {
       const { path: dir, refused } = cgroups.prepare(spec.name, limits);
       if (refused.length > 0) this.log.warn({ server: spec.name, refused }, `${spec.name}: limits not applied: ${refused.join(", ")}`);
