@@ -16,7 +16,8 @@ case "$profile" in
   # tini and dumb-init: the peers compared in tests and benchmarks; prometheus: scrapes the HTTP
   # listener in the tests (which run their own; its service is kept stopped below); tango-starter:
   # Debian's Tango Starter, the reference the Starter device is compared with (test and bench).
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 prometheus tango-starter) ;;
+  # rsync: a real daemon (rsync --daemon forks and exits) for type: forking, on the host and in the VM.
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils tini dumb-init curl iproute2 prometheus tango-starter rsync) ;;
   *) echo "prereqs: unknown profile $profile (demo, vm, soak, test, bench)" >&2; exit 2 ;;
 esac
 

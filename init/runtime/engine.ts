@@ -357,6 +357,8 @@ export class Engine {
       case "log":
         return this.writeLog(effect);
       case "shutdown-complete":
+        // The servers' cgroups are empty now: the init leaves no directory of its own behind.
+        for (const runtime of this.servers.values()) if (runtime.cgroup) this.system.cgroups?.remove(runtime.cgroup.path);
         this.shutdownComplete = true;
         for (const resolve of this.shutdownWaiters.splice(0)) resolve();
         return;
@@ -870,7 +872,7 @@ export class Engine {
       fields.signal = server.lastExit.signal === null ? null : signalName(server.lastExit.signal);
       fields.reason = server.lastExit.reason;
     }
-    if (kind === "failed") fields.reason = server.reason;
+    if (kind === "failed" || kind === "restarting") fields.reason = server.reason;
     if ((kind === "unresponsive" || kind === "responsive") && server.liveness) {
       fields.pingFailures = server.liveness.failures;
       fields.pingRttMs = server.liveness.lastRttMs;
