@@ -65,6 +65,8 @@ export interface SpawnOptions {
   cgroupFd?: number;
   /** Environment variables the child sets to its own pid before exec (systemd's WATCHDOG_PID). */
   pidEnv?: string[];
+  /** Written to the child's /proc/self/oom_score_adj before exec (best effort: no /proc, no change). */
+  oomScoreAdj?: number;
 }
 
 export interface SpawnResult {

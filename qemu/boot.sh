@@ -14,6 +14,9 @@
 #   --tsc-khz KHZ      the TSC rate given to the kernel (tsc_early_khz=); default: the host's, from
 #                      dmesg or /proc/cpuinfo; 0 leaves the kernel to calibrate (see below)
 #   --verbose          keep the kernel's boot messages (default: `quiet`)
+#   --watchdog MODEL   a hardware watchdog: ib700 (ISA, on the microvm) or i6300esb (PCI: the machine
+#                      becomes -M pc); its expiry resets the VM (load its module: starter.modules=)
+#   --reboot           a reset or reboot boots again instead of ending qemu (default: -no-reboot)
 #   --dry-run          print the qemu command line and exit
 #
 # Words after the options go on the kernel command line, e.g. starter.loglevel=debug
@@ -35,6 +38,8 @@ timeout=""
 tsc_khz=""
 quiet=quiet
 dry_run=false
+watchdog=""
+reboot=false
 words=()
 
 while [ $# -gt 0 ]; do
@@ -46,6 +51,8 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --tsc-khz) tsc_khz=$2; shift 2 ;;
     --verbose) quiet=""; shift ;;
+    --watchdog) watchdog=$2; shift 2 ;;
+    --reboot) reboot=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --) shift; words+=("$@"); break ;;
@@ -93,10 +100,20 @@ fi
 # panic=-1: a panic reboots at once, and -no-reboot turns that into qemu's exit (tests look for
 # "Kernel panic" in the output); no_timer_check and tsc=reliable spare TCG's slow calibrations.
 append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 $quiet ${words[*]}"
+machine=(-M microvm,pit=on)
+extra=()
+case "$watchdog" in
+  "") ;;
+  ib700) extra+=(-device ib700 -action watchdog=reset) ;;
+  # The microvm has no PCI bus: the PC machine has (and boots slower).
+  i6300esb) machine=(-M pc); extra+=(-device i6300esb -action watchdog=reset) ;;
+  *) echo "boot: unknown watchdog $watchdog (ib700, i6300esb)" >&2; exit 2 ;;
+esac
+$reboot || extra+=(-no-reboot)
 command=(
   qemu-system-x86_64
-  -M microvm,pit=on -cpu max -smp "$smp" -m "$memory"
-  -nographic -no-reboot
+  "${machine[@]}" -cpu max -smp "$smp" -m "$memory"
+  -nographic "${extra[@]}"
   -kernel "$kernel" -initrd "$initrd"
   -append "$append"
 )

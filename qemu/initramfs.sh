@@ -3,7 +3,7 @@
 # the init as /init and /sbin/init, plus what only a VM's root needs.
 #
 #   qemu/initramfs.sh [--out FILE] [--root DIR | --config FILE [--with PAYLOAD]… [--hostname NAME]]
-#                     [--configs DIR] [--binary FILE]
+#                     [--configs DIR] [--binary FILE] [--modules DIR [--load NAME]…]
 #
 #   --out FILE      the cpio to write (default build/qemu/initramfs.cpio)
 #   --root DIR      an already assembled root, copied as it is (it is not modified)
@@ -12,6 +12,10 @@
 #   --configs DIR   also copy DIR/*.yaml and DIR/*.sh into /etc/starter-init/vm/ (pick a config at
 #                   boot with the kernel word starter.config=/etc/starter-init/vm/NAME.yaml)
 #   --binary FILE   the init (default dist/starter-init)
+#   --modules DIR   a tree laid over the root (qemu/kernel.sh's modules/: lib/modules/<version>/…), for
+#                   kernel modules the init loads in stage 1
+#   --load NAME     a module named in /etc/modules, loaded at boot (or name them with the kernel word
+#                   starter.modules=a,b)
 #
 # VM additions, made on a staging copy: the /dev/console and /dev/null nodes (the kernel opens
 # /dev/console for PID 1 before anything is mounted; without it the init starts with no stdio) —
@@ -32,6 +36,8 @@ configs=""
 binary="$top/dist/starter-init"
 hostname=""
 payloads=()
+modules=""
+loads=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,6 +48,8 @@ while [ $# -gt 0 ]; do
     --with) payloads+=("$2"); shift 2 ;;
     --binary) binary=$2; shift 2 ;;
     --hostname) hostname=$2; shift 2 ;;
+    --modules) modules=$2; shift 2 ;;
+    --load) loads+=("$2"); shift 2 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "initramfs: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -69,6 +77,15 @@ fi
 [ -e "$stage/init" ] || ln -s sbin/starter-init "$stage/init"
 [ -e "$stage/sbin/init" ] || ln -s starter-init "$stage/sbin/init"
 mkdir -p "$stage/dev" "$stage/proc" "$stage/sys" "$stage/run" "$stage/tmp" "$stage/root"
+
+if [ -n "$modules" ]; then
+  [ -d "$modules" ] || { echo "initramfs: modules tree $modules not found (qemu/kernel.sh makes one)" >&2; exit 1; }
+  cp -a "$modules"/. "$stage"/
+fi
+if [ ${#loads[@]} -gt 0 ]; then
+  mkdir -p "$stage/etc"
+  printf '%s\n' "${loads[@]}" >>"$stage/etc/modules"
+fi
 
 if [ -n "$configs" ]; then
   mkdir -p "$stage/etc/starter-init/vm"

@@ -9,6 +9,9 @@
 # fetched with `apt-get download` and unpacked with `dpkg -x` into the cache
 # (default: build/qemu/kernel/<version>/ under the repository). A cached vmlinux is reused, so a
 # second run needs no network; `--version` pins the kernel for offline reruns.
+# Beside the vmlinux, modules/ keeps the hardware watchdog drivers Debian builds as modules
+# (lib/modules/<version>/kernel/drivers/watchdog/: watchdog, ib700wdt, i6300esb, softdog), a tree
+# to lay over an initramfs root (qemu/initramfs.sh --modules) for the init to load.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,7 +50,8 @@ fi
 
 dir="$cache/$version"
 vmlinux="$dir/vmlinux"
-if [ -s "$vmlinux" ]; then
+modules="$dir/modules"
+if [ -s "$vmlinux" ] && [ -d "$modules" ]; then
   echo "$vmlinux"
   exit 0
 fi
@@ -64,6 +68,11 @@ if ! (cd "$work" && apt-get download "linux-image-$version" >&2); then
   if ! (cd "$work" && apt-get download "linux-image-$version" >&2); then
     # Offline with an older kernel in the cache: better that one than none.
     fallback=$(cached_version) || true
+    if [ -s "$vmlinux" ]; then
+      say "cannot download linux-image-$version for its modules; the cached vmlinux has none beside it"
+      echo "$vmlinux"
+      exit 0
+    fi
     [ -n "$fallback" ] || { say "cannot download linux-image-$version"; exit 1; }
     say "cannot download linux-image-$version; using the cached $fallback"
     echo "$cache/$fallback/vmlinux"
@@ -72,6 +81,19 @@ if ! (cd "$work" && apt-get download "linux-image-$version" >&2); then
 fi
 deb=$(ls "$work"/linux-image-*.deb | head -n 1)
 dpkg -x "$deb" "$work/root"
+# The watchdog drivers (a VM's hardware watchdog: qemu's ib700 and i6300esb; softdog without one).
+rm -rf "$modules"
+watchdogs="lib/modules/$version/kernel/drivers/watchdog"
+mkdir -p "$modules/$watchdogs"
+for module in watchdog ib700wdt i6300esb softdog; do
+  found=$(ls "$work/root/$watchdogs/$module".ko* 2>/dev/null | head -n 1) || true
+  [ -n "$found" ] && cp "$found" "$modules/$watchdogs/"
+done
+if [ -s "$vmlinux" ]; then
+  say "$modules: watchdog modules beside the cached $vmlinux"
+  echo "$vmlinux"
+  exit 0
+fi
 bzimage=$(ls "$work"/root/boot/vmlinuz-* | head -n 1)
 [ -f "$bzimage" ] || { say "no /boot/vmlinuz-* in $deb"; exit 1; }
 cp "$bzimage" "$dir/bzImage"

@@ -12,6 +12,7 @@ import { detectRole, kernelWords, type Role } from "./environment";
 import { mountEarlyFilesystems, mountPoints } from "./mounts";
 import { loadModules, modulesToLoad } from "./modules";
 import { mountCgroup2 } from "../process/cgroup";
+import { giveChildrenOomScore } from "../process/spawn";
 
 export interface Stage1Options {
   /** Mount the early filesystems when PID 1 (`--no-mount` turns it off). */
@@ -114,8 +115,13 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
     if (modules.failed.length) log.warn({ failed: modules.failed }, `modules not loaded: ${modules.failed.join(", ")}`);
   }
   if (isPid1) {
-    // The init must be the last process the OOM killer picks.
-    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"), refused)) done.push("oom_score_adj -1000");
+    // The init must be the last process the OOM killer picks; what it runs keeps the score it was given
+    // (at -1000 a server would never be an OOM victim: its cgroup's memory.max would hang it instead).
+    const inherited = Number(readOptional("/proc/self/oom_score_adj") ?? "0") || 0;
+    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"), refused)) {
+      done.push("oom_score_adj -1000");
+      giveChildrenOomScore(inherited);
+    }
   } else {
     // Orphans of our descendants come to us rather than to the real PID 1, so we can reap and stop them.
     if (attempt(log, "becoming child subreaper", () => native().setChildSubreaper())) done.push("child subreaper");

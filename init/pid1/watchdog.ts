@@ -5,6 +5,7 @@
 
 import fs from "node:fs";
 import { native } from "../native";
+import { consoleLine } from "../log/console";
 import type { Logger } from "../log/logger";
 
 export const WATCHDOG_DEVICE = "/dev/watchdog";
@@ -72,8 +73,12 @@ export function disarmHardwareWatchdog(log: Logger): void {
   if (!watchdog) return;
   armed = null;
   try {
-    if (watchdog.disarm()) log.info(`hardware watchdog ${watchdog.identity} disarmed (magic close)`);
-    else log.warn(`hardware watchdog ${watchdog.identity} has no magic close: it stays armed`);
+    const disarmed = watchdog.disarm();
+    const message = disarmed
+      ? `hardware watchdog ${watchdog.identity} disarmed (magic close)`
+      : `hardware watchdog ${watchdog.identity} has no magic close: it stays armed`;
+    const onConsole = consoleLine(`[ STOP ] ${message}`);
+    log[disarmed ? "info" : "warn"]({ ...(onConsole ? { onConsole } : {}) }, message);
   } catch (err) {
     log.warn({ code: (err as NodeJS.ErrnoException).code }, "disarming the hardware watchdog failed");
   }

@@ -92,6 +92,14 @@ export function resolveCommand(command: string, searchPath: string | undefined):
   return firstDenied ?? command;
 }
 
+/** The OOM score children get instead of the init's own (-1000 once stage 1 set it); null: inherited. */
+let childOomScoreAdj: number | null = null;
+
+/** Children start with this OOM score (the one the init itself was started with). */
+export function giveChildrenOomScore(score: number): void {
+  childOomScoreAdj = score;
+}
+
 /** Where a child starts when its request names no directory; null: the init's own. */
 let defaultCwd: string | null = null;
 
@@ -123,6 +131,7 @@ export function spawnChild(request: SpawnRequest): Child {
   if (request.controllingTerminal) options.controllingTerminal = true;
   if (request.notifyFd !== undefined) options.notifyFd = request.notifyFd;
   if (request.pidEnv?.length) options.pidEnv = request.pidEnv;
+  if (childOomScoreAdj !== null) options.oomScoreAdj = childOomScoreAdj;
 
   let result;
   let cgroupFd: number | null = null;

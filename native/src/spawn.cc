@@ -128,6 +128,7 @@ struct SpawnRequest {
   int notify_fd = -1;
   int cgroup_fd = -1;                  // cgroup.procs of the cgroup to join, or -1
   std::vector<std::string> pid_env;    // variables set to the child's own pid
+  std::optional<std::string> oom_score_adj;  // written to /proc/self/oom_score_adj, best effort
 };
 
 // stdin may not be "pipe" (SpawnResult has no stdin end); only stderr may be "stdout".
@@ -266,6 +267,12 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
   auto read_pid_env = [&](const Napi::Value& v) {
     return ReadStringArray(env, v, "pidEnv", &req->pid_env);
   };
+  auto read_oom = [&](const Napi::Value& v) {
+    int64_t score = 0;
+    if (!ReadInt(env, v, "oomScoreAdj", -1000, 1000, &score)) return false;
+    req->oom_score_adj = std::to_string(score);
+    return true;
+  };
   auto read_notify = [&](const Napi::Value& v) {
     int64_t fd = 0;
     // 0-2 belong to stdio; INT_MAX - 1 leaves room for "one above it".
@@ -281,7 +288,7 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
          read_flag("foreground", &req->foreground) &&
          read_flag("controllingTerminal", &req->controlling_terminal) &&
          Optional(options, "notifyFd", read_notify) && Optional(options, "cgroupFd", read_cgroup) &&
-         Optional(options, "pidEnv", read_pid_env) &&
+         Optional(options, "pidEnv", read_pid_env) && Optional(options, "oomScoreAdj", read_oom) &&
          GetProperty(options, "stdin", &value) &&
          ReadStdio(env, value, "stdin", false, false, &req->stdio[0]) &&
          GetProperty(options, "stdout", &value) &&
@@ -424,6 +431,7 @@ struct ChildPlan {
   int first_free;     // lowest fd number that is no target: max(3, notify_target + 1)
   int fd_limit;       // RLIMIT_NOFILE of the parent, for the close_range fallback
   int cgroup_fd;      // cgroup.procs to write "0" to, or -1
+  const char* oom_score_adj;  // the value for /proc/self/oom_score_adj, or null
   char* const* pid_slots;  // where the child writes its pid: the value of each pidEnv variable
   size_t pid_slot_count;
 };
@@ -526,11 +534,24 @@ void TakeTerminal(const ChildPlan& plan) {
   }
 }
 
-// ---- the child's cgroup and own pid -------------------------------------------------------------
+// ---- the child's cgroup, own pid and OOM score -------------------------------------------------
 // Joining the cgroup comes first, before any fd is moved (its fd may be a target number) and before
 // the program runs, so that everything it ever forks is in the cgroup too. Writing "0" to
 // cgroup.procs moves the writer. The pid variables (WATCHDOG_PID) can only be filled in here: the
-// parent reserved room for their digits.
+// parent reserved room for their digits. The OOM score undoes what the init set for itself (-1000,
+// never to be picked): a server keeps the score the init was started with, so the OOM killer of its
+// cgroup can end it (a process at -1000 is never a victim: its allocation would wait forever).
+void ResetOomScore(const ChildPlan& plan) {
+  if (plan.oom_score_adj == nullptr) return;
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;  // no /proc: the score stays inherited
+  ssize_t n;
+  do {
+    n = write(fd, plan.oom_score_adj, strlen(plan.oom_score_adj));
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+}
+
 void JoinCgroup(const ChildPlan& plan) {
   if (plan.cgroup_fd < 0) return;
   ssize_t n;
@@ -559,6 +580,7 @@ void WriteOwnPid(const ChildPlan& plan) {
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   JoinCgroup(plan);
   WriteOwnPid(plan);
+  ResetOomScore(plan);
   ResetSignalDispositions();
   PlaceFds(plan);
 
@@ -708,6 +730,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.first_free = first_free;
   plan.fd_limit = fd_limit;
   plan.cgroup_fd = req.cgroup_fd;
+  plan.oom_score_adj = req.oom_score_adj ? req.oom_score_adj->c_str() : nullptr;
   plan.pid_slots = pid_slots.data();
   plan.pid_slot_count = pid_slots.size();
 
