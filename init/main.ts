@@ -7,6 +7,7 @@ import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
+import { startHardwareWatchdog } from "./runtime/hardware-watchdog";
 import { catchForwardedSignals, runMainProgram } from "./runtime/main-program";
 import { releaseStartupMemoryLater } from "./runtime/memory";
 import { buildingSnapshot, prepareSnapshot } from "./snapshot";
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
   reaper.start();
   // What runs from here on may run for long: what only the start needed is given back soon.
   releaseStartupMemoryLater(log);
+  if (role === "vm") startHardwareWatchdog(log, kernel);
 
   if (invocation.mode === "main-program") {
     const code = await runMainProgram(log, invocation);

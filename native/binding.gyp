@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/args.cc",
+        "src/cgroup.cc",
         "src/errors.cc",
         "src/fd_watcher.cc",
         "src/kmod.cc",
@@ -16,7 +17,8 @@
         "src/signals.cc",
         "src/socket.cc",
         "src/spawn.cc",
-        "src/system.cc"
+        "src/system.cc",
+        "src/watchdog.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api"

@@ -62,8 +62,19 @@ export interface SpawnOptions {
    * (close-on-exec cleared there). notifyFd, when set, must be at least 3 + their count (TypeError).
    */
   listenFds?: number[];
-  /** Sets LISTEN_PID=<the child's own pid> in its environment (replacing any LISTEN_PID given in env). */
-  listenPid?: boolean;
+  /**
+   * An fd of a cgroup's cgroup.procs (opened for writing by the caller, who closes it after): the child
+   * writes "0" to it before anything else, so it and everything it forks run in that cgroup. A failure
+   * is reported with syscall "cgroup".
+   */
+  cgroupFd?: number;
+  /**
+   * Environment variables the child sets to its own pid before exec, replacing any value given in env
+   * (systemd's LISTEN_PID and WATCHDOG_PID: only the child knows its pid).
+   */
+  pidEnv?: string[];
+  /** Written to the child's /proc/self/oom_score_adj before exec (best effort: no /proc, no change). */
+  oomScoreAdj?: number;
 }
 
 export interface SpawnResult {
@@ -225,6 +236,18 @@ export interface NativeAddon {
   unixDiagRequest(fd: number, inode: number): void;
   /** recv(2) of the answer: a listening socket's accept queue, or null when no answer waits. */
   unixDiagReply(fd: number): ListenQueue | null;
+
+  // ---- cgroup v2 and a VM's hardware watchdog --------------------------------------------------
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC). */
+  inotifyInit(): number;
+  /** inotify_add_watch(fd, path, IN_MODIFY); returns the watch descriptor. */
+  inotifyAddWatch(fd: number, path: string): number;
+  /** getxattr(path, name) as a string; null when the file has no such attribute. */
+  getxattr(path: string, name: string): string | null;
+  /** ioctl(WDIOC_SETTIMEOUT): returns the timeout in seconds the device took. */
+  watchdogSetTimeout(fd: number, seconds: number): number;
+  /** ioctl(WDIOC_GETSUPPORT): the driver's identity, whether it honours the magic close, whether its timeout can be set. */
+  watchdogInfo(fd: number): { identity: string; magicClose: boolean; settableTimeout: boolean };
 }
 
 /**

@@ -18,6 +18,9 @@
 #   --verbose          keep the kernel's boot messages (default: `quiet`)
 #   --hardened         keep the kernel's hardening defaults (init_on_alloc, rodata) at the cost of
 #                      about half a second of boot under TCG
+#   --watchdog MODEL   a hardware watchdog: ib700 (ISA, on the microvm) or i6300esb (PCI: the machine
+#                      becomes -M pc); its expiry resets the VM (load its module: starter.modules=)
+#   --reboot           a reset or reboot boots again instead of ending qemu (default: -no-reboot)
 #   --dry-run          print the qemu command line and exit
 #
 # Words after the options go on the kernel command line, e.g. starter.loglevel=debug
@@ -42,6 +45,8 @@ tsc_khz=""
 quiet=quiet
 hardened=false
 dry_run=false
+watchdog=""
+reboot=false
 words=()
 
 while [ $# -gt 0 ]; do
@@ -56,6 +61,8 @@ while [ $# -gt 0 ]; do
     --tsc-khz) tsc_khz=$2; shift 2 ;;
     --verbose) quiet=""; shift ;;
     --hardened) hardened=true; shift ;;
+    --watchdog) watchdog=$2; shift 2 ;;
+    --reboot) reboot=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --) shift; words+=("$@"); break ;;
@@ -112,10 +119,22 @@ fi
 fast="cryptomgr.notests"
 $hardened || fast="$fast init_on_alloc=0 rodata=off"
 append="console=ttyS0 rdinit=/init panic=-1 $tsc_word tsc=reliable no_timer_check 8250.nr_uarts=1 $fast $quiet ${words[*]}"
+machine=(-M microvm,pit=on)
+extra=()
+case "$watchdog" in
+  "") ;;
+  ib700) extra+=(-device ib700 -action watchdog=reset) ;;
+  # The microvm has no PCI bus: the PC machine has (and boots slower).
+  i6300esb)
+    [ -z "$disk" ] || { echo "boot: --watchdog i6300esb needs --no-disk (the PC machine has no virtio-mmio for the payload disk)" >&2; exit 2; }
+    machine=(-M pc); extra+=(-device i6300esb -action watchdog=reset) ;;
+  *) echo "boot: unknown watchdog $watchdog (ib700, i6300esb)" >&2; exit 2 ;;
+esac
+$reboot || extra+=(-no-reboot)
 command=(
   qemu-system-x86_64
-  -M microvm,pit=on -cpu max -smp "$smp" -m "$memory"
-  -nographic -no-reboot
+  "${machine[@]}" -cpu max -smp "$smp" -m "$memory"
+  -nographic "${extra[@]}"
   -kernel "$kernel" -initrd "$initrd"
   -append "$append"
 )

@@ -6,6 +6,7 @@
 #
 #   qemu/initramfs.sh [--out FILE] [--root DIR | --config FILE [--with PAYLOAD]… [--hostname NAME]]
 #                     [--configs DIR] [--binary FILE] [--kernel FILE] [--no-disk] [--compress ALGO]
+#                     [--load NAME]…
 #
 #   --out FILE      the cpio to write (default build/qemu/initramfs.cpio); the disk image is
 #                   payload.erofs in the same directory
@@ -23,6 +24,9 @@
 #                   little (qemu does it, natively) and decompressing costs much (emulated):
 #                   measured here, the first TangoTest were ready ≈ 0.3 s sooner from an
 #                   uncompressed image (32 MiB) than from lz4hc (14 MiB)
+#   --load NAME     a kernel module named in /etc/modules, loaded by the init in stage 1 (a hardware
+#                   watchdog's driver: ib700wdt, i6300esb, softdog), from qemu/kernel.sh's modules/
+#                   (or name them at boot with the kernel word starter.modules=a,b)
 #
 # Why the split: the kernel copies every byte of an initramfs into memory before the init runs (under
 # TCG, seconds for 120 MiB), while a disk is read page by page as files are used. What the init needs
@@ -52,6 +56,7 @@ disk=true
 compress=none
 hostname=""
 payloads=()
+loads=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -65,6 +70,7 @@ while [ $# -gt 0 ]; do
     --no-disk) disk=false; shift ;;
     --compress) compress=$2; shift 2 ;;
     --hostname) hostname=$2; shift 2 ;;
+    --load) loads+=("$2"); shift 2 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "initramfs: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -107,6 +113,7 @@ fi
 [ -e "$stage/init" ] || ln -s sbin/starter-init "$stage/init"
 [ -e "$stage/sbin/init" ] || ln -s starter-init "$stage/sbin/init"
 mkdir -p "$stage/dev" "$stage/proc" "$stage/sys" "$stage/run" "$stage/tmp" "$stage/root"
+
 
 if [ -n "$configs" ]; then
   mkdir -p "$stage/etc/starter-init/vm"
@@ -211,6 +218,24 @@ EOF
 EOF
 else
   rm -f "$image"
+fi
+
+# Modules asked for with --load: from the same modules/ beside the kernel (the disk's are there
+# already), named in /etc/modules after the disk's.
+if [ ${#loads[@]} -gt 0 ]; then
+  if ! $disk; then
+    [ -n "$kernel" ] || kernel=$(bash "$here/kernel.sh")
+    modules="$(dirname "$kernel")/modules"
+    release=$(basename "$(dirname "$kernel")")
+    [ -s "$modules/modules.dep" ] || { echo "initramfs: $modules/modules.dep is missing (qemu/kernel.sh puts the modules beside the vmlinux)" >&2; exit 1; }
+    mkdir -p "$stage/lib/modules/$release"
+    cp -a "$modules/." "$stage/lib/modules/$release/"
+  fi
+  for name in "${loads[@]}"; do
+    grep -qE "/(${name}|${name//_/-})\.ko:" "$modules/modules.dep" || { echo "initramfs: module $name is not among qemu/kernel.sh's modules" >&2; exit 1; }
+  done
+  mkdir -p "$stage/etc"
+  printf '%s\n' "${loads[@]}" >>"$stage/etc/modules"
 fi
 
 # The main archive: everything owned by root, directories before what they hold.

@@ -3,7 +3,7 @@
 # and of the VM initramfs.
 #
 #   rootfs/assemble.sh --out DIR [--binary dist/starter-init] [--config FILE] [--with busybox] [--with tango] [--with tango-db]
-#                      [--with starter-device] [--servers FILE] [--hostname NAME]
+#                      [--with starter-device] [--with rsync] [--servers FILE] [--hostname NAME]
 #
 # What goes in: the binary as /sbin/starter-init (and /init for an initramfs), exactly the shared
 # libraries `ldd` lists for it and for every payload binary, the dynamic loader, /etc basics
@@ -18,6 +18,8 @@
 #   starter-device  the Tango Starter device of sources.tango.device: Debian's python3 with PyTango
 #            (python3-tango, numpy) and the libraries they load, and the device's script as
 #            /usr/lib/starter-init/starter-device.py (where the init looks first)
+#   rsync    a real daemon for `type: forking`: Debian's rsync (`rsync --daemon` forks and exits) with
+#            /etc/rsyncd.conf serving /srv on 127.0.0.1:873
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -179,6 +181,20 @@ for payload in "${payloads[@]}"; do
       install -D -m 0755 "$here/tango-db/drain.sh" "$out/usr/lib/tango-db/drain.sh"
       install -D -m 0644 "$servers" "$out/etc/tango-db/servers.conf"
       [ -x "$out/bin/busybox" ] || install_busybox
+      ;;
+    rsync)
+      [ -x /usr/bin/rsync ] || { echo "assemble: /usr/bin/rsync missing (apt-get install rsync)" >&2; exit 1; }
+      copy_with_libraries /usr/bin/rsync
+      mkdir -p "$out/srv"
+      cat >"$out/etc/rsyncd.conf" <<'EOF'
+# starter-init's rsync payload: a daemon on 127.0.0.1:873 serving /srv, for type: forking.
+address = 127.0.0.1
+port = 873
+use chroot = no
+log file = /var/log/rsyncd.log
+[srv]
+path = /srv
+EOF
       ;;
     starter-device)
       install_pytango

@@ -19,8 +19,9 @@ case "$profile" in
   # listener in the tests (which run their own; its service is kept stopped below); tango-starter:
   # Debian's Tango Starter, the reference the Starter device is compared with (test and bench);
   # gunicorn and dbus-daemon (with dbus-send, in dbus-bin): real programs that take their sockets
-  # from the init (socket activation, test and bench).
-  test | bench) packages+=(docker.io qemu-system-x86 xz-utils qemu-user erofs-utils tini dumb-init curl iproute2 prometheus tango-starter gunicorn dbus-daemon dbus-bin) ;;
+  # from the init (socket activation, test and bench); rsync: a real daemon (rsync --daemon forks and
+  # exits) for type: forking, on the host and in the VM.
+  test | bench) packages+=(docker.io qemu-system-x86 xz-utils qemu-user erofs-utils tini dumb-init curl iproute2 prometheus tango-starter gunicorn dbus-daemon dbus-bin rsync) ;;
   *) echo "prereqs: unknown profile $profile (demo, vm, soak, test, bench)" >&2; exit 2 ;;
 esac
 

@@ -88,6 +88,8 @@ export function table(header: string[], rows: string[][], style: Style): string 
 }
 
 export function statusTable(servers: ServerStatus[], style: Style): string {
+  // Memory, CPU time and processes come from the servers' cgroups: the columns are there when one has them.
+  const cgroups = servers.some((s) => s.resources);
   const rows = servers.map((s) => [
     s.name,
     stateWord(s, style),
@@ -98,9 +100,21 @@ export function statusTable(servers: ServerStatus[], style: Style): string {
     String(s.restarts),
     duration(s.timeToReadyMs),
     describePing(s.ping),
+    ...(cgroups ? describeResources(s.resources ?? null) : []),
     describeLastExit(s.lastExit),
   ]);
-  return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "PING", "LAST EXIT"], rows, style);
+  const cgroupColumns = cgroups ? ["MEM", "CPU", "PROCS"] : [];
+  return table(["SERVER", "STATE", "STARTER", "PID", "LEVEL", "UPTIME", "RESTARTS", "READY IN", "PING", ...cgroupColumns, "LAST EXIT"], rows, style);
+}
+
+/** "12.3 MiB" (or "12.3/256 MiB" under a memory.max), "1.25 s" of CPU, the process count. */
+export function describeResources(resources: ServerStatus["resources"]): string[] {
+  if (!resources) return ["-", "-", "-"];
+  const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+  const limit = resources.memoryMax !== null && /^\d+$/.test(resources.memoryMax) ? `/${Math.round(Number(resources.memoryMax) / 1024 / 1024)}` : "";
+  const memory = resources.memoryBytes === null ? "-" : `${mib(resources.memoryBytes)}${limit} MiB`;
+  const cpu = resources.cpuSeconds === null ? "-" : `${resources.cpuSeconds.toFixed(2)} s`;
+  return [memory, cpu, String(resources.processes)];
 }
 
 /** The sockets the init holds for the servers (socket activation): each with its fd, queue and activations. */

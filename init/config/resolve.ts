@@ -162,6 +162,7 @@ export function resolveConfig(
     controlSocket: settings?.controlSocket ?? builtinDefaults.controlSocket,
     logHome: settings?.logHome ?? null,
     ...(settings?.http ? { http: settings.http } : {}),
+    ...(settings?.cgroup !== undefined ? { cgroup: settings.cgroup } : {}),
   };
   return { config: { settings: resolvedSettings, servers, source }, problems };
 }
@@ -242,6 +243,7 @@ class ServerResolver {
       log: { ...log, file: logFile },
       autostart: input.autostart ?? defaults.autostart ?? builtinDefaults.autostart,
       ...activation,
+      ...this.processFields(input, at),
     };
   }
 
@@ -251,6 +253,25 @@ class ServerResolver {
     if (id !== undefined) return id;
     const entries = table === "passwd" ? (this.passwd ??= parseAccounts(this.deps.readPasswd())) : (this.groups ??= parseAccounts(this.deps.readGroup()));
     return entries.find((entry) => entry.name === value)?.id ?? null;
+  }
+
+  /**
+   * type, pidFile, watchdog and cgroup limits: only what differs from a plain server is set, so a spec
+   * without them reads (and compares, at a reload) as it always did.
+   */
+  private processFields(input: ServerInput, at: FieldPath): Pick<ServerSpec, "type" | "pidFile" | "watchdogMs" | "limits"> {
+    const defaults = this.settings.defaults;
+    const fields: Pick<ServerSpec, "type" | "pidFile" | "watchdogMs" | "limits"> = {};
+    if (input.type === "forking") fields.type = "forking";
+    if (input.pidFile !== undefined) {
+      if (input.type === "forking") fields.pidFile = input.pidFile;
+      else this.problems.push({ path: [...at, "pidFile"], message: "pidFile applies to type: forking (a daemon's pid file)" });
+    }
+    const watchdogMs = input.watchdog !== undefined ? input.watchdog : defaults.watchdogMs;
+    if (watchdogMs != null) fields.watchdogMs = watchdogMs;
+    const limits = { ...defaults.limits, ...input.limits };
+    if (Object.keys(limits).length > 0) fields.limits = limits;
+    return fields;
   }
 
   /**

@@ -5,15 +5,18 @@
 //
 //   settings:            global settings; every key optional
 //     startMode, interServerWait, interLevelWait, maxLevel, shutdownTimeout, controlSocket, logHome,
-//     searchPath, env, http (listen: the read-only HTTP listener, off unless given),
+//     searchPath, env, http (listen: the read-only HTTP listener, off unless given), cgroup (false, or the
+//     cgroup v2 directory the init owns; found by itself by default),
 //     defaults:          per-server defaults: readiness, liveness, restart, stopSignal, stopTimeout, startTimeout,
-//                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart
+//                        preStartTimeout, postStopTimeout, log (maxSize, keep, console, maxLine), autostart,
+//                        watchdog, limits
 //     …and the Tango Starter's property names (table below), so Starter settings can be pasted in.
 //   servers:             list of servers (name, binary, args, env, cwd, user, group, umask, rlimits, level,
 //                        requires, after, exclusive, autostart, failsafe, readiness, liveness, startTimeout,
 //                        restart, stopSignal, stopTimeout, preStart, preStartTimeout, postStop,
 //                        postStopTimeout, log; socket activation: sockets, activation, idleStop,
-//                        maxInstances — config/sockets.ts)
+//                        maxInstances — config/sockets.ts; type (simple | forking), pidFile, watchdog,
+//                        limits: cgroup v2 files such as memory.max, cpu.weight)
 //   sources:             servers from elsewhere: `tango`, the Tango database (config/tango/schema.ts)
 //   x-…:                 top-level keys starting with "x-" are ignored: a place for YAML anchors.
 //
@@ -51,6 +54,8 @@ import {
   listenExpectation,
   logProbe,
   parseByteSize,
+  cgroupLimitNames,
+  parseCgroupLimit,
   parseDuration,
   parseListenAddress,
   parseNotifyFd,
@@ -195,6 +200,29 @@ const principal = z.union([z.string().min(1, { error: expecting(principalExpecta
 const limitExpectation = 'a non-negative integer or "unlimited"';
 const limitValue = z.union([z.int().min(0, { error: expecting(limitExpectation) }), z.literal("unlimited").transform(() => -1)], {
   error: expecting(limitExpectation),
+});
+
+/** cgroup v2 limits, keyed by the kernel's file name; values checked and converted by parseCgroupLimit. */
+const cgroupLimits = z
+  .record(z.string(), z.union([z.string(), z.number()], { error: expecting("a limit value") }))
+  .transform((limits, ctx): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(limits)) {
+      const parsed = parseCgroupLimit(key, value);
+      if (parsed.ok) out[key] = parsed.value;
+      else
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `expected ${parsed.expected}, got ${JSON.stringify(cgroupLimitNames.includes(key) ? value : key)}`,
+        });
+    }
+    return out;
+  });
+
+/** A watchdog period (sd_notify WATCHDOG=1), or false for none. */
+const watchdogPeriod = z.union([z.literal(false).transform(() => null), durationMs.refine((ms) => ms > 0, { error: expecting("a period above 0") })], {
+  error: expecting('a period like "10s", or false'),
 });
 
 const rlimits = z
@@ -399,6 +427,8 @@ const serverDefaults = z.strictObject({
   postStopTimeout: durationMs.optional(),
   log: defaultLog.optional(),
   autostart: z.boolean().optional(),
+  watchdog: watchdogPeriod.optional(),
+  limits: cgroupLimits.optional(),
 });
 
 const levelCount = z
@@ -459,6 +489,9 @@ export const settingsSchema = z
     shutdownTimeout: durationMs.optional(),
     controlSocket: absolutePath.optional(),
     logHome: absolutePath.optional(),
+    cgroup: z
+      .union([z.literal(false), absolutePath], { error: expecting("false, or the absolute path of a cgroup v2 directory for the init to own") })
+      .optional(),
     searchPath: searchPath.optional(),
     env: environment.optional(),
     defaults: serverDefaults.optional(),
@@ -488,6 +521,7 @@ export const settingsSchema = z
       shutdownTimeoutMs: settings.shutdownTimeout,
       controlSocket: settings.controlSocket,
       logHome: settings.logHome ?? settings.LogFileHome,
+      cgroup: settings.cgroup,
       searchPath: settings.searchPath ?? settings.StartDsPath,
       env: settings.env ?? {},
       http: settings.http,
@@ -502,6 +536,8 @@ export const settingsSchema = z
         postStopTimeoutMs: defaults.postStopTimeout,
         log: { ...defaults.log, keep: defaults.log?.keep ?? settings.KeepLogFiles },
         autostart: defaults.autostart ?? settings.StartServersAtStartup,
+        watchdogMs: defaults.watchdog,
+        limits: defaults.limits,
       },
     };
   });
@@ -555,6 +591,11 @@ export function makeServerSchema(levelBound: { max: number; boundKey?: string })
     activation: activationSchema.optional(),
     idleStop: durationMs.optional(),
     maxInstances: count(1).optional(),
+    // a process in a cgroup (type, pidFile, watchdog, limits)
+    type: z.enum(["simple", "forking"]).optional(),
+    pidFile: absolutePath.optional(),
+    watchdog: watchdogPeriod.optional(),
+    limits: cgroupLimits.optional(),
   });
 }
 

@@ -269,3 +269,70 @@ export function closestWord(word: string, known: readonly string[]): string | un
   const tolerance = Math.max(1, Math.floor(word.length / 4)) + 0.5;
   return best && best.distance <= tolerance ? best.word : undefined;
 }
+
+// ---- cgroup v2 limits ---------------------------------------------------------------------------
+
+/** What each cgroup file of `limits:` takes: a size, a count, a weight, or cpu.max's quota and period. */
+const cgroupLimitKinds = {
+  "memory.min": "size",
+  "memory.low": "size",
+  "memory.high": "size",
+  "memory.max": "size",
+  "memory.swap.max": "size",
+  "pids.max": "count",
+  "cpu.weight": "weight",
+  "io.weight": "weight",
+  "cpu.max": "quota",
+} as const;
+
+export const cgroupLimitNames = Object.keys(cgroupLimitKinds);
+
+const limitExpectations = {
+  size: `a size (bytes, or a string like "256MiB"), or "max"`,
+  count: `a positive integer, or "max"`,
+  weight: "an integer from 1 to 10000 (100 is the kernel's default)",
+  quota: `"max", "<quota> <period>" in microseconds (like "50000 100000"), or a share of one CPU like "50%"`,
+} as const;
+
+/**
+ * The value written to a cgroup file of `limits:`, keyed by the kernel's own file name: sizes in the
+ * config's units become bytes, "max" stays, cpu.max also takes a share of one CPU ("150%" → 150000 100000).
+ */
+export function parseCgroupLimit(name: string, value: string | number): Parsed<string> {
+  if (!Object.hasOwn(cgroupLimitKinds, name)) {
+    const suggestion = closestWord(name, cgroupLimitNames);
+    return expected(`a cgroup file: ${cgroupLimitNames.join(", ")}${suggestion ? ` (did you mean ${JSON.stringify(suggestion)}?)` : ""}`);
+  }
+  const kind = cgroupLimitKinds[name as keyof typeof cgroupLimitKinds];
+  const text = String(value).trim();
+  const fail = expected<string>(limitExpectations[kind]);
+  switch (kind) {
+    case "size": {
+      if (text === "max") return ok(text);
+      // No memory at all (memory.swap.max: 0 turns swap off) is a size here, unlike elsewhere.
+      if (/^0+(\.0+)?\s*[A-Za-z]*$/.test(text)) {
+        const unit = text.replace(/^[0.]+\s*/, "");
+        return unit === "" || parseByteSize(`1${unit}`).ok ? ok("0") : fail;
+      }
+      const bytes = parseByteSize(typeof value === "number" ? value : text);
+      return bytes.ok ? ok(String(bytes.value)) : fail;
+    }
+    case "count":
+      return text === "max" || (/^\d+$/.test(text) && Number(text) > 0) ? ok(text) : fail;
+    case "weight":
+      return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 10_000 ? ok(text) : fail;
+    case "quota": {
+      const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+      if (percent) {
+        const quota = Math.round(Number(percent[1]) * 1000);
+        return quota >= 1000 ? ok(`${quota} 100000`) : fail;
+      }
+      const match = /^(max|\d+)(?:\s+(\d+))?$/.exec(text);
+      // The kernel takes quotas and periods from 1 ms to 1 s (the period), the quota at least 1 ms.
+      if (!match || (match[1] !== "max" && Number(match[1]) < 1000) || (match[2] !== undefined && (Number(match[2]) < 1000 || Number(match[2]) > 1_000_000))) {
+        return fail;
+      }
+      return ok(match[2] === undefined ? match[1] : `${match[1]} ${match[2]}`);
+    }
+  }
+}

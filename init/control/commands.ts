@@ -409,7 +409,9 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     socket: socketPath,
     resources: initResources(running),
   };
-  const servers = (names ?? [...sup.servers.keys()]).map((name) => withSockets(statusOf(sup.servers.get(name)!, now), running));
+  const servers = (names ?? [...sup.servers.keys()]).map((name) =>
+    withSockets(statusOf(sup.servers.get(name)!, now, running.engine.cgroupStats(name)), running),
+  );
   return { init, servers, ...(sources.length ? { sources } : {}) };
 }
 

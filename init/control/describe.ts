@@ -2,7 +2,8 @@
 
 import { describeServerExit, formatMs, starterStateOf, type Server } from "../core/server";
 import { signalName } from "../core/signals";
-import type { LastExit, PingStatus, ServerStatus } from "./protocol";
+import type { CgroupStats } from "../process/cgroup";
+import type { LastExit, PingStatus, ServerResources, ServerStatus, WatchdogStatus } from "./protocol";
 
 /** Why a server that should have started is not running: its reason, with the exit when it tells more. */
 export function describeFailure(server: Server): string {
@@ -18,6 +19,12 @@ export function describeFailure(server: Server): string {
       return "still alive after SIGKILL (no longer waited for)";
     case "readiness-failed":
       return "readiness probe failed";
+    case "watchdog":
+      return `no WATCHDOG=1 within ${formatMs(server.spec.watchdogMs ?? 0)} (aborted)`;
+    case "oom-killed":
+      return "killed by the OOM killer (its cgroup's memory.max)";
+    case "no-main-process":
+      return "its launcher exited but no daemon was found (pidFile, cgroup)";
     case "dependency-failed":
       return "a server it requires failed";
     case "burst-limit":
@@ -42,7 +49,26 @@ export function lastExitOf(server: Server, now: number): LastExit | null {
   };
 }
 
-export function statusOf(server: Server, now: number): ServerStatus {
+/** A server's cgroup numbers as status shows them. */
+export function resourcesOf(stats: (CgroupStats & { path: string }) | null): ServerResources | null {
+  if (!stats) return null;
+  return {
+    cgroup: stats.path,
+    memoryBytes: stats.memoryBytes,
+    memoryMax: stats.memoryMax,
+    cpuSeconds: stats.cpuUsec === null ? null : Math.round(stats.cpuUsec / 1000) / 1000,
+    processes: stats.processes,
+    oomKills: stats.oomKills,
+  };
+}
+
+function watchdogOf(server: Server, now: number): WatchdogStatus | null {
+  if (!server.watchdog || !server.spec.watchdogMs) return null;
+  return { periodMs: server.spec.watchdogMs, lastAgoMs: Math.max(0, Math.round(now - server.watchdog.lastAt)), keepAlives: server.watchdog.pets };
+}
+
+/** stats: its cgroup's numbers when it has one (the engine reads them), else null. */
+export function statusOf(server: Server, now: number, stats: (CgroupStats & { path: string }) | null = null): ServerStatus {
   const running = server.pid !== null && server.startedAt !== null;
   return {
     name: server.spec.name,
@@ -63,7 +89,14 @@ export function statusOf(server: Server, now: number): ServerStatus {
     ping: pingOf(server, now),
     hook: server.hook,
     hookPid: server.hookPid,
+    ...withValue("resources", resourcesOf(stats)),
+    ...withValue("watchdog", watchdogOf(server, now)),
   };
+}
+
+/** A field that only some servers have is left out where it has no value: rows stay as short as they were. */
+function withValue<K extends string, V>(key: K, value: V | null): Partial<Record<K, V>> {
+  return value === null ? {} : ({ [key]: value } as Record<K, V>);
 }
 export function pingOf(server: Server, now: number): PingStatus | null {
   const liveness = server.liveness;

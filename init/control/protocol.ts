@@ -282,6 +282,10 @@ export interface ServerStatus {
   /** accept: the instances running now. */
   instances?: number[];
   sockets?: SocketStatus[];
+  /** What its cgroup holds while it has processes (cgroup v2 only; absent or null otherwise). */
+  resources?: ServerResources | null;
+  /** Its watchdog while it is ready with one (sd_notify WATCHDOG=1); absent or null otherwise. */
+  watchdog?: WatchdogStatus | null;
 }
 
 /** A listening socket the init holds for a server (socket activation). */
@@ -299,6 +303,27 @@ export interface SocketStatus {
   activations: number;
   /** The init watches it for a connection now (the server listens: lazy, or accept). */
   watched: boolean;
+}
+
+export interface ServerResources {
+  /** The server's cgroup directory. */
+  cgroup: string;
+  /** memory.current, and memory.max as the kernel shows it ("max" or bytes). */
+  memoryBytes: number | null;
+  memoryMax: string | null;
+  /** CPU time used by all its processes (cpu.stat usage_usec), in seconds. */
+  cpuSeconds: number | null;
+  /** Processes in its cgroup. */
+  processes: number;
+  /** Processes of its cgroup the OOM killer ended in this run. */
+  oomKills: number | null;
+}
+
+export interface WatchdogStatus {
+  periodMs: number;
+  /** Since the last keep-alive (or since ready, before the first). */
+  lastAgoMs: number;
+  keepAlives: number;
 }
 export interface PingStatus {
   state: "responsive" | "unresponsive";

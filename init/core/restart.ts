@@ -12,7 +12,10 @@ export type FailureCause =
   | "readiness-failed" // the readiness probe gave up (we stopped it)
   | "unresponsive" // ready, then its admin device stopped answering ping (we aborted it: onUnresponsive restart)
   | "pre-start-failed" // preStart could not run, or exited non-zero
-  | "pre-start-timeout"; // preStart did not finish within preStartTimeoutMs (we stopped it)
+  | "pre-start-timeout" // preStart did not finish within preStartTimeoutMs (we stopped it)
+  | "watchdog" // ready, then no sd_notify WATCHDOG=1 within its period (we aborted it)
+  | "oom-killed" // the kernel's OOM killer ended it (its cgroup's memory.max)
+  | "no-main-process"; // forking: the launcher exited 0 but no daemon was found (pidFile, cgroup)
 
 export interface Termination {
   cause: FailureCause;

@@ -16,6 +16,13 @@
 // ended, also after a crash: the restart verdict waits for it). A hook has its own pid, its own
 // timeout and is stopped like the server (its process group, TERM, grace, KILL). Every state a
 // server waits in has a timer armed; only stopped, failed and ready wait for nothing.
+//
+// A server the runtime put in a cgroup of its own (its `spawned` event names it) is signalled and
+// killed as a whole (every process of the cgroup), and its run is over only when its main process has
+// ended *and* its cgroup is empty (`cgroup-empty`): a main process that ends with processes left
+// has those stopped like a server (stop signal, grace, KILL). A `forking` server's launcher exits 0
+// and leaves a daemon whose main process the runtime finds (`main-pid`). A server with a watchdog is
+// aborted (SIGABRT) when no keep-alive came for a period while it was ready.
 
 import { recordPing, startLiveness, type Liveness } from "./liveness";
 import { signalName } from "./signals";
@@ -51,7 +58,16 @@ export type StateReason =
   | "socket-activated" // a connection on its sockets started it (activation: lazy)
   | "idle-stop"; // no connection for idleStop: stopped, to start again at the next one
 
-export type ServerTimer = "pre-start-timeout" | "start-timeout" | "stop-timeout" | "post-stop-timeout" | "backoff" | "stable" | "idle";
+export type ServerTimer = "pre-start-timeout" | "start-timeout" | "stop-timeout" | "post-stop-timeout" | "backoff" | "stable" | "idle" | "watchdog";
+
+/** forking: where the daemon of the current run is (null for a simple server, or before a spawn). */
+export type DaemonPhase = "launching" | "seeking" | "found";
+
+/** While ready with a watchdog: when the last keep-alive came (the start of the period), and how many came. */
+export interface WatchdogState {
+  lastAt: number;
+  pets: number;
+}
 
 export interface ExitRecord {
   at: number;
@@ -114,6 +130,15 @@ export interface Server {
   activations: number;
   /** lazy with idleStop, while ready: when a check last saw a connection (or when it became ready). */
   quietSince: number | null;
+  // ---- cgroups, daemons, watchdog ----
+  /** The cgroup the current run's processes are in (the runtime placed them), or null. */
+  cgroup: string | null;
+  /** Processes are left in that cgroup: from `spawned` until the runtime reports it empty. */
+  populated: boolean;
+  /** forking: launcher running, daemon being looked for, or found (then pid is the daemon's). */
+  daemon: DaemonPhase | null;
+  /** While ready with a watchdog (spec.watchdogMs): its keep-alives; null otherwise. */
+  watchdog: WatchdogState | null;
 }
 
 export type ServerEvent =
@@ -121,11 +146,13 @@ export type ServerEvent =
   /** force: a stop that a pin does not refuse (shutdown, removal from the config). */
   | { type: "stop"; now: number; force?: boolean }
   | { type: "restart"; now: number }
-  | { type: "spawned"; now: number; pid: number }
+  /** cgroup: the cgroup the runtime placed the process in (null or absent: none). */
+  | { type: "spawned"; now: number; pid: number; cgroup?: string | null }
   | { type: "spawn-failed"; now: number; errno: string; syscall?: string }
   | { type: "ready"; now: number }
   | { type: "probe-failed"; now: number; message: string }
-  | { type: "exited"; now: number; pid: number; code: number | null; signal: number | null }
+  /** oomKilled: the runtime saw its cgroup's OOM killer end it (memory.events). */
+  | { type: "exited"; now: number; pid: number; code: number | null; signal: number | null; oomKilled?: boolean }
   /** The hook asked for by run-pre-start / run-post-stop runs as pid. */
   | { type: "hook-spawned"; now: number; pid: number }
   | { type: "hook-spawn-failed"; now: number; errno: string; syscall?: string }
@@ -150,7 +177,13 @@ export type ServerEvent =
   | { type: "instance-spawn-failed"; now: number; errno: string; syscall?: string }
   | { type: "instance-exited"; now: number; pid: number; code: number | null; signal: number | null }
   /** The runtime's answer to check-idle: whether a connection is open on, or waits at, the server's sockets. */
-  | { type: "idle-check"; now: number; busy: boolean };
+  | { type: "idle-check"; now: number; busy: boolean }
+  /** The run's cgroup has no process left (cgroup.events: populated 0). */
+  | { type: "cgroup-empty"; now: number }
+  /** forking: the daemon's main process, as the runtime found it (pidFile, cgroup); null: none, with why. */
+  | { type: "main-pid"; now: number; pid: number | null; error?: string }
+  /** sd_notify from the server: WATCHDOG=1 (a keep-alive), or WATCHDOG=trigger (abort it now). */
+  | { type: "keep-alive"; now: number; trigger?: boolean };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ServerLogKind =
@@ -181,7 +214,10 @@ export type ServerLogKind =
   | "listening"
   | "activated"
   | "instance"
-  | "idle-stop";
+  | "idle-stop"
+  | "main-pid" // forking: the launcher is done, the daemon looked for or found
+  | "remains" // the main process is gone, processes of its cgroup are left
+  | "watchdog"; // no keep-alive within the watchdog period
 
 /**
  * What the runtime must do. The effects of one step are independent: the runtime executes them in
@@ -202,6 +238,10 @@ export type ServerEffect =
   /** kill(-pid, SIGKILL). */
   | { type: "kill"; server: string; pid: number }
   | { type: "run-post-stop"; server: string; argv: string[]; code: number | null; signal: number | null }
+  /** Every process of the cgroup gets the signal (SIGKILL: all at once, cgroup.kill). */
+  | { type: "signal-cgroup"; server: string; cgroup: string; signal: number }
+  /** forking: find the daemon's main process (the pidFile, else the cgroup) and report it as `main-pid`. */
+  | { type: "find-main-pid"; server: string; cgroup: string | null; pidFile: string | null }
   | { type: "arm-timer"; server: string; timer: ServerTimer; id: number; at: number }
   | { type: "cancel-timer"; server: string; timer: ServerTimer; id: number }
   | { type: "log"; server: string; level: LogLevel; kind: ServerLogKind; message: string }
@@ -259,6 +299,10 @@ export function createServer(spec: ServerSpec, now = 0): Server {
     pendingInstances: 0,
     activations: 0,
     quietSince: null,
+    cgroup: null,
+    populated: false,
+    daemon: null,
+    watchdog: null,
   };
 }
 
@@ -285,6 +329,7 @@ export function starterStateOf(server: Server): StarterState {
 /** "exited with code 1", "killed by SIGKILL", "exec failed: ENOENT", or the reason alone. */
 export function describeServerExit(exit: ExitRecord): string {
   if (exit.errno !== null) return `exec failed: ${exit.errno}`;
+  if (exit.reason === "oom-killed") return "killed by the OOM killer";
   if (exit.signal !== null) return `killed by ${signalName(exit.signal)}`;
   if (exit.code !== null) return `exited with code ${exit.code}`;
   return exit.reason;
@@ -314,9 +359,9 @@ export function currentPid(server: Server): number | null {
 // ---- one step ---------------------------------------------------------------------------------
 
 /** The column of the table an event falls in: timers by kind, pins by direction. */
-export type Column = Exclude<ServerEvent["type"], "timer" | "pin" | "ping"> | ServerTimer | "pin-started" | "pin-stopped";
+export type Column = Exclude<ServerEvent["type"], "timer" | "pin" | "ping" | "keep-alive"> | ServerTimer | "pin-started" | "pin-stopped";
 
-function columnOf(event: Exclude<ServerEvent, { type: "ping" }>): Column {
+function columnOf(event: Exclude<ServerEvent, { type: "ping" | "keep-alive" }>): Column {
   if (event.type === "timer") return event.timer;
   if (event.type === "pin") return event.pin === "started" ? "pin-started" : "pin-stopped";
   return event.type;
@@ -332,8 +377,9 @@ type Row = { [C in Column]: Cell<C> };
 
 export function step(server: Server, event: ServerEvent): ServerStep {
   const t = new Transition({ ...server, timers: { ...server.timers } }, event.now);
-  // Liveness is a machine of its own beside the table, as pins are a policy over it.
+  // Liveness and the watchdog's keep-alives are machines of their own beside the table, as pins are a policy over it.
   if (event.type === "ping") return pinged(t, server, event);
+  if (event.type === "keep-alive") return keptAlive(t, server, event);
   const refused = refusal(server, event);
   if (refused !== null) return { server, effects: [], ignored: refused };
   if (event.type === "timer") {
@@ -359,7 +405,7 @@ function refusal(server: Server, event: ServerEvent): string | null {
 const timersOf: Record<ServerState, readonly ServerTimer[]> = {
   stopped: [],
   starting: ["pre-start-timeout", "start-timeout"],
-  ready: ["stable", "idle"],
+  ready: ["stable", "idle", "watchdog"],
   stopping: ["stop-timeout", "post-stop-timeout"],
   backoff: ["backoff"],
   failed: [],
@@ -420,6 +466,7 @@ class Transition {
     }
     // Socket activation: its sockets are watched only while it listens.
     if (this.s.watching && state !== "listening") stopWatching(this);
+    if (state !== "ready") this.s.watchdog = null;
     if (state !== this.s.state) this.s.since = this.now;
     this.s.state = state;
     this.s.reason = reason;
@@ -442,6 +489,9 @@ function beginStart(t: Transition, reason: StateReason): void {
   s.hook = null;
   s.hookPid = null;
   s.verdict = null;
+  s.cgroup = null;
+  s.populated = false;
+  s.daemon = null;
   s.startHistory = pruneStartHistory([...s.startHistory, now], s.spec.restart, now);
   t.log("info", "starting", reason === "auto-restart" ? `restarting (restart ${s.restarts})` : "starting");
   if (s.spec.preStart) {
@@ -452,6 +502,20 @@ function beginStart(t: Transition, reason: StateReason): void {
     return;
   }
   spawnServer(t);
+}
+
+/**
+ * The server's spawn has been reported in this run: its process runs, or ended leaving processes in
+ * its cgroup, or left a daemon looked for (a hook running is not the server's spawn).
+ */
+function spawnReported(s: Server): boolean {
+  return s.pid !== null || (s.hook === null && s.startedAt !== null);
+}
+
+/** The process of a `spawned` event is in this cgroup (and so the run is, until it is empty). */
+function joinCgroup(s: Server, event: Extract<ServerEvent, { type: "spawned" }>): void {
+  s.cgroup = event.cgroup ?? null;
+  s.populated = s.cgroup !== null;
 }
 
 function spawnServer(t: Transition): void {
@@ -481,18 +545,37 @@ function beginStop(t: Transition, desired: DesiredState, reason: StateReason): v
   signalStop(t);
 }
 
-/** TERM (the server's stop signal; SIGTERM for a hook) to the process waited on, if it exists yet, and the grace before KILL. */
+/**
+ * TERM (the server's stop signal; SIGTERM for a hook) to what is waited on, if it exists yet, and the
+ * grace before KILL: every process of the server's cgroup when it has one, else the process (group).
+ */
 function signalStop(t: Transition): void {
   const { s } = t;
   const pid = currentPid(s);
-  if (pid !== null) t.emit({ type: "signal", server: t.name, pid, signal: s.hook === null ? s.spec.stopSignal : HOOK_STOP_SIGNAL });
+  if (waitsForCgroup(s)) t.emit({ type: "signal-cgroup", server: t.name, cgroup: s.cgroup!, signal: s.spec.stopSignal });
+  else if (pid !== null) t.emit({ type: "signal", server: t.name, pid, signal: s.hook === null ? s.spec.stopSignal : HOOK_STOP_SIGNAL });
   for (const instance of s.instances) t.emit({ type: "signal", server: t.name, pid: instance, signal: s.spec.stopSignal });
   t.arm("stop-timeout", s.spec.stopTimeoutMs);
 }
 
+/** The server's own processes are waited for (no hook runs) and its cgroup still holds some. */
+function waitsForCgroup(s: Server): boolean {
+  return s.hook === null && s.cgroup !== null && s.populated;
+}
+
+/** SIGKILL to what is waited on: the whole cgroup, else the process (group); false when nothing exists yet. */
+function killWaited(t: Transition): boolean {
+  const { s } = t;
+  const pid = currentPid(s);
+  if (waitsForCgroup(s)) t.emit({ type: "signal-cgroup", server: t.name, cgroup: s.cgroup!, signal: SIGKILL });
+  else if (pid !== null) t.emit({ type: "kill", server: t.name, pid });
+  else return false;
+  return true;
+}
+
 /** The start went wrong while a process runs (the server, or preStart): stop it, and judge its end as this failure. */
-function failStart(t: Transition, cause: "start-timeout" | "readiness-failed" | "pre-start-timeout", message: string): void {
-  t.log("warn", cause, message);
+function failStart(t: Transition, cause: "start-timeout" | "readiness-failed" | "pre-start-timeout" | "no-main-process", message: string): void {
+  t.log("warn", cause === "no-main-process" ? "main-pid" : cause, message);
   t.go("stopping", cause);
   t.s.failure = cause;
   signalStop(t);
@@ -508,8 +591,7 @@ function hardKill(t: Transition, final: boolean): void {
   if (final) s.final = true;
   t.cancel("post-stop-timeout");
   t.log("warn", "killing", "SIGKILL");
-  const pid = currentPid(s);
-  if (pid !== null) t.emit({ type: "kill", server: t.name, pid });
+  killWaited(t);
   for (const instance of s.instances) t.emit({ type: "kill", server: t.name, pid: instance });
   // Even SIGKILL is waited for with a deadline: a process stuck in the kernel is given up then.
   t.arm("stop-timeout", s.spec.stopTimeoutMs);
@@ -526,6 +608,11 @@ function becomeReady(t: Transition): void {
     t.emit({ type: "start-liveness", server: t.name, pid: s.pid, liveness: s.spec.liveness });
   }
   armIdleCheck(t, true);
+  // The watchdog's period counts from ready: keep-alives sent while starting are not waited for.
+  if (s.spec.watchdogMs) {
+    s.watchdog = { lastAt: now, pets: 0 };
+    t.arm("watchdog", s.spec.watchdogMs);
+  }
 }
 
 /** A liveness ping's outcome: counted; an unresponsive server is reported, and aborted when the spec says so. */
@@ -540,20 +627,38 @@ function pinged(t: Transition, server: Server, event: Extract<ServerEvent, { typ
   if (change === "responsive") t.log("info", "responsive", `answers ping again (${formatRtt(event.rttMs ?? 0)})`);
   if (change === "unresponsive") {
     t.log("warn", "unresponsive", `unresponsive (MOVING): ${liveness.failures} ping(s) in a row failed: ${liveness.lastError}`);
-    // SIGABRT leaves a core to look at; the stop timeout then brings SIGKILL, and the exit is judged
-    // by the restart policy as a failure.
-    if (spec.onUnresponsive === "restart") {
-      t.go("stopping", "unresponsive");
-      t.s.failure = "unresponsive";
-      t.log("warn", "stopping", "aborting it (SIGABRT), as onUnresponsive: restart says");
-      t.emit({ type: "signal", server: t.name, pid: t.s.pid!, signal: SIGABRT });
-      t.arm("stop-timeout", t.s.spec.stopTimeoutMs);
-    }
+    if (spec.onUnresponsive === "restart") abort(t, "unresponsive", "stopping", "aborting it (SIGABRT), as onUnresponsive: restart says");
   }
   return { server: t.s, effects: t.effects, ignored: null };
 }
 
+/**
+ * SIGABRT to a ready server that stopped answering (liveness) or sending keep-alives (watchdog): it
+ * leaves a core to look at; the stop timeout then brings SIGKILL, and the exit is judged by the
+ * restart policy as this failure.
+ */
+function abort(t: Transition, cause: "unresponsive" | "watchdog", kind: ServerLogKind, message: string): void {
+  t.go("stopping", cause);
+  t.s.failure = cause;
+  t.log("warn", kind, message);
+  t.emit({ type: "signal", server: t.name, pid: t.s.pid!, signal: SIGABRT });
+  t.arm("stop-timeout", t.s.spec.stopTimeoutMs);
+}
+
+/** A keep-alive (WATCHDOG=1) moves the watchdog's period on; WATCHDOG=trigger aborts the server at once. */
+function keptAlive(t: Transition, server: Server, event: Extract<ServerEvent, { type: "keep-alive" }>): ServerStep {
+  if (server.state !== "ready" || server.watchdog === null || server.pid === null) return { server, effects: [], ignored: "no watchdog running" };
+  if (event.trigger) {
+    abort(t, "watchdog", "watchdog", "WATCHDOG=trigger: aborting it (SIGABRT)");
+    return { server: t.s, effects: t.effects, ignored: null };
+  }
+  // No effect: the watchdog timer, when it fires, looks at when the last keep-alive came.
+  t.s.watchdog = { lastAt: event.now, pets: server.watchdog.pets + 1 };
+  return { server: t.s, effects: [], ignored: null };
+}
+
 const SIGABRT = 6;
+const SIGKILL = 9;
 
 /** A ping's round trip for a person: "0.42 ms". */
 export function formatRtt(ms: number): string {
@@ -564,10 +669,11 @@ export function formatRtt(ms: number): string {
 function recordExit(t: Transition, event: Extract<ServerEvent, { type: "exited" }>, reason: StateReason, level: LogLevel): Termination {
   const { s, now } = t;
   const uptimeMs = s.startedAt === null ? null : now - s.startedAt;
-  s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason, uptimeMs };
+  const oomKilled = event.oomKilled === true && event.signal !== null;
+  s.lastExit = { at: now, code: event.code, signal: event.signal, errno: null, reason: oomKilled ? "oom-killed" : reason, uptimeMs };
   s.pid = null;
   t.log(level, "exited", `${describeServerExit(s.lastExit)} after ${formatMs(uptimeMs ?? 0)}`);
-  const cause: FailureCause = event.signal !== null ? "killed-by-signal" : "exited";
+  const cause: FailureCause = oomKilled ? "oom-killed" : event.signal !== null ? "killed-by-signal" : "exited";
   return { cause, code: event.code, signal: event.signal, uptimeMs };
 }
 
@@ -575,7 +681,7 @@ function recordExit(t: Transition, event: Extract<ServerEvent, { type: "exited" 
  * The server's process is gone: postStop runs now (in stopping) if there is one, and what comes next
  * waits for it; `verdict` is the restart decision's input when the server is still wanted up.
  */
-function afterExit(t: Transition, event: Extract<ServerEvent, { type: "exited" }>, verdict: Termination | null): void {
+function afterExit(t: Transition, event: { code: number | null; signal: number | null }, verdict: Termination | null): void {
   const { s } = t;
   s.verdict = s.desired === "up" ? verdict : null;
   if (s.spec.postStop === null || s.final) return settle(t);
@@ -637,12 +743,14 @@ function judge(t: Transition, termination: Termination): void {
 }
 
 function exitWhileRunning(t: Transition, event: Extract<ServerEvent, { type: "exited" }>): void {
-  if (event.pid !== t.s.pid) return t.ignore(`exit of pid ${event.pid}, not ours`);
+  const { s } = t;
+  if (event.pid !== s.pid) return t.ignore(`exit of pid ${event.pid}, not ours`);
   const clean = event.signal === null && event.code === 0;
+  if (s.daemon === "launching" && clean) return launcherDone(t, event.pid);
   const termination = recordExit(t, event, event.signal !== null ? "killed-by-signal" : "exited", clean ? "info" : "warn");
   // Where it settles when wanted down (shutdown queued its stop): it ended by itself.
-  t.s.reason = termination.cause;
-  afterExit(t, event, termination);
+  s.reason = termination.cause;
+  mainGone(t, event, termination);
 }
 
 function exitWhileStopping(t: Transition, event: Extract<ServerEvent, { type: "exited" }>): void {
@@ -650,7 +758,75 @@ function exitWhileStopping(t: Transition, event: Extract<ServerEvent, { type: "e
   if (s.hook !== null || event.pid !== s.pid) return t.ignore(`exit of pid ${event.pid}, not ours`);
   const termination = recordExit(t, event, s.reason, "info");
   // A failed start (start-timeout, readiness-failed) is judged as that failure; a restart request starts again.
-  afterExit(t, event, s.failure === null ? null : { ...termination, cause: s.failure });
+  mainGone(t, event, s.failure === null ? null : { ...termination, cause: s.failure });
+}
+
+// ---- cgroups and daemons ----------------------------------------------------------------------
+
+/**
+ * The main process has ended. Without processes left in its cgroup the run is over; otherwise those
+ * are stopped (as a stop would: the stop signal, KILL after the stop timeout) and the run is over
+ * when the cgroup is empty, with this verdict.
+ */
+function mainGone(t: Transition, event: { code: number | null; signal: number | null }, verdict: Termination | null): void {
+  const { s } = t;
+  if (!waitsForCgroup(s)) return afterExit(t, event, verdict);
+  s.verdict = s.desired === "up" ? verdict : null;
+  // While stopping, the cgroup has had the stop signal (or SIGKILL) already, and the stop timeout runs.
+  if (s.state === "stopping") return;
+  t.go("stopping", s.reason);
+  t.log("info", "remains", "its main process is gone: stopping the processes left in its cgroup");
+  signalStop(t);
+}
+
+/** The cgroup is empty: after its main process, the run is over now; before it, its exit (to come) ends the run. */
+function cgroupEmptied(t: Transition): void {
+  const { s } = t;
+  if (!s.populated) return t.ignore("no process left in a cgroup");
+  s.populated = false;
+  if (s.state !== "stopping" || s.hook !== null || s.pid !== null) return;
+  // The processes left after the main one (or a daemon never found) are gone.
+  t.cancel("stop-timeout");
+  s.killed = false;
+  const verdict = s.verdict ?? (s.failure === null ? null : { cause: s.failure, code: null, signal: null, uptimeMs: null });
+  afterExit(t, runExit(s), verdict);
+}
+
+/** How the main process of the current run ended, if it did (postStop is told). */
+function runExit(s: Server): { code: number | null; signal: number | null } {
+  const exit = s.lastExit;
+  return exit !== null && s.startedAt !== null && exit.at >= s.startedAt ? { code: exit.code, signal: exit.signal } : { code: null, signal: null };
+}
+
+/** forking: the launcher exited 0; the daemon it left is looked for (the start timeout still runs). */
+function launcherDone(t: Transition, pid: number): void {
+  const { s } = t;
+  s.pid = null;
+  s.daemon = "seeking";
+  t.log("debug", "main-pid", `launcher pid ${pid} exited 0: looking for its daemon`);
+  t.emit({ type: "find-main-pid", server: t.name, cgroup: s.cgroup, pidFile: s.spec.pidFile ?? null });
+}
+
+/** forking: the daemon's main process is known (the server's pid from now on), or there is none. */
+function foundMainPid(t: Transition, event: Extract<ServerEvent, { type: "main-pid" }>): void {
+  const { s, now } = t;
+  if (s.daemon !== "seeking") return t.ignore("no main process looked for");
+  if (event.pid === null) {
+    const why = event.error ?? "none found";
+    const uptimeMs = s.startedAt === null ? null : now - s.startedAt;
+    s.lastExit = { at: now, code: null, signal: null, errno: null, reason: "no-main-process", uptimeMs };
+    s.daemon = null;
+    // What the launcher left without a recognisable main process is stopped, and judged as this failure.
+    if (waitsForCgroup(s)) return failStart(t, "no-main-process", `no main process: ${why}`);
+    t.log("warn", "main-pid", `no main process: ${why}`);
+    return judge(t, { cause: "no-main-process", code: null, signal: null, uptimeMs });
+  }
+  s.pid = event.pid;
+  s.daemon = "found";
+  t.log("info", "main-pid", `main process pid ${event.pid}`);
+  if (s.spec.readiness.kind === "none") return becomeReady(t);
+  s.probing = true;
+  t.emit({ type: "start-probe", server: t.name, pid: event.pid, probe: s.spec.readiness });
 }
 
 function spawnFailed(t: Transition, event: Extract<ServerEvent, { type: "spawn-failed" }>): void {
@@ -758,6 +934,7 @@ const notArmed = ignore("timer not armed in this state");
 const noProcess = ignore("no process");
 const noHook = ignore("no hook running");
 const noHookSpawn = ignore("no hook spawn pending");
+const notSeeking = ignore("no main process looked for");
 
 // ---- the table --------------------------------------------------------------------------------
 
@@ -789,6 +966,9 @@ const stopped: BaseRow = {
     t.s.desired = "up";
     t.log("error", "failed", `not started: ${event.dependency} failed`);
   },
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": notSeeking,
+  watchdog: notArmed,
 };
 
 // Starting: preStart runs (hook "pre-start", pid null), then the server's spawn is pending (pid null),
@@ -799,26 +979,33 @@ const starting: BaseRow = {
   restart: (t) => beginStop(t, "up", "restart-requested"),
   spawned: (t, event) => {
     const { s, now } = t;
-    if (s.pid !== null || s.hook !== null) return strayProcess(t, event);
+    if (s.pid !== null || s.hook !== null || s.daemon !== null) return strayProcess(t, event);
     s.pid = event.pid;
     s.startedAt = now;
+    joinCgroup(s, event);
+    if (s.spec.type === "forking") {
+      // Its daemon is the server: readiness is looked at once the daemon is found.
+      s.daemon = "launching";
+      return t.log("info", "started", `started launcher pid ${event.pid}`);
+    }
     t.log("info", "started", `started pid ${event.pid}`);
     if (s.spec.readiness.kind === "none") return becomeReady(t);
     s.probing = true;
     t.emit({ type: "start-probe", server: t.name, pid: event.pid, probe: s.spec.readiness });
   },
   "spawn-failed": (t, event) => {
-    if (t.s.pid !== null) return t.ignore("already spawned");
+    if (spawnReported(t.s)) return t.ignore("already spawned");
     if (t.s.hook !== null) return t.ignore("no spawn pending");
     spawnFailed(t, event);
   },
   ready: (t) => {
-    if (t.s.pid === null) return t.ignore("ready before spawned");
+    if (t.s.pid === null || t.s.daemon === "launching") return t.ignore(t.s.daemon === null ? "ready before spawned" : "ready before its daemon is found");
     t.s.probing = false; // the probe reported, so the runtime has ended it
     becomeReady(t);
   },
   "probe-failed": (t, event) => {
-    if (t.s.pid === null) return t.ignore("probe failed before spawned");
+    if (t.s.pid === null || t.s.daemon === "launching")
+      return t.ignore(t.s.daemon === null ? "probe failed before spawned" : "probe failed before its daemon is found");
     t.s.probing = false;
     failStart(t, "readiness-failed", `readiness probe failed: ${event.message}`);
   },
@@ -857,10 +1044,12 @@ const starting: BaseRow = {
   },
   "start-timeout": (t) => {
     const { s, now } = t;
-    if (s.pid !== null) return failStart(t, "start-timeout", `not ready after ${formatMs(s.spec.startTimeoutMs)}`);
-    // The spawn never reported: give up on it (a late `spawned` is killed as a stray).
+    if (s.pid !== null || waitsForCgroup(s)) return failStart(t, "start-timeout", `not ready after ${formatMs(s.spec.startTimeoutMs)}`);
+    // The spawn never reported (a late `spawned` is killed as a stray), or a daemon was looked for in
+    // vain and nothing of it is left: give up on it.
     s.lastExit = { at: now, code: null, signal: null, errno: null, reason: "start-timeout", uptimeMs: null };
-    t.log("warn", "start-timeout", `spawn not reported after ${formatMs(s.spec.startTimeoutMs)}`);
+    const what = s.daemon === "seeking" ? "no main process found" : "spawn not reported";
+    t.log("warn", "start-timeout", `${what} after ${formatMs(s.spec.startTimeoutMs)}`);
     judge(t, { cause: "start-timeout", code: null, signal: null, uptimeMs: null });
   },
   "stop-timeout": notArmed,
@@ -873,6 +1062,9 @@ const starting: BaseRow = {
   "stop-queued": wantDown("already wanted down"),
   kill: (t, event) => hardKill(t, event.final === true),
   "dependency-failed": ignore("already started"),
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": foundMainPid,
+  watchdog: notArmed,
 };
 
 const ready: BaseRow = {
@@ -903,6 +1095,17 @@ const ready: BaseRow = {
   "stop-queued": wantDown("already wanted down"),
   kill: (t, event) => hardKill(t, event.final === true),
   "dependency-failed": ignore("already started"),
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": notSeeking,
+  watchdog: (t) => {
+    const { s, now } = t;
+    const periodMs = s.spec.watchdogMs ?? 0;
+    if (s.watchdog === null || periodMs <= 0) return t.ignore("no watchdog running");
+    // Keep-alives only move lastAt: the timer, armed for the first period, looks again when it fires.
+    const due = s.watchdog.lastAt + periodMs;
+    if (now < due) return t.arm("watchdog", due - now);
+    abort(t, "watchdog", "watchdog", `no WATCHDOG=1 within ${formatMs(periodMs)}: aborting it (SIGABRT)`);
+  },
 };
 
 // Stopping waits for one process: the server's (pid; null while its spawn is pending), a signalled
@@ -921,16 +1124,17 @@ const stopping: BaseRow = {
   restart: wantUp,
   spawned: (t, event) => {
     const { s, now } = t;
-    if (s.pid !== null || s.hook !== null) return strayProcess(t, event);
+    if (s.hook !== null || spawnReported(s)) return strayProcess(t, event);
     // The spawn was still pending when the stop came: stop the process now that it exists.
     s.pid = event.pid;
     s.startedAt = now;
+    joinCgroup(s, event);
     t.log("info", "started", `started pid ${event.pid} while stopping`);
-    if (s.killed) t.emit({ type: "kill", server: t.name, pid: event.pid });
+    if (s.killed) killWaited(t);
     else signalStop(t);
   },
   "spawn-failed": (t, event) => {
-    if (t.s.pid !== null) return t.ignore("already spawned");
+    if (spawnReported(t.s)) return t.ignore("already spawned");
     if (t.s.hook !== null) return t.ignore("no spawn pending");
     spawnFailed(t, event);
   },
@@ -971,7 +1175,8 @@ const stopping: BaseRow = {
     if (s.instances.length > 0) return instancesStopTimeout(t);
     const pid = currentPid(s);
     const what = s.hook === null ? "" : `${hookName(s.hook)} `;
-    if (pid === null) {
+    const cgroup = waitsForCgroup(s);
+    if (pid === null && !cgroup) {
       // A spawn never reported: nothing to wait for any more (a late one is killed as a stray).
       t.log("warn", "stop-timeout", `${what}spawn not reported after ${formatMs(s.spec.stopTimeoutMs)}: given up`);
       return settle(t);
@@ -980,12 +1185,13 @@ const stopping: BaseRow = {
       s.killed = true;
       if (s.hook === null) s.reason = "stop-timeout";
       t.log("warn", "stop-timeout", `${what}did not stop within ${s.spec.stopTimeoutMs} ms: SIGKILL`);
-      t.emit({ type: "kill", server: t.name, pid });
+      killWaited(t);
       t.arm("stop-timeout", s.spec.stopTimeoutMs);
       return;
     }
     // Still there after SIGKILL (stuck in the kernel): stop waiting for it rather than hang a shutdown.
-    t.log("error", "kill-timeout", `${what}pid ${pid} still alive ${formatMs(s.spec.stopTimeoutMs)} after SIGKILL: no longer waited for`);
+    const who = pid === null ? "processes of its cgroup" : `pid ${pid}`;
+    t.log("error", "kill-timeout", `${what}${who} still alive ${formatMs(s.spec.stopTimeoutMs)} after SIGKILL: no longer waited for`);
     if (s.hook !== null) return settle(t);
     s.pid = null;
     s.killed = false;
@@ -1013,6 +1219,9 @@ const stopping: BaseRow = {
     t.s.final = true; // already killed: only no postStop after it
   },
   "dependency-failed": ignore("already started"),
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": notSeeking,
+  watchdog: notArmed,
 };
 
 const backoff: BaseRow = {
@@ -1050,6 +1259,9 @@ const backoff: BaseRow = {
     t.log("info", "stopped", "stopped (restart cancelled)");
   },
   "dependency-failed": ignore("already started"),
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": notSeeking,
+  watchdog: notArmed,
 };
 
 const failed: BaseRow = {
@@ -1076,6 +1288,9 @@ const failed: BaseRow = {
   "stop-queued": wantDown("already not running"),
   kill: noProcess,
   "dependency-failed": ignore("already failed"),
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": notSeeking,
+  watchdog: notArmed,
 };
 
 // ---- socket activation: its columns in every row, and the listening state ----------------------
@@ -1315,6 +1530,10 @@ const listening: Row = {
   },
   idle: notArmed,
   "idle-check": noIdleCheck,
+  // Its instances are not in a cgroup of their own; a lazy server's run ended before it listened again.
+  "cgroup-empty": cgroupEmptied,
+  "main-pid": notSeeking,
+  watchdog: notArmed,
 };
 
 /** Stopping: an accept server's instances are stopped like a process (stop-timeout brings SIGKILL). */

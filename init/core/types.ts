@@ -120,6 +120,17 @@ export interface ServerSpec {
   maxInstances?: number;
   /** readiness: socket: what requires it may start as soon as its sockets exist, not once it is ready. */
   readyOnSockets?: boolean;
+  /**
+   * systemd's Type=: "simple" (the default), the spawned process is the server; "forking", it forks the
+   * server (a daemon) and exits 0, and the daemon's main process is then found (pidFile, else its cgroup).
+   */
+  type?: "simple" | "forking";
+  /** forking: the file the daemon writes its pid to; null (or absent): its cgroup tells. */
+  pidFile?: string | null;
+  /** sd_notify keep-alives (WATCHDOG=1) expected at least this often once ready; null (or absent): none. */
+  watchdogMs?: number | null;
+  /** cgroup v2 limits, keyed by the kernel's file name (memory.max, cpu.weight, …), valued as written to it. */
+  limits?: Record<string, string>;
 }
 
 /** How a server with sockets is started: see ServerSpec.activation. */
@@ -166,6 +177,8 @@ export interface Settings {
   logHome: string | null;
   /** The read-only HTTP listener (init/http/), absent when off. The core does not read it. */
   http?: HttpSettings;
+  /** cgroup v2 for the servers: false (none), or the directory the init owns; absent: found by itself. The core does not read it. */
+  cgroup?: string | false;
 }
 
 export interface HttpSettings {

@@ -2,7 +2,7 @@
 //
 // Per server (label `server`): its state (one series per state, 1 for the current one), up, restarts,
 // the last exit's code and signal, uptime, the last liveness ping's round trip and failures in a row,
-// and the time from exec to ready as a histogram. For the
+// its cgroup's memory, CPU time and processes, and the time from exec to ready as a histogram. For the
 // init: servers per state, whether `ready` holds, its phase, orphans reaped, reloads, control
 // connections; and prom-client's default process metrics (RSS, CPU, open fds, event-loop lag, heap).
 //
@@ -94,6 +94,21 @@ const SERVER_GAUGES: ServerGauge[] = [
     name: "starter_server_ping_failures",
     help: "Liveness pings failed in a row (the server is unresponsive past the check's limit). Absent without a liveness check.",
     value: (row) => row.ping?.failures ?? null,
+  },
+  {
+    name: "starter_server_memory_bytes",
+    help: "Memory of every process of the server's cgroup (memory.current). Absent without cgroup v2, or without processes.",
+    value: (row) => row.resources?.memoryBytes ?? null,
+  },
+  {
+    name: "starter_server_cpu_seconds",
+    help: "CPU time used by the processes of the server's cgroup in this run (cpu.stat usage_usec). Absent without cgroup v2, or without processes.",
+    value: (row) => row.resources?.cpuSeconds ?? null,
+  },
+  {
+    name: "starter_server_processes",
+    help: "Processes in the server's cgroup. Absent without cgroup v2, or without processes.",
+    value: (row) => row.resources?.processes ?? null,
   },
 ];
 

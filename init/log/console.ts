@@ -27,6 +27,8 @@ const MARKS: Partial<Record<string, string>> = {
   "post-stop-timeout": " KILL ",
   "kill-timeout": "FAILED",
   unresponsive: "MOVING",
+  watchdog: " KILL ",
+  remains: " STOP ",
   responsive: "  OK  ",
   boot: " BOOT ",
   "boot-complete": " BOOT ",

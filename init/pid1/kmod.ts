@@ -2,7 +2,8 @@
 // like Debian's has the drivers of a virtio disk and of its filesystem as modules, and there is no
 // udev or modprobe to load them.
 //
-// Which: the names in /etc/modules (one per line, `#` comments: Debian's format). How: each after
+// Which: the names in /etc/modules (one per line, `#` comments: Debian's format), and those the caller
+// adds (the kernel word starter.modules=a,b). How: each after
 // the modules it depends on, as /lib/modules/<release>/modules.dep lists them (depmod's format:
 // `path: dependency-path …`, paths relative to that directory), with finit_module(2). A module that
 // is loaded already, or built into the kernel, is not an error.
@@ -82,15 +83,16 @@ function kernelRelease(): string {
   return fs.readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
 }
 
-/** Loads what /etc/modules names; nothing when it is absent or empty. */
-export function loadModules(root = "/", release?: string): ModuleLoad {
+/** Loads what /etc/modules names, and `extra`; nothing when both are absent or empty. */
+export function loadModules(root = "/", release?: string, extra: readonly string[] = []): ModuleLoad {
   const outcome: ModuleLoad = { loaded: [], failed: [] };
-  let wanted: string[];
+  let listed: string[] = [];
   try {
-    wanted = parseModulesList(fs.readFileSync(path.join(root, "etc/modules"), "utf8"));
+    listed = parseModulesList(fs.readFileSync(path.join(root, "etc/modules"), "utf8"));
   } catch {
-    return outcome;
+    // No /etc/modules: only the extra names.
   }
+  const wanted = [...new Set([...listed, ...parseModulesList(extra.join("\n"))])];
   if (wanted.length === 0) return outcome;
   let base: string;
   try {

@@ -11,7 +11,9 @@ import type { Logger } from "../log/logger";
 import { detectRole, kernelWords, type Role } from "./environment";
 import { mountFstab } from "./fstab";
 import { loadModules } from "./kmod";
-import { mountEarlyFilesystems } from "./mounts";
+import { mountEarlyFilesystems, mountPoints } from "./mounts";
+import { mountCgroup2 } from "../process/cgroup";
+import { giveChildrenOomScore } from "../process/spawn";
 
 export interface Stage1Options {
   /** Mount the early filesystems when PID 1 (`--no-mount` turns it off). */
@@ -49,6 +51,19 @@ function attachConsole(): void {
   const fd = fs.openSync("/dev/console", fs.constants.O_RDWR | fs.constants.O_NOCTTY);
   for (const target of [0, 1, 2]) native().dup2(fd, target);
   if (fd > 2) fs.closeSync(fd);
+}
+
+function isMounted(target: string): boolean {
+  const mountinfo = readOptional("/proc/self/mountinfo");
+  return mountinfo !== null && mountPoints(mountinfo).has(target);
+}
+
+function readOptional(file: string): string | null {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
 }
 
 function hostnameFor(kernel: Map<string, string>): string | null {
@@ -93,10 +108,17 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
     if (hostname && attempt(log, `setting the host name to ${hostname}`, () => native().sethostname(hostname))) done.push(`host name ${hostname}`);
     // Tango servers and their clients talk over 127.0.0.1: without lo up, "network unreachable".
     if (attempt(log, "bringing lo up", () => native().linkUp("lo"))) done.push("lo up");
+    // Each server gets a cgroup of its own (process/cgroup.ts): the unified hierarchy, where a VM has none.
+    if (!isMounted("/sys/fs/cgroup") && attempt(log, "mounting cgroup2 on /sys/fs/cgroup", mountCgroup2)) done.push("cgroup2");
   }
   if (isPid1) {
-    // The init must be the last process the OOM killer picks.
-    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"), refused)) done.push("oom_score_adj -1000");
+    // The init must be the last process the OOM killer picks; what it runs keeps the score it was given
+    // (at -1000 a server would never be an OOM victim: its cgroup's memory.max would hang it instead).
+    const inherited = Number(readOptional("/proc/self/oom_score_adj") ?? "0") || 0;
+    if (attempt(log, "setting oom_score_adj", () => fs.writeFileSync("/proc/self/oom_score_adj", "-1000"), refused)) {
+      done.push("oom_score_adj -1000");
+      giveChildrenOomScore(inherited);
+    }
   } else {
     // Orphans of our descendants come to us rather than to the real PID 1, so we can reap and stop them.
     if (attempt(log, "becoming child subreaper", () => native().setChildSubreaper())) done.push("child subreaper");
@@ -111,13 +133,16 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
   const onConsole = role === "vm" && consoleLine(`[ BOOT ] ${summary} (up ${upMs} ms)`);
   log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid, upMs, ...(onConsole ? { onConsole } : {}) }, summary);
   // Said first, done second: the console has its first line before the disk is probed.
-  if (role === "vm") mountPayload(log);
+  if (role === "vm") mountPayload(log, kernel.get("modules"));
   return { role, kernel };
 }
 
-/** A VM's kernel modules (/etc/modules) and then what /etc/fstab names, e.g. a payload disk. */
-function mountPayload(log: Logger): void {
-  const modules = loadModules();
+/**
+ * A VM's kernel modules (/etc/modules, and the kernel word starter.modules=a,b: drivers such as a
+ * hardware watchdog's that no udev loads), then what /etc/fstab names, e.g. a payload disk.
+ */
+function mountPayload(log: Logger, moduleWord: string | undefined): void {
+  const modules = loadModules("/", undefined, (moduleWord ?? "").split(","));
   const mounts = mountFstab();
   if (modules.loaded.length === 0 && modules.failed.length === 0 && mounts.length === 0) return;
   const done: string[] = [];

@@ -12,6 +12,7 @@ import type { Logger } from "../log/logger";
 import { reaper } from "../process/reaper";
 import type { Role } from "./environment";
 import { mountPoints } from "./mounts";
+import { disarmHardwareWatchdog } from "./watchdog";
 
 const POLL_MS = 25;
 const KILL_WAIT_MS = 3000;
@@ -134,6 +135,8 @@ export function powerOff(log: Logger, action: PowerAction): void {
     log.warn({ code: (err as NodeJS.ErrnoException).code }, "sync failed");
   }
   remountReadOnly(log);
+  // A clean end is no reason for the watchdog to reset the machine afterwards (halt leaves it running).
+  disarmHardwareWatchdog(log);
   try {
     native().sync();
     native().reboot(action);

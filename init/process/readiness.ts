@@ -6,7 +6,6 @@ import fs from "node:fs";
 import net from "node:net";
 import type { ReadinessProbe } from "../core/types";
 import type { ServerOutput } from "../log/server-output";
-import { native } from "../native";
 import { spawnChild, StartError } from "./spawn";
 import { adminDeviceOf, describePingError, isPermanent, pingAdmin } from "./tango";
 
@@ -21,9 +20,25 @@ export interface ProbeContext {
   output: ServerOutput;
   /** Parent end of the notification pipe (notify probe), or -1. */
   notifyFd: number;
-  /** Bound datagram socket fd for sd_notify, or -1. */
-  notifySocketFd: number;
+  /** The messages of the server's sd_notify socket (the runtime reads it), or null without one. */
+  notifications: NotifyChannel | null;
   env: Record<string, string>;
+}
+
+/** sd_notify messages as the runtime reads them from a server's socket: each one's lines, "KEY=value". */
+export interface NotifyChannel {
+  /** Calls listener with the assignments of each message until the returned function is called. */
+  subscribe(listener: (fields: ReadonlyMap<string, string>) => void): () => void;
+}
+
+/** The assignments of an sd_notify datagram: newline-separated KEY=value lines. */
+export function parseNotifyMessage(datagram: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of datagram.split("\n")) {
+    const equals = line.indexOf("=");
+    if (equals > 0) fields.set(line.slice(0, equals).trim(), line.slice(equals + 1).trim());
+  }
+  return fields;
 }
 
 export interface ProbeCallbacks {
@@ -101,7 +116,7 @@ function execSucceeds(argv: string[], env: Record<string, string>, timeoutMs: nu
 
 /** Matches "READY=1" among the newline-separated assignments of an sd_notify datagram. */
 export function sdNotifySaysReady(datagram: string): boolean {
-  return datagram.split("\n").some((line) => line.trim() === "READY=1");
+  return parseNotifyMessage(datagram).get("READY") === "1";
 }
 
 export function startProbe(probe: ReadinessProbe, context: ProbeContext, callbacks: ProbeCallbacks): RunningProbe {
@@ -149,22 +164,24 @@ export function startProbe(probe: ReadinessProbe, context: ProbeContext, callbac
     }
 
     case "sd_notify": {
-      const fd = context.notifySocketFd;
-      let watcher: InstanceType<ReturnType<typeof native>["FdWatcher"]> | null = null;
-      const stop = () => {
-        watcher?.close();
-        watcher = null;
-      };
-      watcher = new (native().FdWatcher)(fd, () => {
-        for (let datagram = native().recvDgram(fd); datagram; datagram = native().recvDgram(fd)) {
-          if (sdNotifySaysReady(datagram.toString("utf8"))) {
-            stop();
-            callbacks.onReady();
-            return;
-          }
-        }
+      // The runtime reads the socket (a watchdog's keep-alives come on it too) and passes each message on.
+      if (context.notifications === null) {
+        queueMicrotask(() => callbacks.onFailed("no sd_notify socket could be bound"));
+        return { cancel() {} };
+      }
+      let settled = false;
+      const unsubscribe = context.notifications.subscribe((fields) => {
+        if (settled || fields.get("READY") !== "1") return;
+        settled = true;
+        unsubscribe();
+        callbacks.onReady();
       });
-      return { cancel: stop };
+      return {
+        cancel() {
+          settled = true;
+          unsubscribe();
+        },
+      };
     }
 
     case "tcp":

@@ -14,6 +14,8 @@ import { decodeStatus, type ExitRecord } from "./exit";
 
 const RECORD_BYTES = 8;
 const EMPTY = Buffer.alloc(0);
+/** Orphans remembered for claim(): a daemon is claimed within moments of its launcher's exit. */
+const RECENT_ORPHANS = 64;
 
 export type ExitListener = (exit: ExitRecord) => void;
 
@@ -27,6 +29,12 @@ export class Reaper {
   orphansReaped = 0;
   /** Called with the exit of each orphan reaped, when set (tini -w warns about every one). */
   onOrphan: ExitListener | null = null;
+  /**
+   * The last orphans reaped, so that a daemon found after it ended (its launcher reparented it to us,
+   * it died before anyone claimed it) still has its exit told: see claim().
+   */
+  /** pid → raw wait status of the last orphans, oldest first (decoded only when claimed). */
+  private readonly recentOrphans = new Map<number, number>();
 
   start(): void {
     if (this.socket) return;
@@ -46,6 +54,33 @@ export class Reaper {
     this.waiters.set(pid, listener);
   }
 
+  /**
+   * Calls listener with the exit of pid, a process we did not spawn but that is our child now (a
+   * daemon its launcher left to us): at once if it was reaped a moment ago, else when it is.
+   * Returns false when it is neither alive nor just reaped (not ours to wait for).
+   */
+  claim(pid: number, listener: ExitListener): boolean {
+    const status = this.recentOrphans.get(pid);
+    if (status !== undefined) {
+      this.recentOrphans.delete(pid);
+      const exit = decodeStatus(pid, status);
+      setImmediate(() => notify(listener, exit));
+      return true;
+    }
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+    }
+    this.waiters.set(pid, listener);
+    return true;
+  }
+
+  /** Forgets a claim or watch (the caller stopped caring). */
+  unwatch(pid: number, listener: ExitListener): void {
+    if (this.waiters.get(pid) === listener) this.waiters.delete(pid);
+  }
+
   /** The exit of pid carries no news (its exec failed and was reported already). */
   discard(pid: number): void {
     this.discarded.add(pid);
@@ -61,10 +96,16 @@ export class Reaper {
     const { waiters, discarded } = this;
     let orphans = 0;
     for (let i = 0; i < records.length; i += 2) {
-      if ((waiters.size === 0 && discarded.size === 0) || !this.dispatch(records[i], records[i + 1])) {
+      const pid = records[i];
+      const status = records[i + 1];
+      if ((waiters.size === 0 && discarded.size === 0) || !this.dispatch(pid, status)) {
         orphans++;
+        // Remembered for claim(): a daemon's exit may come before its launcher's is handled.
+        const recent = this.recentOrphans;
+        recent.set(pid, status);
+        if (recent.size > RECENT_ORPHANS) recent.delete(recent.keys().next().value!);
         // Only a listener gets an object per orphan.
-        if (this.onOrphan) notify(this.onOrphan, decodeStatus(records[i], records[i + 1]));
+        if (this.onOrphan) notify(this.onOrphan, decodeStatus(pid, status));
       }
     }
     this.orphansReaped += orphans;

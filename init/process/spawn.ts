@@ -32,6 +32,10 @@ export interface SpawnRequest {
   /** Socket activation: fds placed at 3, 4, … in the child; listenPid sets LISTEN_PID to the child's own pid. */
   listenFds?: number[];
   listenPid?: boolean;
+  /** A cgroup v2 directory the child joins before it runs (it and all it forks stay there). */
+  cgroup?: string;
+  /** Variables the child sets to its own pid (WATCHDOG_PID). */
+  pidEnv?: string[];
 }
 
 export interface Child {
@@ -94,6 +98,14 @@ export function resolveCommand(command: string, searchPath: string | undefined):
   return firstDenied ?? command;
 }
 
+/** The OOM score children get instead of the init's own (-1000 once stage 1 set it); null: inherited. */
+let childOomScoreAdj: number | null = null;
+
+/** Children start with this OOM score (the one the init itself was started with). */
+export function giveChildrenOomScore(score: number): void {
+  childOomScoreAdj = score;
+}
+
 /** Where a child starts when its request names no directory; null: the init's own. */
 let defaultCwd: string | null = null;
 
@@ -125,10 +137,18 @@ export function spawnChild(request: SpawnRequest): Child {
   if (request.controllingTerminal) options.controllingTerminal = true;
   if (request.notifyFd !== undefined) options.notifyFd = request.notifyFd;
   if (request.listenFds?.length) options.listenFds = request.listenFds;
-  if (request.listenPid) options.listenPid = true;
+  // LISTEN_PID and WATCHDOG_PID: the child's own pid, which only the child knows before exec.
+  const pidEnv = [...(request.listenPid ? ["LISTEN_PID"] : []), ...(request.pidEnv ?? [])];
+  if (pidEnv.length) options.pidEnv = pidEnv;
+  if (childOomScoreAdj !== null) options.oomScoreAdj = childOomScoreAdj;
 
   let result;
+  let cgroupFd: number | null = null;
   try {
+    if (request.cgroup !== undefined) {
+      cgroupFd = fs.openSync(path.join(request.cgroup, "cgroup.procs"), "w");
+      options.cgroupFd = cgroupFd;
+    }
     result = native().spawn(options);
   } catch (err) {
     const failure = err as SpawnError;
@@ -140,6 +160,8 @@ export function spawnChild(request: SpawnRequest): Child {
       failure.syscall ?? "spawn",
       notFound ? 127 : 126,
     );
+  } finally {
+    if (cgroupFd !== null) fs.closeSync(cgroupFd);
   }
   const exited = new Promise<ExitRecord>((resolve) => reaper.watch(result.pid, resolve));
   return { ...result, exited };

@@ -18,14 +18,19 @@ import type { Logger } from "../log/logger";
 import { openPipe, ServerOutput, type OutputStream, type PipeOpener } from "../log/server-output";
 import { native } from "../native";
 import { describeExit, signalName, type ExitRecord } from "../process/exit";
-import { startProbe, type ProbeCallbacks, type ProbeContext, type RunningProbe } from "../process/readiness";
+import { parseNotifyMessage, startProbe, type NotifyChannel, type ProbeCallbacks, type ProbeContext, type RunningProbe } from "../process/readiness";
 import { spawnChild, StartError, type Child, type SpawnRequest } from "../process/spawn";
+import { reaper } from "../process/reaper";
+import type { CgroupControl, CgroupStats, Closable } from "../process/cgroup";
 import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorStep, type SupervisorTimer } from "../core/supervisor";
-import type { Hook, ServerEvent, ServerTimer } from "../core/server";
+import { hasNoProcess, type Hook, type ServerEvent, type ServerTimer } from "../core/server";
 import type { ReadinessProbe, ServerSpec } from "../core/types";
 import { LivenessRunner } from "./liveness";
 import { closeListener, listenQueue, openListener, socketsBusy, updateListener } from "../process/listen";
 import { SocketTable, type HeldSocket, type SocketSystem } from "./sockets";
+
+/** How often a forking server's pidFile is looked at until its daemon has written it. */
+const MAIN_PID_POLL_MS = 50;
 
 /** Monotonic milliseconds: the core's clock. */
 export function monotonicNow(): number {
@@ -67,10 +72,25 @@ export interface EngineSystem extends SocketSystem {
   accept(fd: number): number | null;
   /** Whether a connection is open on, or waits at, any of these sockets (idleStop). */
   socketsBusy(sockets: readonly HeldSocket[]): boolean;
+  // ---- cgroups, daemons, sd_notify messages ----
+  /** The servers' cgroups; null without a writable cgroup v2 (servers are tracked by process group). */
+  readonly cgroups: CgroupControl | null;
+  /** Calls onDatagram with each datagram that arrives on a bound datagram socket, until close(). */
+  watchDatagrams(fd: number, onDatagram: (text: string) => void): Closable;
+  /** The pid written in a pid file; null while it is missing or holds no pid. */
+  readPidFile(file: string): number | null;
+  /** The parent of a process; null when it is gone. */
+  parentOf(pid: number): number | null;
+  /**
+   * Calls onExit once when a process we did not spawn ends (a daemon): its exit through the reaper when
+   * it is our child (a launcher's orphan comes to us), else with no status once it is gone. Null when
+   * it is gone already.
+   */
+  watchExit(pid: number, onExit: (exit: { code: number | null; signal: number | null }) => void): Closable | null;
 }
 
 /** The kernel, through process/ and the addon: what the init runs with. */
-export function kernelSystem(): EngineSystem {
+export function kernelSystem(cgroups: CgroupControl | null = null): EngineSystem {
   return {
     now: monotonicNow,
     setTimer: (delayMs, fire) => setTimeout(fire, delayMs),
@@ -96,6 +116,51 @@ export function kernelSystem(): EngineSystem {
     stopWatching: (handle) => (handle as InstanceType<ReturnType<typeof native>["FdWatcher"]>).close(),
     accept: (fd) => native().socketAccept(fd),
     socketsBusy,
+    cgroups,
+    watchDatagrams(fd, onDatagram) {
+      const watcher = new (native().FdWatcher)(fd, () => {
+        for (let datagram = native().recvDgram(fd); datagram; datagram = native().recvDgram(fd)) onDatagram(datagram.toString("utf8"));
+      });
+      return { close: () => watcher.close() };
+    },
+    readPidFile(file) {
+      try {
+        const text = fs.readFileSync(file, "utf8").trim();
+        return /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : null;
+      } catch {
+        return null;
+      }
+    },
+    parentOf(pid) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      } catch {
+        return null;
+      }
+    },
+    watchExit(pid, onExit) {
+      if (this.parentOf(pid) === process.pid || this.parentOf(pid) === null) {
+        const listener = (exit: ExitRecord) => onExit({ code: exit.code, signal: exit.signal });
+        return reaper.claim(pid, listener) ? { close: () => reaper.unwatch(pid, listener) } : null;
+      }
+      // Not our child (its launcher's own child, still alive): a pidfd says when it is gone, not how.
+      let pidfd: number;
+      try {
+        pidfd = native().pidfdOpen(pid);
+      } catch {
+        return null;
+      }
+      const watcher = new (native().FdWatcher)(pidfd, () => {
+        close();
+        onExit({ code: null, signal: null });
+      });
+      const close = () => {
+        watcher.close();
+        native().close(pidfd);
+      };
+      return { close };
+    },
   };
 }
 
@@ -117,16 +182,37 @@ export interface EngineResources {
   /** Listening sockets held for the servers (socket activation), and those watched for a connection. */
   listeningSockets: number;
   socketWatchers: number;
+  /** cgroup.events watches, daemon searches, daemons' exits waited for, sd_notify readers. */
+  cgroupWatches: number;
+  mainPidSearches: number;
+  daemonWatches: number;
+  notifyReaders: number;
 }
 
 interface ServerRuntime {
   output: ServerOutput;
   probe: RunningProbe | null;
-  /** sd_notify socket (bound per server while it starts). */
-  notifySocket: { fd: number; path: string } | null;
+  /**
+   * sd_notify socket, bound per server while it starts (readiness sd_notify) or runs (a watchdog): its
+   * reader, and who listens to its messages (the sd_notify probe).
+   */
+  notifySocket: { fd: number; path: string; reader: Closable; listeners: Set<(fields: ReadonlyMap<string, string>) => void> } | null;
   /** The parent end of the notify pipe of the current process, until a probe takes it; -1: none. */
   notifyFd: number;
+  /** The current process: the one spawned, or the daemon found (forking). */
   pid: number | null;
+  /** Counts spawns: a probe of an earlier run reports nothing. */
+  run: number;
+  /** forking: pid is the launcher's, whose exit 0 ends nothing. */
+  launcher: boolean;
+  /** The run has a watchdog: its sd_notify socket stays open after readiness, for the keep-alives. */
+  watchdog: boolean;
+  /** The run's cgroup and its cgroup.events watch (until it is empty). */
+  cgroup: { path: string; watch: Closable | null } | null;
+  /** forking: the search for the daemon's main process, polling until found. */
+  search: TimerHandle | null;
+  /** forking: the exit of the daemon found, waited for. */
+  daemonWatch: Closable | null;
 }
 
 type TimerKey = string;
@@ -222,6 +308,10 @@ export class Engine {
       timers: this.timers.size,
       probes: runtimes.filter((r) => r.probe !== null).length,
       notifySockets: runtimes.filter((r) => r.notifySocket !== null).length,
+      cgroupWatches: runtimes.filter((r) => r.cgroup?.watch).length,
+      mainPidSearches: runtimes.filter((r) => r.search !== null).length,
+      daemonWatches: runtimes.filter((r) => r.daemonWatch !== null).length,
+      notifyReaders: runtimes.filter((r) => r.notifySocket !== null).length,
       notifyPipes: runtimes.filter((r) => r.notifyFd >= 0).length,
       outputPipes: runtimes.reduce((sum, r) => sum + r.output.openPipes, 0),
       lineListeners: runtimes.reduce((sum, r) => sum + r.output.lineListeners, 0),
@@ -238,6 +328,7 @@ export class Engine {
     this.sup = result.sup;
     if (result.ignored) this.log.debug({ event: describeEvent(event), why: result.ignored }, "event ignored");
     this.execute(result.effects);
+    this.releaseEnded(event, result.effects);
     if (event.type === "config-reloaded" || result.effects.some((effect) => effect.type === "log" && effect.kind === "removed")) this.forgetRemoved();
     this.progress.endStep();
     for (const listener of this.listeners) {
@@ -275,6 +366,10 @@ export class Engine {
         return this.signal(effect.pid, effect.signal);
       case "kill":
         return this.signal(effect.pid, 9);
+      case "signal-cgroup":
+        return this.signalCgroup(effect.server, effect.cgroup, effect.signal);
+      case "find-main-pid":
+        return this.searchMainPid(effect.server, effect.cgroup, effect.pidFile);
       case "run-pre-start":
         return this.runHook(effect.server, effect.argv, null);
       case "run-post-stop":
@@ -286,6 +381,8 @@ export class Engine {
       case "log":
         return this.writeLog(effect);
       case "shutdown-complete":
+        // The servers' cgroups are empty now: the init leaves no directory of its own behind.
+        for (const runtime of this.servers.values()) if (runtime.cgroup) this.system.cgroups?.remove(runtime.cgroup.path);
         this.shutdownComplete = true;
         // Every server has stopped: nothing is left to hand the sockets to.
         this.sockets.closeAll();
@@ -305,7 +402,19 @@ export class Engine {
   private runtimeFor(spec: ServerSpec): ServerRuntime {
     let runtime = this.servers.get(spec.name);
     if (!runtime) {
-      runtime = { output: this.newOutput(spec), probe: null, notifySocket: null, notifyFd: -1, pid: null };
+      runtime = {
+        output: this.newOutput(spec),
+        probe: null,
+        notifySocket: null,
+        notifyFd: -1,
+        pid: null,
+        run: 0,
+        launcher: false,
+        watchdog: false,
+        cgroup: null,
+        search: null,
+        daemonWatch: null,
+      };
       this.servers.set(spec.name, runtime);
     } else if (runtime.pid === null && !isDeepStrictEqual(runtime.output.settings, spec.log)) {
       // A reload changed where or how this server logs: its next process writes with the new settings.
@@ -327,21 +436,44 @@ export class Engine {
   private forgetRemoved(): void {
     for (const [name, runtime] of this.servers) {
       if (this.sup.servers.has(name)) continue;
-      this.releaseProbe(runtime);
+      this.releaseRun(runtime);
+      if (runtime.cgroup) this.system.cgroups?.remove(runtime.cgroup.path);
       runtime.output.close();
       this.servers.delete(name);
     }
   }
 
+  /**
+   * After a step: a server left with no process and no run under way holds nothing any more (its
+   * sd_notify reader, cgroup watch, daemon search); a search the core no longer waits for ends.
+   */
+  private releaseEnded(event: SupervisorEvent, effects: SupervisorEffect[]): void {
+    const names = new Set<string>();
+    if (event.type === "server") names.add(event.name);
+    for (const effect of effects) if ("server" in effect && effect.server !== null) names.add(effect.server);
+    for (const name of names) {
+      const runtime = this.servers.get(name);
+      const server = this.sup.servers.get(name);
+      if (!runtime || !server) continue;
+      if (hasNoProcess(server)) this.releaseRun(runtime);
+      else if (runtime.search !== null && (server.state !== "starting" || server.daemon !== "seeking")) this.endSearch(runtime);
+    }
+  }
+
   private spawn(spec: ServerSpec): void {
     const runtime = this.runtimeFor(spec);
-    this.releaseProbe(runtime);
+    this.releaseRun(runtime);
+    runtime.run += 1;
+    runtime.watchdog = Boolean(spec.watchdogMs);
     const env = { ...spec.env };
     const listenFds = this.listenEnvironment(spec.name, env);
-    if (spec.readiness.kind === "sd_notify") {
-      runtime.notifySocket = this.bindNotifySocket(spec.name);
+    if (spec.readiness.kind === "sd_notify" || spec.watchdogMs) {
+      runtime.notifySocket = this.bindNotifySocket(spec.name, runtime);
       if (runtime.notifySocket) env.NOTIFY_SOCKET = runtime.notifySocket.path;
     }
+    // systemd's watchdog variables: the period, and (set by the child itself) the pid it is meant for.
+    if (spec.watchdogMs) env.WATCHDOG_USEC = String(spec.watchdogMs * 1000);
+    const cgroup = this.prepareCgroup(spec);
     const now = this.system.now();
     let child: SpawnedChild;
     try {
@@ -366,23 +498,92 @@ export class Engine {
           notifyFd: spec.readiness.kind === "notify" ? spec.readiness.fd : undefined,
           listenFds,
           listenPid: listenFds.length > 0,
+          cgroup: cgroup ?? undefined,
+          pidEnv: spec.watchdogMs ? ["WATCHDOG_PID"] : undefined,
         },
         { server: spec.name, role: "server" },
         (exit) => this.serverExited(spec.name, runtime, exit),
       );
     } catch (err) {
-      this.releaseProbe(runtime);
+      this.releaseRun(runtime);
       if (!(err instanceof StartError)) throw err;
       runtime.output.note(`cannot start: ${err.message}`);
       this.serverEvent(spec.name, { type: "spawn-failed", now, errno: err.code, syscall: err.syscall });
       return;
     }
     runtime.pid = child.pid;
+    runtime.launcher = spec.type === "forking";
     runtime.notifyFd = child.notifyFd;
     runtime.output.attach(child.stdoutFd, "stdout");
     runtime.output.attach(child.stderrFd, "stderr");
     runtime.output.note(`started pid ${child.pid}: ${spec.argv.join(" ")}`);
-    this.serverEvent(spec.name, { type: "spawned", now, pid: child.pid });
+    this.serverEvent(spec.name, { type: "spawned", now, pid: child.pid, ...(cgroup ? { cgroup } : {}) });
+    // Watched once the core knows the process is there: an empty cgroup reported earlier would be lost.
+    if (cgroup) this.watchCgroup(spec.name, runtime, cgroup);
+  }
+
+  /** The server's cgroup made anew with its limits, or null (no cgroup v2 here, or it could not be made). */
+  private prepareCgroup(spec: ServerSpec): string | null {
+    const cgroups = this.system.cgroups;
+    const limits = spec.limits ?? {};
+    // Without cgroups, the supervisor said so once (with the servers whose limits are not applied).
+    if (!cgroups) return null;
+    try {
+      const { path: dir, refused } = cgroups.prepare(spec.name, limits);
+      if (refused.length > 0) this.log.warn({ server: spec.name, refused }, `${spec.name}: limits not applied: ${refused.join(", ")}`);
+      return dir;
+    } catch (err) {
+      this.log.warn(
+        { server: spec.name, code: (err as NodeJS.ErrnoException).code },
+        `${spec.name}: no cgroup of its own (${(err as Error).message}); tracked by its process group`,
+      );
+      return null;
+    }
+  }
+
+  private watchCgroup(name: string, runtime: ServerRuntime, dir: string): void {
+    const entry: { path: string; watch: Closable | null } = { path: dir, watch: null };
+    runtime.cgroup = entry;
+    try {
+      entry.watch = this.system.cgroups!.watch(dir, () => {
+        entry.watch = null;
+        // A report about an earlier run's cgroup says nothing about the current one.
+        if (runtime.cgroup !== entry || this.servers.get(name) !== runtime) return;
+        this.serverEvent(name, { type: "cgroup-empty", now: this.system.now() });
+      });
+    } catch (err) {
+      this.log.error({ err, server: name }, "cannot watch its cgroup: its end is seen by its main process only");
+      this.serverEvent(name, { type: "cgroup-empty", now: this.system.now() });
+    }
+  }
+
+  private signalCgroup(name: string, cgroup: string, signal: number): void {
+    const cgroups = this.system.cgroups;
+    if (!cgroups) return;
+    try {
+      if (signal === 9) cgroups.kill(cgroup);
+      else cgroups.signal(cgroup, signal);
+    } catch (err) {
+      this.log.warn({ server: name, code: (err as NodeJS.ErrnoException).code, signal }, "signalling its cgroup failed");
+    }
+  }
+
+  /** Memory, CPU and processes of a server's cgroup while it has processes, for status; null without. */
+  cgroupStats(name: string): (CgroupStats & { path: string }) | null {
+    const server = this.sup.servers.get(name);
+    const cgroups = this.system.cgroups;
+    if (!cgroups || !server?.cgroup || !server.populated) return null;
+    try {
+      return { path: server.cgroup, ...cgroups.stats(server.cgroup) };
+    } catch {
+      return null;
+    }
+  }
+
+  /** The controllers servers get, or null without cgroups (status and metrics say so). */
+  get cgroupBase(): { base: string; controllers: readonly string[] } | null {
+    const cgroups = this.system.cgroups;
+    return cgroups ? { base: cgroups.base, controllers: cgroups.controllers } : null;
   }
 
   // ---- socket activation ------------------------------------------------------------------------
@@ -477,26 +678,151 @@ export class Engine {
     try {
       const current = this.servers.get(name) === runtime;
       if (current) runtime.output.note(`pid ${exit.pid} ${describeExit(exit)}`);
+      let oomKilled = false;
       if (runtime.pid === exit.pid) {
         runtime.pid = null;
-        // What no probe took (it ended before one started) is closed with the process.
-        if (runtime.probe === null) this.releaseProbe(runtime);
+        oomKilled = exit.signal === 9 && this.oomKilledIn(runtime);
+        // A launcher's exit ends nothing of the run; the main process's ends what no probe took.
+        if (runtime.launcher) runtime.launcher = false;
+        else {
+          this.endMainProcess(runtime);
+          // Alone in its cgroup, it left it empty: said first, so that its exit ends the run at once.
+          if (current) this.reportEmptyCgroup(name, runtime);
+        }
       }
-      this.serverEvent(name, { type: "exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
+      this.serverEvent(name, {
+        type: "exited",
+        now: this.system.now(),
+        pid: exit.pid,
+        code: exit.code,
+        signal: exit.signal,
+        ...(oomKilled ? { oomKilled } : {}),
+      });
     } catch (err) {
       this.log.error({ err, server: name }, "exit handling failed");
     }
   }
 
-  private bindNotifySocket(name: string): { fd: number; path: string } | null {
+  private reportEmptyCgroup(name: string, runtime: ServerRuntime): void {
+    const cgroup = runtime.cgroup;
+    if (!cgroup?.watch || !this.system.cgroups || this.system.cgroups.pids(cgroup.path).length > 0) return;
+    cgroup.watch.close();
+    cgroup.watch = null;
+    this.serverEvent(name, { type: "cgroup-empty", now: this.system.now() });
+  }
+
+  /** The OOM killer ended a process of the run's cgroup (its counter starts at zero with the run). */
+  private oomKilledIn(runtime: ServerRuntime): boolean {
+    if (!runtime.cgroup || !this.system.cgroups) return false;
+    try {
+      return this.system.cgroups.oomKills(runtime.cgroup.path) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The main process is gone: what no probe took, and the sd_notify socket (nothing can send on it now), are closed. */
+  private endMainProcess(runtime: ServerRuntime): void {
+    if (runtime.probe === null) this.endProbe(runtime);
+    this.closeNotifySocket(runtime);
+  }
+
+  // ---- forking: the daemon's main process ----------------------------------------------------
+
+  /** MAIN PID: the pidFile (once it names a live process), else the one process of the cgroup whose parent is outside it. */
+  private searchMainPid(name: string, cgroup: string | null, pidFile: string | null): void {
+    const runtime = this.servers.get(name);
+    if (!runtime) return;
+    this.endSearch(runtime);
+    const attempt = () => {
+      runtime.search = null;
+      const found = this.findMainPid(cgroup, pidFile);
+      if (found === "wait") {
+        runtime.search = this.system.setTimer(MAIN_PID_POLL_MS, attempt);
+        return;
+      }
+      const now = this.system.now();
+      if (typeof found === "string") return this.serverEvent(name, { type: "main-pid", now, pid: null, error: found });
+      // Its exit is waited for before the core hears of it, so that it cannot be missed.
+      const watch = this.system.watchExit(found, (exit) => {
+        if (runtime.daemonWatch !== watch) return;
+        runtime.daemonWatch = null;
+        this.serverExited(name, runtime, { pid: found, code: exit.code, signal: exit.signal, signalName: null, coreDumped: false, status: 0 });
+      });
+      if (watch === null) return this.serverEvent(name, { type: "main-pid", now, pid: null, error: `pid ${found} ended before it could be watched` });
+      runtime.daemonWatch = watch;
+      runtime.pid = found;
+      runtime.output.note(`main process pid ${found}`);
+      this.serverEvent(name, { type: "main-pid", now, pid: found });
+    };
+    attempt();
+  }
+
+  /** A pid, "wait" (the pidFile is not written yet), or why there is none. */
+  private findMainPid(cgroup: string | null, pidFile: string | null): number | "wait" | string {
+    const members = cgroup && this.system.cgroups ? this.system.cgroups.pids(cgroup) : null;
+    if (pidFile !== null) {
+      const pid = this.system.readPidFile(pidFile);
+      if (pid !== null && this.system.parentOf(pid) !== null) {
+        if (members !== null && !members.includes(pid)) return `pid ${pid} of ${pidFile} is not in its cgroup`;
+        return pid;
+      }
+      // Not written yet: wait, while something of it runs (without a cgroup, until the start timeout).
+      if (members === null || members.length > 0) return "wait";
+      return `its cgroup is empty and ${pidFile} names no live process`;
+    }
+    if (members === null) return "no pidFile, and no cgroup to find it in";
+    if (members.length === 0) return "no process left in its cgroup";
+    // The daemon was left to the init by its launcher: its parent is outside the cgroup.
+    const roots = members.filter((pid) => {
+      const parent = this.system.parentOf(pid);
+      return parent !== null && !members.includes(parent);
+    });
+    if (roots.length === 0) return "no process in its cgroup";
+    return Math.min(...roots);
+  }
+
+  private endSearch(runtime: ServerRuntime): void {
+    if (runtime.search !== null) this.system.clearTimer(runtime.search);
+    runtime.search = null;
+  }
+
+  // ---- sd_notify -------------------------------------------------------------------------------
+
+  private bindNotifySocket(name: string, runtime: ServerRuntime): ServerRuntime["notifySocket"] {
     const file = path.join(this.runtimeDir, `notify-${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.sock`);
+    let fd: number;
     try {
       this.system.makeDirectory(this.runtimeDir);
-      return { fd: this.system.bindDatagram(file), path: file };
+      fd = this.system.bindDatagram(file);
     } catch (err) {
       this.log.error({ server: name, code: (err as NodeJS.ErrnoException).code, file }, "cannot bind the sd_notify socket");
       return null;
     }
+    const listeners = new Set<(fields: ReadonlyMap<string, string>) => void>();
+    const reader = this.system.watchDatagrams(fd, (text) => this.notified(name, runtime, text));
+    return { fd, path: file, reader, listeners };
+  }
+
+  /** One sd_notify message: its listeners (the sd_notify probe) hear it; WATCHDOG=1 is a keep-alive for the core. */
+  private notified(name: string, runtime: ServerRuntime, text: string): void {
+    const fields = parseNotifyMessage(text);
+    for (const listener of [...(runtime.notifySocket?.listeners ?? [])]) listener(fields);
+    const watchdog = fields.get("WATCHDOG");
+    if (watchdog === "1" || watchdog === "trigger") {
+      this.serverEvent(name, { type: "keep-alive", now: this.system.now(), ...(watchdog === "trigger" ? { trigger: true } : {}) });
+    }
+  }
+
+  private notifications(runtime: ServerRuntime): NotifyChannel | null {
+    const socket = runtime.notifySocket;
+    if (!socket) return null;
+    return {
+      subscribe(listener) {
+        socket.listeners.add(listener);
+        return () => socket.listeners.delete(listener);
+      },
+    };
   }
 
   private startProbe(name: string, pid: number): void {
@@ -504,11 +830,12 @@ export class Engine {
     const runtime = this.servers.get(name);
     if (!server || !runtime) return;
     runtime.probe?.cancel();
+    const run = runtime.run;
     const report = (event: ServerEvent) => {
-      // A probe of an earlier process reports nothing about the current one.
-      if (runtime.pid !== pid) return;
+      // A probe of an earlier run reports nothing about the current one.
+      if (runtime.run !== run || runtime.pid !== pid) return;
       // It has ended: what it held (the sd_notify socket) is closed now, not at the next start.
-      this.releaseProbe(runtime);
+      this.endProbe(runtime);
       this.serverEvent(name, event);
     };
     const notifyFd = runtime.notifyFd;
@@ -516,7 +843,7 @@ export class Engine {
     runtime.notifyFd = -1;
     runtime.probe = this.system.startProbe(
       server.spec.readiness,
-      { name, pid, output: runtime.output, notifyFd, notifySocketFd: runtime.notifySocket?.fd ?? -1, env: server.spec.env },
+      { name, pid, output: runtime.output, notifyFd, notifications: this.notifications(runtime), env: server.spec.env },
       {
         onReady: () => report({ type: "ready", now: this.system.now() }),
         onFailed: (message) => report({ type: "probe-failed", now: this.system.now(), message }),
@@ -526,28 +853,47 @@ export class Engine {
 
   private stopProbe(name: string): void {
     const runtime = this.servers.get(name);
-    if (runtime) this.releaseProbe(runtime);
+    if (runtime) this.endProbe(runtime);
   }
 
-  /** Ends the probe and closes what readiness needed: the sd_notify socket, a notify pipe no probe took. */
-  private releaseProbe(runtime: ServerRuntime): void {
+  /**
+   * Ends the probe and closes what readiness needed: a notify pipe no probe took, and the sd_notify
+   * socket unless a watchdog's keep-alives still come on it.
+   */
+  private endProbe(runtime: ServerRuntime): void {
     const probe = runtime.probe;
     runtime.probe = null;
     probe?.cancel();
-    if (runtime.notifySocket) {
-      const { fd, path: file } = runtime.notifySocket;
-      runtime.notifySocket = null;
-      this.closeQuietly(fd);
-      try {
-        this.system.removeFile(file);
-      } catch {
-        // Already gone.
-      }
-    }
+    if (!runtime.watchdog || runtime.pid === null) this.closeNotifySocket(runtime);
     if (runtime.notifyFd >= 0) {
       this.closeQuietly(runtime.notifyFd);
       runtime.notifyFd = -1;
     }
+  }
+
+  private closeNotifySocket(runtime: ServerRuntime): void {
+    if (!runtime.notifySocket) return;
+    const { fd, path: file, reader } = runtime.notifySocket;
+    runtime.notifySocket = null;
+    reader.close();
+    this.closeQuietly(fd);
+    try {
+      this.system.removeFile(file);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Everything a run holds: its probe and sockets, its cgroup watch, a daemon search or watch. */
+  private releaseRun(runtime: ServerRuntime): void {
+    this.endProbe(runtime);
+    this.closeNotifySocket(runtime);
+    this.endSearch(runtime);
+    runtime.daemonWatch?.close();
+    runtime.daemonWatch = null;
+    runtime.cgroup?.watch?.close();
+    if (runtime.cgroup) runtime.cgroup.watch = null;
+    runtime.launcher = false;
   }
 
   private closeQuietly(fd: number): void {
@@ -651,7 +997,7 @@ export class Engine {
       fields.signal = server.lastExit.signal === null ? null : signalName(server.lastExit.signal);
       fields.reason = server.lastExit.reason;
     }
-    if (kind === "failed") fields.reason = server.reason;
+    if (kind === "failed" || kind === "restarting") fields.reason = server.reason;
     if ((kind === "unresponsive" || kind === "responsive") && server.liveness) {
       fields.pingFailures = server.liveness.failures;
       fields.pingRttMs = server.liveness.lastRttMs;

@@ -30,6 +30,7 @@ import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
 import { EXIT } from "../cli/exit-codes";
 import { Engine, kernelSystem, monotonicNow } from "./engine";
 import { SocketTable, type SocketChange } from "./sockets";
+import { setUpCgroups, type CgroupControl } from "../process/cgroup";
 import { SystemdNotifier, takeSystemdEnvironment, type SystemdTarget } from "./notify";
 
 /** A config that does not load ends a container's init with EX_CONFIG, as `reload` and `plan` end. */
@@ -215,7 +216,15 @@ async function supervise(
   let loadedFile = initial;
   attachInitLogFile(config.settings);
   const runtimeDir = path.dirname(config.settings.controlSocket);
-  const engine = new Engine(createSupervisor(config, monotonicNow()), log, consoleReport, path.join(runtimeDir, "starter-init"), kernelSystem(), sockets);
+  const cgroups = serverCgroups(log, context.role, config);
+  const engine = new Engine(
+    createSupervisor(config, monotonicNow()),
+    log,
+    consoleReport,
+    path.join(runtimeDir, "starter-init"),
+    kernelSystem(cgroups),
+    sockets,
+  );
   const maxLevelWord = Number(context.kernel.get("maxlevel"));
   let stopping: PowerAction | "exit" | null = null;
 
@@ -418,6 +427,23 @@ async function supervise(
   const action = stopping ?? "exit";
   log.info("all servers stopped");
   finish(log, context.role, 0, action === "exit" ? "poweroff" : action);
+}
+
+/**
+ * The servers' cgroups, or null with one info line saying why not (servers are then tracked by their
+ * process group, as always). settings.cgroup: false turns them off; a path names the directory to own.
+ */
+function serverCgroups(log: Logger, role: Role, config: SupervisorConfig): CgroupControl | null {
+  const setting = config.settings.cgroup;
+  const setup = setUpCgroups(role, setting === false ? { kind: "off" } : setting === undefined ? { kind: "auto" } : { kind: "path", path: setting });
+  if (setup.ok) {
+    log.info({ base: setup.control.base, controllers: setup.control.controllers }, setup.note);
+    return setup.control;
+  }
+  const limited = config.servers.filter((spec) => Object.keys(spec.limits ?? {}).length > 0).length;
+  const limits = limited > 0 ? `; the limits of ${limited} server(s) are not applied` : "";
+  log.info({ why: setup.why }, `no writable cgroup v2 (${setup.why}): servers are tracked by their process group${limits}`);
+  return null;
 }
 
 function logStatus(log: Logger, sup: Supervisor): void {

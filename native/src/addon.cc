@@ -17,6 +17,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitKmod(env, exports);
   starter::InitSignals(env, exports);
   starter::InitListen(env, exports);
+  starter::InitCgroup(env, exports);
+  starter::InitWatchdog(env, exports);
   return exports;
 }
 

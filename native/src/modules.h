@@ -16,5 +16,7 @@ void InitMemory(Napi::Env env, Napi::Object exports);
 void InitKmod(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
 void InitListen(Napi::Env env, Napi::Object exports);
+void InitCgroup(Napi::Env env, Napi::Object exports);
+void InitWatchdog(Napi::Env env, Napi::Object exports);
 
 }  // namespace starter

@@ -60,6 +60,7 @@ enum Stage : int32_t {
   kStageChdir,
   kStageSigprocmask,
   kStageExecve,
+  kStageCgroup,
 };
 
 const char* StageName(int32_t stage) {
@@ -76,6 +77,7 @@ const char* StageName(int32_t stage) {
     case kStageChdir: return "chdir";
     case kStageSigprocmask: return "sigprocmask";
     case kStageExecve: return "execve";
+    case kStageCgroup: return "cgroup";
     default: return "spawn";
   }
 }
@@ -133,10 +135,11 @@ struct SpawnRequest {
   bool controlling_terminal = false;
   StdioSpec stdio[3];
   int notify_fd = -1;
-  // Socket activation (sd_listen_fds): fds of the parent placed at 3, 4, … in the child, and
-  // LISTEN_PID set to the child's own pid.
+  // Socket activation (sd_listen_fds): fds of the parent placed at 3, 4, … in the child.
   std::vector<int> listen_fds;
-  bool listen_pid = false;
+  int cgroup_fd = -1;                  // cgroup.procs of the cgroup to join, or -1
+  std::vector<std::string> pid_env;    // variables set to the child's own pid
+  std::optional<std::string> oom_score_adj;  // written to /proc/self/oom_score_adj, best effort
 };
 
 // sd_listen_fds has no limit of its own; this one keeps the child's copy of them on its stack.
@@ -291,6 +294,21 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
     }
     return true;
   };
+  auto read_cgroup = [&](const Napi::Value& v) {
+    return ReadFd(env, v, "cgroupFd", &req->cgroup_fd);
+  };
+  auto read_pid_env = [&](const Napi::Value& v) {
+    if (!ReadStringArray(env, v, "pidEnv", &req->pid_env)) return false;
+    std::sort(req->pid_env.begin(), req->pid_env.end());
+    req->pid_env.erase(std::unique(req->pid_env.begin(), req->pid_env.end()), req->pid_env.end());
+    return true;
+  };
+  auto read_oom = [&](const Napi::Value& v) {
+    int64_t score = 0;
+    if (!ReadInt(env, v, "oomScoreAdj", -1000, 1000, &score)) return false;
+    req->oom_score_adj = std::to_string(score);
+    return true;
+  };
   auto read_notify = [&](const Napi::Value& v) {
     int64_t fd = 0;
     // 0-2 belong to stdio; INT_MAX - 1 leaves room for "one above it".
@@ -305,8 +323,9 @@ bool ReadSpawnRequest(Napi::Env env, const Napi::Value& arg, SpawnRequest* req) 
          read_flag("setsid", &req->setsid) && read_flag("setpgid", &req->setpgid) &&
          read_flag("foreground", &req->foreground) &&
          read_flag("controllingTerminal", &req->controlling_terminal) &&
-         Optional(options, "notifyFd", read_notify) &&
-         Optional(options, "listenFds", read_listen_fds) && read_flag("listenPid", &req->listen_pid) &&
+         Optional(options, "notifyFd", read_notify) && Optional(options, "listenFds", read_listen_fds) &&
+         Optional(options, "cgroupFd", read_cgroup) && Optional(options, "pidEnv", read_pid_env) &&
+         Optional(options, "oomScoreAdj", read_oom) &&
          GetProperty(options, "stdin", &value) &&
          ReadStdio(env, value, "stdin", false, false, &req->stdio[0]) &&
          GetProperty(options, "stdout", &value) &&
@@ -447,9 +466,12 @@ struct ChildPlan {
   int notify_target;
   const int* listen_fds;  // placed at 3, 4, … (socket activation)
   size_t listen_count;
-  char* listen_pid_digits;  // where the child writes its pid in "LISTEN_PID=…", or null
   int stage_fd;       // write end of the exec-stage pipe, numbered >= first_free
   int first_free;     // lowest fd number that is no target: max(3 + listen_count, notify_target + 1)
+  int cgroup_fd;      // cgroup.procs to write "0" to, or -1
+  const char* oom_score_adj;  // the value for /proc/self/oom_score_adj, or null
+  char* const* pid_slots;  // where the child writes its pid: the value of each pidEnv variable
+  size_t pid_slot_count;
 };
 
 [[noreturn]] void Fail(const ChildPlan& plan, Stage stage) {
@@ -533,8 +555,7 @@ void PlaceFds(const ChildPlan& plan) {
 }
 
 // ---- socket activation (sd_listen_fds) -------------------------------------------------------
-// The listening sockets go to fds 3, 4, … and LISTEN_PID names the child itself: only the child
-// knows its pid before exec. A source fd below first_free could be overwritten by another target
+// The listening sockets go to fds 3, 4, … (LISTEN_PID is one of the pidEnv variables). A source fd below first_free could be overwritten by another target
 // (stdio, notify, another socket): it is copied above every target first, before any dup2.
 
 void LiftListenFds(const ChildPlan& plan, int* sources) {
@@ -552,14 +573,6 @@ void PlaceListenFds(const ChildPlan& plan, const int* sources) {
   for (size_t i = 0; i < plan.listen_count; i++) {
     if (dup2(sources[i], 3 + static_cast<int>(i)) < 0) Fail(plan, kStageDup2);
   }
-  if (plan.listen_pid_digits == nullptr) return;
-  char digits[24];
-  size_t n = 0;
-  for (unsigned long pid = static_cast<unsigned long>(getpid()); n == 0 || pid > 0; pid /= 10) {
-    digits[n++] = static_cast<char>('0' + pid % 10);
-  }
-  for (size_t i = 0; i < n; i++) plan.listen_pid_digits[i] = digits[n - 1 - i];
-  plan.listen_pid_digits[n] = '\0';
 }
 
 // Makes the child's process group the foreground group of the terminal on its stdin. Like tini,
@@ -584,9 +597,54 @@ void TakeTerminal(const ChildPlan& plan) {
   }
 }
 
+// ---- the child's cgroup, own pid and OOM score -------------------------------------------------
+// Joining the cgroup comes first, before any fd is moved (its fd may be a target number) and before
+// the program runs, so that everything it ever forks is in the cgroup too. Writing "0" to
+// cgroup.procs moves the writer. The pid variables (WATCHDOG_PID) can only be filled in here: the
+// parent reserved room for their digits. The OOM score undoes what the init set for itself (-1000,
+// never to be picked): a server keeps the score the init was started with, so the OOM killer of its
+// cgroup can end it (a process at -1000 is never a victim: its allocation would wait forever).
+void ResetOomScore(const ChildPlan& plan) {
+  if (plan.oom_score_adj == nullptr) return;
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;  // no /proc: the score stays inherited
+  ssize_t n;
+  do {
+    n = write(fd, plan.oom_score_adj, strlen(plan.oom_score_adj));
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+}
+
+void JoinCgroup(const ChildPlan& plan) {
+  if (plan.cgroup_fd < 0) return;
+  ssize_t n;
+  do {
+    n = write(plan.cgroup_fd, "0", 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) Fail(plan, kStageCgroup);
+}
+
+void WriteOwnPid(const ChildPlan& plan) {
+  if (plan.pid_slot_count == 0) return;
+  char digits[16];
+  int count = 0;
+  for (long pid = static_cast<long>(getpid()); count == 0 || pid > 0; pid /= 10) {
+    digits[count++] = static_cast<char>('0' + pid % 10);
+  }
+  for (size_t slot = 0; slot < plan.pid_slot_count; slot++) {
+    char* out = plan.pid_slots[slot];
+    for (int i = 0; i < count; i++) out[i] = digits[count - 1 - i];
+    out[count] = '\0';
+  }
+}
+// --------------------------------------------------------------------------------------------------
+
 // Runs in the child, on its own stack in the parent's memory, with every signal blocked. Never
 // returns.
 [[noreturn]] void RunChild(const ChildPlan& plan) {
+  JoinCgroup(plan);
+  WriteOwnPid(plan);
+  ResetOomScore(plan);
   ResetSignalDispositions();
   int listen_sources[kMaxListenFds];
   LiftListenFds(plan, listen_sources);
@@ -719,15 +777,6 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     ThrowTypeError(env, "notifyFd must be above the listenFds (3 + their count)");
     return env.Undefined();
   }
-  size_t listen_pid_index = req.env.size();
-  if (req.listen_pid) {
-    // Room for any pid; the child writes its own over the zeros, NUL-terminated.
-    req.env.erase(std::remove_if(req.env.begin(), req.env.end(),
-                                 [](const std::string& entry) { return entry.rfind("LISTEN_PID=", 0) == 0; }),
-                  req.env.end());
-    listen_pid_index = req.env.size();
-    req.env.push_back("LISTEN_PID=" + std::string(20, '0'));
-  }
 
   const int first_free = req.notify_fd >= 0 ? req.notify_fd + 1 : listen_end;
   if (!OpenPipe(env, &fds.stage_read, &fds.stage_write)) return env.Undefined();
@@ -745,6 +794,21 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (stack_top == nullptr) {
     ThrowErrno(env, errno, "mmap");
     return env.Undefined();
+  }
+
+  // Each pidEnv variable (LISTEN_PID, WATCHDOG_PID) replaces any value given in env, with room for
+  // any pid's digits, which the child writes over (WriteOwnPid).
+  for (const std::string& name : req.pid_env) {
+    const std::string prefix = name + "=";
+    req.env.erase(std::remove_if(req.env.begin(), req.env.end(),
+                                 [&](const std::string& entry) { return entry.compare(0, prefix.size(), prefix) == 0; }),
+                  req.env.end());
+    req.env.push_back(prefix + std::string(20, '0'));
+  }
+  std::vector<char*> pid_slots;
+  for (size_t i = 0; i < req.pid_env.size(); i++) {
+    std::string& entry = req.env[req.env.size() - req.pid_env.size() + i];
+    pid_slots.push_back(entry.data() + req.pid_env[i].size() + 1);
   }
 
   std::vector<char*> argv = CStringArray(req.argv);
@@ -771,9 +835,12 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.notify_target = req.notify_fd;
   plan.listen_fds = req.listen_fds.data();
   plan.listen_count = req.listen_fds.size();
-  plan.listen_pid_digits = req.listen_pid ? req.env[listen_pid_index].data() + strlen("LISTEN_PID=") : nullptr;
   plan.stage_fd = fds.stage_write.get();
   plan.first_free = first_free;
+  plan.cgroup_fd = req.cgroup_fd;
+  plan.oom_score_adj = req.oom_score_adj ? req.oom_score_adj->c_str() : nullptr;
+  plan.pid_slots = pid_slots.data();
+  plan.pid_slot_count = pid_slots.size();
 
   // With every signal blocked no handler runs in the child before its dispositions are reset
   // (a Node or reaper handler there would act on the parent's behalf).

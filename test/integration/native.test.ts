@@ -209,6 +209,29 @@ describe("native addon", () => {
     expect(r.defaultUmask).toEqual([r.ownUmask]);
   });
 
+  it("spawn: pidEnv gets the child's own pid, oomScoreAdj its score, cgroupFd its cgroup (before exec); inotify hears cgroup.events; errors", async () => {
+    const unified = "/sys/fs/cgroup/unified";
+    const cgroupParent = existsSync(`${unified}/cgroup.procs`) ? unified : "";
+    const r = await result("cgroup.mjs", { args: [cgroupParent] });
+    expect(r.pidEnv).toEqual({ matches: true, other: "x" });
+    expect(r.oomScore).toBe(500);
+    if (cgroupParent) {
+      // The shell and the sleep it forked are both in the cgroup; cgroup.kill ends both, inotify tells.
+      expect(r.cgroup).toEqual({ childInIt: true, members: 2 });
+      expect(r.events).toBe("populated 0");
+      expect(r.childExit).toEqual({ code: null, signal: 9 });
+      expect(r.badCgroup).toEqual(nativeError("EBADF", "cgroup", 9));
+      expect(r.xattr).toBeNull();
+    }
+    expect(r.errors).toEqual({
+      finitModule: nativeError("ENOENT", "open", 2),
+      watchdogSetTimeout: nativeError("ENOTTY", "ioctl", 25),
+      watchdogInfo: nativeError("ENOTTY", "ioctl", 25),
+      inotifyAddWatch: nativeError("EINVAL", "inotify_add_watch", 22),
+      getxattr: nativeError("ENOENT", "getxattr", 2),
+    });
+  });
+
   it("leaks no descriptor over 100 spawns with pipes and 50 failed spawns", async () => {
     const r = await result("fdleak.mjs");
     expect(r.failures).toBe(50);

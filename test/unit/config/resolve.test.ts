@@ -241,3 +241,66 @@ describe("the Starter's check: readiness tango and liveness", () => {
     ]);
   });
 });
+
+describe("cgroup limits, forking daemons, watchdogs", () => {
+  const problems = (lines: string[]): string[] => {
+    try {
+      load(lines);
+    } catch (err) {
+      return (err as { problems: { line: number; column: number; path: string; message: string }[] }).problems.map(
+        (p) => `${p.line}:${p.column}: ${p.path}: ${p.message}`,
+      );
+    }
+    throw new Error("the config loaded");
+  };
+
+  it("limits keyed by the kernel's file names, sizes in the config's units; defaults merged key by key", () => {
+    const config = load([
+      "settings:",
+      "  searchPath: [/usr/lib/tango]",
+      "  defaults: {limits: {pids.max: 100, memory.high: 200MiB}, watchdog: 30s}",
+      "servers:",
+      "  - name: TangoTest/a",
+      "    limits: {memory.max: 256MiB, memory.high: max, cpu.weight: 50, cpu.max: '50000 100000', io.weight: 50}",
+      "  - {name: TangoTest/b, limits: {cpu.max: 150%, memory.swap.max: 0B}, watchdog: false}",
+      "  - {name: TangoTest/c, type: forking, pidFile: /run/c.pid, watchdog: 10s}",
+    ]);
+    expect(config.servers.map((s) => [s.limits, s.watchdogMs, s.type, s.pidFile])).toEqual([
+      [
+        { "pids.max": "100", "memory.high": "max", "memory.max": "268435456", "cpu.weight": "50", "cpu.max": "50000 100000", "io.weight": "50" },
+        30_000,
+        undefined,
+        undefined,
+      ],
+      [{ "pids.max": "100", "memory.high": "209715200", "cpu.max": "150000 100000", "memory.swap.max": "0" }, undefined, undefined, undefined],
+      [{ "pids.max": "100", "memory.high": "209715200" }, 10_000, "forking", "/run/c.pid"],
+    ]);
+  });
+
+  it("a plain server's spec has none of these fields", () => {
+    const spec = onlyServer(["  - name: TangoTest/t1"]);
+    expect(["type", "pidFile", "watchdogMs", "limits"].filter((key) => key in spec)).toEqual([]);
+  });
+
+  it("unknown cgroup files, bad values and a pidFile without type forking are errors at their field", () => {
+    expect(
+      problems([
+        "settings: {searchPath: [/usr/lib/tango]}",
+        "servers:",
+        "  - {name: TangoTest/a, limits: {memory.maxx: 1GiB}}",
+        "  - {name: TangoTest/b, limits: {cpu.weight: 0, pids.max: -1, cpu.max: '100 100000', memory.max: lots}}",
+        "  - {name: TangoTest/c, pidFile: /run/c.pid, watchdog: 0s, type: daemon}",
+        "  - {name: TangoTest/d, pidFile: /run/d.pid}",
+      ]),
+    ).toEqual([
+      '3:34: servers[0].limits["memory.maxx"]: expected a cgroup file: memory.min, memory.low, memory.high, memory.max, memory.swap.max, pids.max, cpu.weight, io.weight, cpu.max (did you mean "memory.max"?), got "memory.maxx"',
+      '4:34: servers[1].limits["cpu.weight"]: expected an integer from 1 to 10000 (100 is the kernel\'s default), got 0',
+      '4:49: servers[1].limits["pids.max"]: expected a positive integer, or "max", got -1',
+      '4:63: servers[1].limits["cpu.max"]: expected "max", "<quota> <period>" in microseconds (like "50000 100000"), or a share of one CPU like "50%", got "100 100000"',
+      '4:86: servers[1].limits["memory.max"]: expected a size (bytes, or a string like "256MiB"), or "max", got "lots"',
+      "5:46: servers[2].watchdog: expected a period above 0, got 0",
+      '5:60: servers[2].type: expected one of "simple", "forking", got "daemon"',
+      "6:25: servers[3].pidFile: pidFile applies to type: forking (a daemon's pid file)",
+    ]);
+  });
+});

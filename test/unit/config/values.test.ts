@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   closestWord,
   parseByteSize,
+  parseCgroupLimit,
   parseDuration,
   parseProbeShorthand,
   parseRlimitName,
@@ -132,5 +133,37 @@ describe("names", () => {
     expect(closestWord("levle", ["level", "name"])).toBe("level");
     expect(closestWord("startmode", ["startMode", "maxLevel"])).toBe("startMode");
     expect(closestWord("colour", ["level", "name", "env"])).toBeUndefined();
+  });
+});
+
+describe("cgroup limits", () => {
+  it("sizes to bytes (0 included), counts and weights as written, cpu.max as quota and period or a share of one CPU", () => {
+    expect(
+      [
+        ["memory.max", "1GiB"],
+        ["memory.max", 4096],
+        ["memory.swap.max", "0"],
+        ["memory.high", "max"],
+        ["pids.max", 64],
+        ["cpu.weight", "10000"],
+        ["cpu.max", "max 100000"],
+        ["cpu.max", "25%"],
+        ["cpu.max", 20000],
+      ].map(([name, value]) => valueOf(parseCgroupLimit(name as string, value))),
+    ).toEqual(["1073741824", "4096", "0", "max", "64", "10000", "max 100000", "25000 100000", "20000"]);
+  });
+
+  it("refuse what the kernel would refuse", () => {
+    for (const [name, value] of [
+      ["memory.max", "-1"],
+      ["pids.max", 0],
+      ["cpu.weight", 10001],
+      ["io.weight", "1.5"],
+      ["cpu.max", "0.5%"],
+      ["cpu.max", "50000 2000000"],
+      ["cpu.shares", 10],
+    ] as const) {
+      expect(refused(parseCgroupLimit(name, value)), `${name}: ${value}`).toBe(true);
+    }
   });
 });

@@ -1,21 +1,12 @@
 // Servers with socket activation in each situation the table distinguishes (lazy and accept), built by
 // the machine itself from a fresh server, for the matrix of server-activation.test.ts.
 
-import { createServer, step, type Server, type ServerEvent } from "../../../init/core/server";
+import { createServer } from "../../../init/core/server";
 import type { SocketSpec } from "../../../init/core/types";
 import { spec } from "./fixtures";
+import { after, fire, situations } from "./situations";
 
-export function after(server: Server, ...events: ServerEvent[]): Server {
-  return events.reduce((s, event) => {
-    const result = step(s, event);
-    if (result.ignored !== null) throw new Error(`${event.type} ignored: ${result.ignored}`);
-    return result.server;
-  }, server);
-}
-
-export function fire(server: Server, timer: keyof Server["timers"], now: number): Server {
-  return after(server, { type: "timer", now, timer, id: server.timers[timer]! });
-}
+export { after, fire };
 
 export function socket(listen: string, overrides: Partial<SocketSpec> = {}): SocketSpec {
   const [kind, ...rest] = listen.split(":");
@@ -76,42 +67,4 @@ export const activationSituations = {
 };
 
 // The situations of server-matrix.test.ts (servers without sockets), for the activation columns.
-const S = spec("TangoTest/t1", { preStart: ["/bin/prep"], postStop: ["/bin/cleanup"] });
-function failPreStart(server: Server, now: number, pid: number): Server {
-  return after(server, { type: "hook-spawned", now, pid }, { type: "hook-exited", now: now + 100, pid, code: 1, signal: null });
-}
-const stopped = createServer(S, 0);
-const preStartPending = after(stopped, { type: "start", now: 1000 });
-const preStart = after(preStartPending, { type: "hook-spawned", now: 1000, pid: 90 });
-const startingPending = after(preStart, { type: "hook-exited", now: 1010, pid: 90, code: 0, signal: null });
-const starting = after(startingPending, { type: "spawned", now: 1010, pid: 100 });
-const ready = after(starting, { type: "ready", now: 1500 });
-const stopping = after(ready, { type: "stop", now: 1600 });
-const stoppingRestart = after(ready, { type: "restart", now: 1600 });
-const stoppingPending = after(startingPending, { type: "stop", now: 1100 });
-const stoppingPreStart = after(preStart, { type: "stop", now: 1005 });
-const stoppingKilled = after(ready, { type: "kill", now: 1600 });
-const postStop = after(stopping, { type: "exited", now: 1700, pid: 100, code: null, signal: 15 }, { type: "hook-spawned", now: 1700, pid: 110 });
-const postStopCrash = after(ready, { type: "exited", now: 1600, pid: 100, code: 1, signal: null }, { type: "hook-spawned", now: 1600, pid: 110 });
-const postStopTimedOut = fire(postStop, "post-stop-timeout", 5700);
-const backoff = after(postStopCrash, { type: "hook-exited", now: 1650, pid: 110, code: 0, signal: null });
-const failed = failPreStart(fire(failPreStart(fire(failPreStart(preStartPending, 1000, 90), "backoff", 2100), 2100, 91), "backoff", 4200), 4200, 92);
-
-export const coreSituations = {
-  stopped,
-  "starting (preStart spawn pending)": preStartPending,
-  "starting (preStart running)": preStart,
-  "starting (spawn pending)": startingPending,
-  starting,
-  ready,
-  stopping,
-  "stopping (for a restart)": stoppingRestart,
-  "stopping (spawn pending)": stoppingPending,
-  "stopping (preStart)": stoppingPreStart,
-  "stopping (killed)": stoppingKilled,
-  "stopping (postStop)": postStop,
-  "stopping (postStop after a crash)": postStopCrash,
-  "stopping (postStop timed out)": postStopTimedOut,
-  backoff,
-  failed,
-};
+export const coreSituations = situations;

@@ -81,6 +81,10 @@ export function effectText(effect: ServerEffect | SupervisorEffect): string {
       return `kill ${effect.pid}`;
     case "run-post-stop":
       return `run-post-stop ${effect.code ?? "-"}/${effect.signal ?? "-"}`;
+    case "signal-cgroup":
+      return `signal-cgroup ${effect.signal}`;
+    case "find-main-pid":
+      return `find-main-pid${effect.cgroup === null ? "" : " cgroup"}${effect.pidFile === null ? "" : " pidFile"}`;
     case "arm-timer":
       return `arm ${effect.timer}@${effect.at}`;
     case "cancel-timer":

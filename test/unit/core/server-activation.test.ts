@@ -35,6 +35,9 @@ const CORE_COLUMNS: Column[] = [
   "stop-queued",
   "kill",
   "dependency-failed",
+  "cgroup-empty",
+  "main-pid",
+  "watchdog",
 ];
 const ACTIVATION_COLUMNS = ["socket-activity", "instance-spawned", "instance-spawn-failed", "instance-exited", "idle", "idle-check"] as const;
 type ActivationColumn = (typeof ACTIVATION_COLUMNS)[number];
@@ -72,6 +75,10 @@ function eventFor(column: Column, server: Server): ServerEvent {
       return { type: "pin", now, pin: "stopped" };
     case "dependency-failed":
       return { type: "dependency-failed", now, dependency: "db" };
+    case "cgroup-empty":
+      return { type: column, now };
+    case "main-pid":
+      return { type: "main-pid", now, pid: 250 };
     case "socket-activity":
       return { type: "socket-activity", now, socket: 0 };
     case "instance-spawned":
@@ -89,6 +96,7 @@ function eventFor(column: Column, server: Server): ServerEvent {
     case "backoff":
     case "stable":
     case "idle":
+    case "watchdog":
       return { type: "timer", now, timer: column, id: server.timers[column] ?? 999 };
   }
 }
@@ -231,6 +239,78 @@ const coreExpected: Record<keyof typeof coreSituations, Record<ActivationColumn,
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
   },
+  "starting (cgroup)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("starting", "up", "start-requested", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("no instance running"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "ready (cgroup)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("ready", "up", "ready", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("no instance running"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "stopping (cgroup)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("stopping", "down", "stop-requested", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("exit of pid 100, not an instance"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "stopping (remains after a crash)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("stopping", "up", "exited", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("exit of pid 100, not an instance"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "stopping (remains of a stop)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("stopping", "down", "stop-requested", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("exit of pid 100, not an instance"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "starting (forking: launcher)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("starting", "up", "start-requested", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("no instance running"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "starting (forking: seeking)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("starting", "up", "start-requested", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("no instance running"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "starting (forking: daemon found)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("starting", "up", "start-requested", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("no instance running"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
+  "ready (watchdog)": {
+    "socket-activity": ignored("not listening"),
+    "instance-spawned": to("ready", "up", "ready", "kill 300", "log unexpected"),
+    "instance-spawn-failed": ignored("no instance spawn pending"),
+    "instance-exited": ignored("no instance running"),
+    idle: ignored("stale idle timer"),
+    "idle-check": ignored("no idle check asked"),
+  },
 };
 
 const expected: Record<keyof typeof activationSituations, Record<Column, Outcome>> = {
@@ -264,6 +344,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("exit of pid 100, not an instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "starting (activated, spawn pending)": {
     start: ignored("already starting"),
@@ -295,6 +378,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("no instance running"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "starting (activated)": {
     start: ignored("already starting"),
@@ -336,6 +422,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("no instance running"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "ready (lazy, idleStop)": {
     start: ignored("already ready"),
@@ -377,6 +466,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("no instance running"),
     idle: to("ready", "up", "ready", "check-idle"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (idle)": {
     start: ignored("will start again once stopped"),
@@ -408,6 +500,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("exit of pid 100, not an instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "listening (accept)": {
     start: ignored("already listening"),
@@ -439,6 +534,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("exit of pid 100, not an instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "listening (accept, instance spawn pending)": {
     start: ignored("already listening"),
@@ -470,6 +568,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": ignored("exit of pid 100, not an instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "listening (accept, one instance)": {
     start: ignored("already listening"),
@@ -501,6 +602,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": to("listening", "up", "start-requested", "log instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "listening (accept, at maxInstances)": {
     start: ignored("already listening"),
@@ -532,6 +636,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": to("listening", "up", "start-requested", "log instance", "watch"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (accept instances)": {
     start: to("stopping", "up", "stop-requested"),
@@ -563,6 +670,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": to("stopping", "down", "stop-requested", "log instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (accept instances killed)": {
     start: to("stopping", "up", "stop-timeout"),
@@ -594,6 +704,9 @@ const expected: Record<keyof typeof activationSituations, Record<Column, Outcome
     "instance-exited": to("stopping", "down", "stop-timeout", "log instance"),
     idle: ignored("stale idle timer"),
     "idle-check": ignored("no idle check asked"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
 };
 
@@ -656,10 +769,10 @@ describe("socket activation: every situation × event", () => {
     Object.entries(row).map(([column, outcome]) => ({ situation: situation as keyof typeof activationSituations, column: column as Column, outcome })),
   );
 
-  it("covers 16 situations × 6 new columns and 11 situations × 29 columns", () => {
-    expect(coreCells).toHaveLength(16 * 6);
+  it("covers 25 situations × 6 new columns and 11 situations × 32 columns", () => {
+    expect(coreCells).toHaveLength(25 * 6);
     for (const row of Object.values(coreExpected)) expect(Object.keys(row)).toEqual([...ACTIVATION_COLUMNS]);
-    expect(cells).toHaveLength(11 * 29);
+    expect(cells).toHaveLength(11 * 32);
     for (const row of Object.values(expected)) expect(Object.keys(row)).toEqual(ALL_COLUMNS);
   });
 

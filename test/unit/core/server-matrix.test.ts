@@ -6,66 +6,41 @@
 import { describe, expect, it } from "vitest";
 import { createServer, isAtRest, step, type Column as AnyColumn, type Server, type ServerEvent } from "../../../init/core/server";
 import { effectText, spec } from "./fixtures";
+import {
+  CGROUP,
+  S,
+  backoff,
+  daemonFound,
+  failed,
+  launcher,
+  postStop,
+  postStopCrash,
+  postStopTimedOut,
+  preStart,
+  preStartPending,
+  ready,
+  readyCgroup,
+  readyWatchdog,
+  remainsCrash,
+  remainsStop,
+  seeking,
+  situations,
+  starting,
+  startingCgroup,
+  startingPending,
+  stopped,
+  stopping,
+  stoppingCgroup,
+  stoppingKilled,
+  stoppingPending,
+  stoppingPreStart,
+  stoppingRestart,
+} from "./situations";
 
 /** The columns of this table; those of socket activation are in server-activation.test.ts. */
 type Column = Exclude<AnyColumn, "socket-activity" | "instance-spawned" | "instance-spawn-failed" | "instance-exited" | "idle" | "idle-check">;
 
-const S = spec("TangoTest/t1", { preStart: ["/bin/prep"], postStop: ["/bin/cleanup"] });
 const NOW = 20_000;
-
-function after(server: Server, ...events: ServerEvent[]): Server {
-  return events.reduce((s, event) => {
-    const result = step(s, event);
-    if (result.ignored !== null) throw new Error(`${event.type} ignored: ${result.ignored}`);
-    return result.server;
-  }, server);
-}
-
-function fire(server: Server, timer: keyof Server["timers"], now: number): Server {
-  return after(server, { type: "timer", now, timer, id: server.timers[timer]! });
-}
-
-/** preStart runs as pid and exits 1. */
-function failPreStart(server: Server, now: number, pid: number): Server {
-  return after(server, { type: "hook-spawned", now, pid }, { type: "hook-exited", now: now + 100, pid, code: 1, signal: null });
-}
-
-const stopped = createServer(S, 0);
-const preStartPending = after(stopped, { type: "start", now: 1000 });
-const preStart = after(preStartPending, { type: "hook-spawned", now: 1000, pid: 90 });
-const startingPending = after(preStart, { type: "hook-exited", now: 1010, pid: 90, code: 0, signal: null });
-const starting = after(startingPending, { type: "spawned", now: 1010, pid: 100 });
-const ready = after(starting, { type: "ready", now: 1500 });
-const stopping = after(ready, { type: "stop", now: 1600 });
-const stoppingRestart = after(ready, { type: "restart", now: 1600 });
-const stoppingPending = after(startingPending, { type: "stop", now: 1100 });
-const stoppingPreStart = after(preStart, { type: "stop", now: 1005 });
-const stoppingKilled = after(ready, { type: "kill", now: 1600 });
-const postStop = after(stopping, { type: "exited", now: 1700, pid: 100, code: null, signal: 15 }, { type: "hook-spawned", now: 1700, pid: 110 });
-const postStopCrash = after(ready, { type: "exited", now: 1600, pid: 100, code: 1, signal: null }, { type: "hook-spawned", now: 1600, pid: 110 });
-const postStopTimedOut = fire(postStop, "post-stop-timeout", 5700);
-const backoff = after(postStopCrash, { type: "hook-exited", now: 1650, pid: 110, code: 0, signal: null });
-// Three failed preStarts in a row: a fourth start would be more than burstCount (3) within the window.
-const failed = failPreStart(fire(failPreStart(fire(failPreStart(preStartPending, 1000, 90), "backoff", 2100), 2100, 91), "backoff", 4200), 4200, 92);
-
-const situations = {
-  stopped,
-  "starting (preStart spawn pending)": preStartPending,
-  "starting (preStart running)": preStart,
-  "starting (spawn pending)": startingPending,
-  starting,
-  ready,
-  stopping,
-  "stopping (for a restart)": stoppingRestart,
-  "stopping (spawn pending)": stoppingPending,
-  "stopping (preStart)": stoppingPreStart,
-  "stopping (killed)": stoppingKilled,
-  "stopping (postStop)": postStop,
-  "stopping (postStop after a crash)": postStopCrash,
-  "stopping (postStop timed out)": postStopTimedOut,
-  backoff,
-  failed,
-};
 type Situation = keyof typeof situations;
 
 const COLUMNS: Column[] = [
@@ -92,6 +67,9 @@ const COLUMNS: Column[] = [
   "stop-queued",
   "kill",
   "dependency-failed",
+  "cgroup-empty",
+  "main-pid",
+  "watchdog",
 ];
 
 /** The event of a column, as sent to a server in this situation (timers carry its armed id, if any; hook-exited its hook's pid). */
@@ -105,7 +83,10 @@ function eventFor(column: Column, server: Server): ServerEvent {
     case "unpin":
     case "stop-queued":
     case "kill":
+    case "cgroup-empty":
       return { type: column, now };
+    case "main-pid":
+      return { type: "main-pid", now, pid: 250 };
     case "spawned":
       return { type: "spawned", now, pid: 200 };
     case "spawn-failed":
@@ -126,6 +107,7 @@ function eventFor(column: Column, server: Server): ServerEvent {
     case "post-stop-timeout":
     case "backoff":
     case "stable":
+    case "watchdog":
       return { type: "timer", now, timer: column, id: server.timers[column] ?? 999 };
     case "pin-started":
       return { type: "pin", now, pin: "started" };
@@ -176,6 +158,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopped"),
     kill: ignored("no process"),
     "dependency-failed": to("failed", "up", "dependency-failed", "log failed"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "starting (preStart spawn pending)": {
     start: ignored("already starting"),
@@ -201,6 +186,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("starting", "down", "start-requested"),
     kill: to("stopping", "down", "hard-kill", "cancel pre-start-timeout", "log killing", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "starting (preStart running)": {
     start: ignored("already starting"),
@@ -226,6 +214,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("starting", "down", "start-requested"),
     kill: to("stopping", "down", "hard-kill", "cancel pre-start-timeout", "log killing", "kill 90", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "starting (spawn pending)": {
     start: ignored("already starting"),
@@ -251,6 +242,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("starting", "down", "start-requested"),
     kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "log killing", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   starting: {
     start: ignored("already starting"),
@@ -276,6 +270,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("starting", "down", "start-requested"),
     kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "stop-probe", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   ready: {
     start: ignored("already ready"),
@@ -301,6 +298,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("ready", "down", "ready"),
     kill: to("stopping", "down", "hard-kill", "cancel stable", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   stopping: {
     start: to("stopping", "up", "stop-requested"),
@@ -326,6 +326,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopping"),
     kill: to("stopping", "down", "hard-kill", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (for a restart)": {
     start: ignored("will start again once stopped"),
@@ -351,6 +354,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("stopping", "down", "stop-requested"),
     kill: to("stopping", "down", "hard-kill", "log killing", "kill 100", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (spawn pending)": {
     start: to("stopping", "up", "stop-requested"),
@@ -376,6 +382,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopping"),
     kill: to("stopping", "down", "hard-kill", "log killing", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (preStart)": {
     start: to("stopping", "up", "stop-requested"),
@@ -401,6 +410,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopping"),
     kill: to("stopping", "down", "hard-kill", "log killing", "kill 90", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (killed)": {
     start: to("stopping", "up", "hard-kill"),
@@ -426,6 +438,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopping"),
     kill: ignored("already killed"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (postStop)": {
     start: to("stopping", "up", "stop-requested"),
@@ -451,6 +466,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopping"),
     kill: to("stopping", "down", "hard-kill", "cancel post-stop-timeout", "log killing", "kill 110", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (postStop after a crash)": {
     start: to("stopping", "up", "exited"),
@@ -476,6 +494,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("stopping", "down", "exited"),
     kill: to("stopping", "down", "hard-kill", "cancel post-stop-timeout", "log killing", "kill 110", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   "stopping (postStop timed out)": {
     start: to("stopping", "up", "post-stop-timeout"),
@@ -501,6 +522,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": ignored("already stopping"),
     kill: to("stopping", "down", "hard-kill", "log killing", "kill 110", "arm stop-timeout@25000"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   backoff: {
     start: to("starting", "up", "start-requested", "cancel backoff", ...START),
@@ -526,6 +550,9 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("stopped", "down", "stop-requested", "cancel backoff", "log stopped"),
     kill: to("stopped", "down", "hard-kill", "cancel backoff", "log stopped"),
     "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
   },
   failed: {
     start: to("starting", "up", "start-requested", ...START),
@@ -551,6 +578,291 @@ const expected: Record<Situation, Record<Column, Outcome>> = {
     "stop-queued": to("failed", "down", "burst-limit"),
     kill: ignored("no process"),
     "dependency-failed": ignored("already failed"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "starting (cgroup)": {
+    start: ignored("already starting"),
+    stop: to("stopping", "down", "stop-requested", "cancel start-timeout", "stop-probe", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel start-timeout", "stop-probe", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    spawned: to("starting", "up", "start-requested", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: to("ready", "up", "ready", "cancel start-timeout", "arm stable@30000", "log ready"),
+    "probe-failed": to("stopping", "up", "readiness-failed", "log readiness-failed", "cancel start-timeout", "signal-cgroup 15", "arm stop-timeout@25000"),
+    exited: to("stopping", "up", "exited", "log exited", "cancel start-timeout", "stop-probe", "log remains", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "hook-spawned": to("starting", "up", "start-requested", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": to("stopping", "up", "start-timeout", "log start-timeout", "stop-probe", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("starting", "up", "start-requested", "log pin"),
+    "pin-stopped": to(
+      "stopping",
+      "down",
+      "stop-requested",
+      "log pin",
+      "cancel start-timeout",
+      "stop-probe",
+      "log stopping",
+      "signal-cgroup 15",
+      "arm stop-timeout@25000",
+    ),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("starting", "down", "start-requested"),
+    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "stop-probe", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("starting", "up", "start-requested"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "ready (cgroup)": {
+    start: ignored("already ready"),
+    stop: to("stopping", "down", "stop-requested", "cancel stable", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel stable", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    spawned: to("ready", "up", "ready", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("already ready"),
+    "probe-failed": ignored("already ready"),
+    exited: to("stopping", "up", "exited", "log exited", "cancel stable", "log remains", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "hook-spawned": to("ready", "up", "ready", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("no hook running"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: to("ready", "up", "ready", "log backoff-reset"),
+    "pin-started": to("ready", "up", "ready", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel stable", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("ready", "down", "ready"),
+    kill: to("stopping", "down", "hard-kill", "cancel stable", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("ready", "up", "ready"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "stopping (cgroup)": {
+    start: to("stopping", "up", "stop-requested"),
+    stop: ignored("already stopping"),
+    restart: to("stopping", "up", "stop-requested"),
+    spawned: to("stopping", "down", "stop-requested", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: to("stopping", "down", "stop-requested", "log exited"),
+    "hook-spawned": to("stopping", "down", "stop-requested", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": to("stopping", "down", "stop-timeout", "log stop-timeout", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "stop-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": ignored("already stopping"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("stopping", "down", "stop-requested"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "stopping (remains after a crash)": {
+    start: to("stopping", "up", "exited"),
+    stop: to("stopping", "down", "stop-requested"),
+    restart: to("stopping", "up", "exited"),
+    spawned: to("stopping", "up", "exited", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "up", "exited", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": to("stopping", "up", "stop-timeout", "log stop-timeout", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "exited", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("stopping", "down", "stop-requested"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("stopping", "up", "exited", "cancel stop-timeout", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "stopping (remains of a stop)": {
+    start: to("stopping", "up", "stop-requested"),
+    stop: ignored("already stopping"),
+    restart: to("stopping", "up", "stop-requested"),
+    spawned: to("stopping", "down", "stop-requested", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: ignored("stopping"),
+    "probe-failed": ignored("stopping"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("stopping", "down", "stop-requested", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": to("stopping", "down", "stop-timeout", "log stop-timeout", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("stopping", "up", "stop-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin"),
+    unpin: ignored("not pinned"),
+    "stop-queued": ignored("already stopping"),
+    kill: to("stopping", "down", "hard-kill", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("stopping", "down", "stop-requested", "cancel stop-timeout", "run-post-stop -/15", "arm post-stop-timeout@24000"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "starting (forking: launcher)": {
+    start: ignored("already starting"),
+    stop: to("stopping", "down", "stop-requested", "cancel start-timeout", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel start-timeout", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    spawned: to("starting", "up", "start-requested", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: ignored("ready before its daemon is found"),
+    "probe-failed": ignored("probe failed before its daemon is found"),
+    exited: to("stopping", "up", "exited", "log exited", "cancel start-timeout", "log remains", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "hook-spawned": to("starting", "up", "start-requested", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": to("stopping", "up", "start-timeout", "log start-timeout", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("starting", "up", "start-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel start-timeout", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("starting", "down", "start-requested"),
+    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("starting", "up", "start-requested"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "starting (forking: seeking)": {
+    start: ignored("already starting"),
+    stop: to("stopping", "down", "stop-requested", "cancel start-timeout", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel start-timeout", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    spawned: to("starting", "up", "start-requested", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: ignored("ready before its daemon is found"),
+    "probe-failed": ignored("probe failed before its daemon is found"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("starting", "up", "start-requested", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": to("stopping", "up", "start-timeout", "log start-timeout", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("starting", "up", "start-requested", "log pin"),
+    "pin-stopped": to("stopping", "down", "stop-requested", "log pin", "cancel start-timeout", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("starting", "down", "start-requested"),
+    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("starting", "up", "start-requested"),
+    "main-pid": to("starting", "up", "start-requested", "log main-pid", "probe 250"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "starting (forking: daemon found)": {
+    start: ignored("already starting"),
+    stop: to("stopping", "down", "stop-requested", "cancel start-timeout", "stop-probe", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel start-timeout", "stop-probe", "log stopping", "signal-cgroup 15", "arm stop-timeout@25000"),
+    spawned: to("starting", "up", "start-requested", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("already spawned"),
+    ready: to("ready", "up", "ready", "cancel start-timeout", "arm stable@30000", "log ready"),
+    "probe-failed": to("stopping", "up", "readiness-failed", "log readiness-failed", "cancel start-timeout", "signal-cgroup 15", "arm stop-timeout@25000"),
+    exited: ignored("exit of pid 100, not ours"),
+    "hook-spawned": to("starting", "up", "start-requested", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("exit of pid 90, not our hook"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": to("stopping", "up", "start-timeout", "log start-timeout", "stop-probe", "signal-cgroup 15", "arm stop-timeout@25000"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: ignored("stale stable timer"),
+    "pin-started": to("starting", "up", "start-requested", "log pin"),
+    "pin-stopped": to(
+      "stopping",
+      "down",
+      "stop-requested",
+      "log pin",
+      "cancel start-timeout",
+      "stop-probe",
+      "log stopping",
+      "signal-cgroup 15",
+      "arm stop-timeout@25000",
+    ),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("starting", "down", "start-requested"),
+    kill: to("stopping", "down", "hard-kill", "cancel start-timeout", "stop-probe", "log killing", "signal-cgroup 9", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": to("starting", "up", "start-requested"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: ignored("stale watchdog timer"),
+  },
+  "ready (watchdog)": {
+    start: ignored("already ready"),
+    stop: to("stopping", "down", "stop-requested", "cancel stable", "cancel watchdog", "log stopping", "signal 15 100", "arm stop-timeout@25000"),
+    restart: to("stopping", "up", "restart-requested", "cancel stable", "cancel watchdog", "log stopping", "signal 15 100", "arm stop-timeout@25000"),
+    spawned: to("ready", "up", "ready", "kill 200", "log unexpected"),
+    "spawn-failed": ignored("no spawn pending"),
+    ready: ignored("already ready"),
+    "probe-failed": ignored("already ready"),
+    exited: to("stopping", "up", "exited", "log exited", "cancel stable", "cancel watchdog", "run-post-stop 1/-", "arm post-stop-timeout@24000"),
+    "hook-spawned": to("ready", "up", "ready", "kill 210", "log unexpected"),
+    "hook-spawn-failed": ignored("no hook spawn pending"),
+    "hook-exited": ignored("no hook running"),
+    "pre-start-timeout": ignored("stale pre-start-timeout timer"),
+    "start-timeout": ignored("stale start-timeout timer"),
+    "stop-timeout": ignored("stale stop-timeout timer"),
+    "post-stop-timeout": ignored("stale post-stop-timeout timer"),
+    backoff: ignored("stale backoff timer"),
+    stable: to("ready", "up", "ready", "log backoff-reset"),
+    "pin-started": to("ready", "up", "ready", "log pin"),
+    "pin-stopped": to(
+      "stopping",
+      "down",
+      "stop-requested",
+      "log pin",
+      "cancel stable",
+      "cancel watchdog",
+      "log stopping",
+      "signal 15 100",
+      "arm stop-timeout@25000",
+    ),
+    unpin: ignored("not pinned"),
+    "stop-queued": to("ready", "down", "ready"),
+    kill: to("stopping", "down", "hard-kill", "cancel stable", "cancel watchdog", "log killing", "kill 100", "arm stop-timeout@25000"),
+    "dependency-failed": ignored("already started"),
+    "cgroup-empty": ignored("no process left in a cgroup"),
+    "main-pid": ignored("no main process looked for"),
+    watchdog: to("stopping", "up", "watchdog", "cancel stable", "log watchdog", "signal 6 100", "arm stop-timeout@25000"),
   },
 };
 
@@ -572,8 +884,27 @@ describe("server machine: the fixtures are the situations they claim to be", () 
     ["stopping (postStop timed out)", postStopTimedOut, "stopping", "down", null, "post-stop", 110],
     ["backoff", backoff, "backoff", "up", null, null, null],
     ["failed", failed, "failed", "up", null, null, null],
+    ["starting (cgroup)", startingCgroup, "starting", "up", 100, null, null],
+    ["ready (cgroup)", readyCgroup, "ready", "up", 100, null, null],
+    ["stopping (cgroup)", stoppingCgroup, "stopping", "down", 100, null, null],
+    ["stopping (remains after a crash)", remainsCrash, "stopping", "up", null, null, null],
+    ["stopping (remains of a stop)", remainsStop, "stopping", "down", null, null, null],
+    ["starting (forking: launcher)", launcher, "starting", "up", 100, null, null],
+    ["starting (forking: seeking)", seeking, "starting", "up", null, null, null],
+    ["starting (forking: daemon found)", daemonFound, "starting", "up", 150, null, null],
+    ["ready (watchdog)", readyWatchdog, "ready", "up", 100, null, null],
   ] as const)("%s", (_, server, state, desired, pid, hook, hookPid) => {
     expect([server.state, server.desired, server.pid, server.hook, server.hookPid]).toEqual([state, desired, pid, hook, hookPid]);
+  });
+
+  it("the cgroup situations have processes left in their cgroup; the forking ones are at their daemon's phase; the watchdog runs", () => {
+    for (const server of [startingCgroup, readyCgroup, stoppingCgroup, remainsCrash, remainsStop, launcher, seeking, daemonFound]) {
+      expect([server.cgroup, server.populated]).toEqual([CGROUP, true]);
+    }
+    expect([launcher.daemon, seeking.daemon, daemonFound.daemon, readyCgroup.daemon]).toEqual(["launching", "seeking", "found", null]);
+    expect(remainsCrash.verdict).toEqual({ cause: "exited", code: 1, signal: null, uptimeMs: 590 });
+    expect(readyWatchdog.watchdog).toEqual({ lastAt: 1500, pets: 0 });
+    expect(Object.keys(readyWatchdog.timers).sort()).toEqual(["stable", "watchdog"]);
   });
 
   it("stopping (killed) has sent SIGKILL; postStop after a crash holds the verdict", () => {
@@ -591,8 +922,8 @@ describe("server machine: every situation × event", () => {
     Object.entries(row).map(([column, outcome]) => ({ situation: situation as Situation, column: column as Column, outcome })),
   );
 
-  it("covers 16 situations × 23 columns", () => {
-    expect(cells).toHaveLength(16 * 23);
+  it("covers 25 situations × 26 columns", () => {
+    expect(cells).toHaveLength(25 * 26);
     for (const row of Object.values(expected)) expect(Object.keys(row)).toEqual(COLUMNS);
   });
 
@@ -631,6 +962,10 @@ describe("server machine: every waiting state has a deadline", () => {
       server.verdict !== null,
       server.pin,
       Object.keys(server.timers).sort(),
+      server.cgroup !== null,
+      server.populated,
+      server.daemon,
+      server.watchdog !== null,
     ]);
   }
 
@@ -646,7 +981,12 @@ describe("server machine: every waiting state has a deadline", () => {
       return at;
     }).concat([
       { type: "exited", now, pid: server.pid ?? 100, code: 0, signal: null },
+      { type: "exited", now, pid: server.pid ?? 100, code: null, signal: 9, oomKilled: true },
       { type: "hook-exited", now, pid: server.hookPid ?? 90, code: 1, signal: null },
+      { type: "spawned", now, pid: 320, cgroup: "/sys/fs/cgroup/servers/x" },
+      { type: "main-pid", now, pid: null, error: "no process in its cgroup" },
+      { type: "keep-alive", now },
+      { type: "keep-alive", now, trigger: true },
     ]);
   }
 

@@ -45,7 +45,7 @@ describe("readiness tango", () => {
     const { done, callbacks } = outcome();
     const probe = startProbe(
       { kind: "tango", target: { via: "endpoint", host: "127.0.0.1", port: admin.port }, intervalMs: 20 },
-      { name: "TangoTest/rec", pid: 42, output, notifyFd: -1, notifySocketFd: -1, env: {} },
+      { name: "TangoTest/rec", pid: 42, output, notifyFd: -1, notifications: null, env: {} },
       callbacks,
     );
     try {
@@ -68,7 +68,7 @@ describe("readiness tango", () => {
     const { done, callbacks } = outcome();
     const probe = startProbe(
       { kind: "tango", target: { via: "database" }, intervalMs: 20 },
-      { name: "TangoTest/nowhere", pid: 42, output, notifyFd: -1, notifySocketFd: -1, env: { TANGO_HOST: `127.0.0.1:${database.port}` } },
+      { name: "TangoTest/nowhere", pid: 42, output, notifyFd: -1, notifications: null, env: { TANGO_HOST: `127.0.0.1:${database.port}` } },
       callbacks,
     );
     try {
@@ -84,7 +84,7 @@ describe("readiness tango", () => {
     const { callbacks } = outcome();
     const probe = startProbe(
       { kind: "tango", target: { via: "endpoint", host: "127.0.0.1", port: 1 }, intervalMs: 20 },
-      { name: "TangoTest/x", pid: 42, output, notifyFd: -1, notifySocketFd: -1, env: {} },
+      { name: "TangoTest/x", pid: 42, output, notifyFd: -1, notifications: null, env: {} },
       callbacks,
     );
     say("Ready to accept request");

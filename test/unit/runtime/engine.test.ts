@@ -227,18 +227,47 @@ describe("a random walk of requests and faults", () => {
     plain("excl", { level: 3, exclusive: true, stopTimeoutMs: 300 }),
   ];
 
-  it.each([1, 2, 3, 4, 5, 6])("seed %i: every waiting server has a timer, the engine's timers match the core's, and nothing is left", (seed) => {
+  it.each([1, 2, 3, 4, 5, 6])("seed %i: every waiting server has a timer, the engine's timers match the core's, and nothing is left", (seed) =>
+    walk(seed, false),
+  );
+
+  // The same with cgroups: servers fork children (some ignore TERM) that stay in their cgroup, a daemon
+  // forks its main process and exits, OOM kills come; nothing may be left either.
+  it.each([7, 8, 9])("seed %i, in cgroups with forks and daemons: the same, and no cgroup watch or daemon search left", (seed) => walk(seed, true));
+
+  function walk(seed: number, cgroups: boolean): void {
     const next = random(seed);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
     const system = new FakeSystem();
+    const fake = cgroups ? system.withCgroups() : null;
+    const stubborn = new Set<number>();
     // Processes: some ignore TERM, some hang in their hooks, some take a while to end.
     system.onSignal = (process, signal) => {
-      if (next() < 0.2) return;
+      if (next() < 0.2 || stubborn.has(process.pid)) return;
       process.endAt(system.now() + Math.floor(next() * 400), null, signal);
     };
     system.onSpawn = (process) => {
       if (process.owner.role !== "server") {
         if (next() < 0.7) process.endAt(system.now() + Math.floor(next() * 600), next() < 0.8 ? 0 : 1);
+        return;
+      }
+      if (fake && next() < 0.4) {
+        const child = process.fork();
+        if (next() < 0.5) stubborn.add(child.pid);
+        if (next() < 0.5) child.endAt(system.now() + Math.floor(next() * 3000), 0);
+      }
+      if (fake && process.request.cgroup && next() < 0.1) {
+        system.at(system.now() + Math.floor(next() * 2000), () => {
+          if (!process.alive) return;
+          fake.oom.set(process.request.cgroup!, 1);
+          process.end(null, 9);
+        });
+      }
+      if (process.owner.server === "daemon") {
+        const daemon = process.fork();
+        if (next() < 0.8) system.pidFiles.set("/run/daemon.pid", daemon.pid);
+        if (next() < 0.3) daemon.endAt(system.now() + Math.floor(next() * 2000), null, 11);
+        process.endAt(system.now() + Math.floor(next() * 100), next() < 0.9 ? 0 : 1);
         return;
       }
       if (process.owner.server === "TangoTest/t1" && next() < 0.8)
@@ -249,12 +278,19 @@ describe("a random walk of requests and faults", () => {
       if (next() < 0.8) system.at(system.now() + Math.floor(next() * 500), () => (next() < 0.9 ? probe.ready() : probe.fail("refused")));
     };
     system.spawnError = () => (next() < 0.05 ? "ENOENT" : null);
-    const setup = fakeEngine(fleet, settings({ shutdownTimeoutMs: 4000, interLevelWaitMs: 100 }), system);
+    const servers = cgroups ? [...fleet, plain("daemon", { level: 2, type: "forking", pidFile: "/run/daemon.pid", startTimeoutMs: 1000 })] : fleet;
+    const setup = fakeEngine(servers, settings({ shutdownTimeoutMs: 4000, interLevelWaitMs: 100 }), system);
     const { engine } = setup;
     const violations: string[] = [];
     let deadlinePassed = false;
+    const seen = new Set<string>();
     engine.onEvent((event, result) => {
       const sup = engine.sup;
+      for (const server of sup.servers.values()) {
+        if (server.state === "stopping" && server.pid === null && server.hook === null && server.populated) seen.add("remains");
+        if (server.daemon === "found" && server.state === "ready") seen.add("daemon ready");
+        if (server.lastExit?.reason === "oom-killed") seen.add("oom");
+      }
       if (result.effects.some((effect) => effect.type === "log" && effect.kind === "shutdown-deadline")) deadlinePassed = true;
       for (const server of sup.servers.values()) {
         if (!isAtRest(server) && Object.keys(server.timers).length === 0)
@@ -267,7 +303,7 @@ describe("a random walk of requests and faults", () => {
         violations.push("shutting down without a deadline");
     });
     engine.dispatch({ type: "boot", now: 0 });
-    const names = fleet.map((s) => s.name);
+    const names = servers.map((s) => s.name);
     for (let i = 0; i < 400; i++) {
       system.advance(Math.floor(next() * 300));
       const name = pick(names);
@@ -301,7 +337,7 @@ describe("a random walk of requests and faults", () => {
           );
           break;
         case "reload": {
-          const kept = fleet.filter((s) => next() < 0.8 || s.name === "db");
+          const kept = servers.filter((s) => next() < 0.8 || s.name === "db");
           const changed = kept.map((s) => (next() < 0.2 ? { ...s, env: { ...s.env, GENERATION: String(i) } } : s));
           engine.dispatch({ type: "config-reloaded", now, servers: changed });
           break;
@@ -318,6 +354,10 @@ describe("a random walk of requests and faults", () => {
     // The walk made sure of what it claims: processes were killed, hooks ran, servers got ready.
     expect(system.kills.length).toBeGreaterThan(50);
     expect([...system.processes.values()].some((p) => p.owner.role === "post-stop")).toBe(true);
+    if (fake) {
+      expect(fake.signalled.filter((entry) => entry.signal === 9).length).toBeGreaterThan(5);
+      expect([...seen].sort()).toEqual(["daemon ready", "oom", "remains"]);
+    }
     expectNothingLeft(engine, system, { listeners: 1 });
-  });
+  }
 });

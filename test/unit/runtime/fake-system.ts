@@ -10,6 +10,7 @@ import { createSupervisor } from "../../../init/core/supervisor";
 import type { ReadinessProbe, ServerSpec, Settings, SocketSpec } from "../../../init/core/types";
 import type { HeldSocket, WatchHandle } from "../../../init/runtime/sockets";
 import type { Listener } from "../../../init/process/listen";
+import type { CgroupControl, CgroupStats, Closable } from "../../../init/process/cgroup";
 import type { Logger } from "../../../init/log/logger";
 import { ConsoleReport } from "../../../init/log/console";
 import type { PipeReader } from "../../../init/log/server-output";
@@ -29,6 +30,10 @@ export class FakeProcess {
   alive = true;
   exit: { code: number | null; signal: number | null } | null = null;
   readonly signals: number[] = [];
+  /** Its parent: the init (1) for what the engine spawned, and for orphans. */
+  parent = 1;
+  /** The cgroup it runs in (the spawn request's, inherited by what it forks). */
+  cgroup: string | null = null;
 
   constructor(
     readonly system: FakeSystem,
@@ -37,8 +42,26 @@ export class FakeProcess {
     readonly owner: ProcessOwner,
     readonly startedAt: number,
     readonly pipes: { stdout: FakePipe | null; stderr: FakePipe | null; notify: FakePipe | null },
-    readonly onExit: (exit: ExitRecord) => void,
+    public onExit: (exit: ExitRecord) => void,
   ) {}
+
+  /** A child of it (a daemon, a worker), in its cgroup; its exit reaches only who watches it (watchExit). */
+  fork(): FakeProcess {
+    const child = new FakeProcess(
+      this.system,
+      this.system.newPid(),
+      this.request,
+      this.owner,
+      this.system.now(),
+      { stdout: null, stderr: null, notify: null },
+      () => {},
+    );
+    child.parent = this.pid;
+    child.cgroup = this.cgroup;
+    this.system.processes.set(child.pid, child);
+    this.system.cgroupsFake?.join(child);
+    return child;
+  }
 
   /** Writes to its stdout (or stderr): the engine's reader sees it as one chunk. */
   write(text: string, stream: "stdout" | "stderr" = "stdout"): void {
@@ -53,6 +76,9 @@ export class FakeProcess {
     this.alive = false;
     this.exit = { code, signal };
     for (const pipe of Object.values(this.pipes)) pipe?.closeWriter();
+    // Its children go to the init, as orphans do.
+    for (const other of this.system.processes.values()) if (other.alive && other.parent === this.pid) other.parent = 1;
+    this.system.cgroupsFake?.leave(this);
     this.onExit({ pid: this.pid, code, signal, signalName: null, coreDumped: false, status: 0 });
   }
 
@@ -208,6 +234,27 @@ export class FakeSystem implements EngineSystem {
   onSignal: (process: FakeProcess, signal: number) => void = (process, signal) => process.endAt(this.time, null, signal);
   /** Probes other than log (which runs for real on the server's output) are decided by this, or by the test. */
   onProbe: (probe: FakeProbe) => void = () => {};
+  /** The sd_notify probe runs for real, on what the test sends with notify(). */
+  realSdNotify = false;
+  /** cgroup v2, when the test gives the world one (withCgroups()); null: tracked by process group. */
+  cgroups: CgroupControl | null = null;
+  cgroupsFake: FakeCgroups | null = null;
+  /** Readers of datagram sockets (sd_notify), by fd. */
+  readonly datagramReaders = new Map<number, (text: string) => void>();
+  /** Pid files the daemons wrote. */
+  readonly pidFiles = new Map<string, number>();
+  /** Exits of processes not spawned by the engine, waited for (daemons). */
+  readonly exitWatches = new Set<FakeProcess>();
+
+  withCgroups(): FakeCgroups {
+    this.cgroupsFake = new FakeCgroups(this);
+    this.cgroups = this.cgroupsFake;
+    return this.cgroupsFake;
+  }
+
+  newPid(): number {
+    return this.nextPid++;
+  }
 
   now(): number {
     return this.time;
@@ -265,6 +312,10 @@ export class FakeSystem implements EngineSystem {
     };
     const process = new FakeProcess(this, pid, request, owner, this.time, pipes, onExit);
     this.processes.set(pid, process);
+    if (request.cgroup !== undefined) {
+      process.cgroup = request.cgroup;
+      this.cgroupsFake?.join(process);
+    }
     this.onSpawn(process);
     return { pid, stdoutFd: pipes.stdout?.fd ?? -1, stderrFd: pipes.stderr?.fd ?? -1, notifyFd: pipes.notify?.fd ?? -1 };
   }
@@ -303,8 +354,9 @@ export class FakeSystem implements EngineSystem {
   };
 
   startProbe(probe: ReadinessProbe, context: ProbeContext, callbacks: ProbeCallbacks): RunningProbe {
-    // The log probe only listens to the server's output: the real one runs.
-    if (probe.kind === "log") return realStartProbe(probe, context, callbacks);
+    // The log probe only listens to the server's output: the real one runs (sd_notify's too when asked:
+    // it only listens to the messages the engine reads).
+    if (probe.kind === "log" || (probe.kind === "sd_notify" && this.realSdNotify)) return realStartProbe(probe, context, callbacks);
     const fake = new FakeProbe(this, probe, context, callbacks);
     this.onProbe(fake);
     return fake;
@@ -400,6 +452,45 @@ export class FakeSystem implements EngineSystem {
     return listener;
   }
 
+  watchDatagrams(fd: number, onDatagram: (text: string) => void): Closable {
+    if (!this.fds.has(fd)) throw new Error(`fd ${fd} is not open`);
+    this.datagramReaders.set(fd, onDatagram);
+    return { close: () => this.datagramReaders.delete(fd) };
+  }
+
+  /** A datagram to the sd_notify socket bound at path (the server's NOTIFY_SOCKET). */
+  notify(path: string | undefined, text: string): void {
+    const fd = [...this.fds].find(([, what]) => what === `datagram socket ${path}`)?.[0];
+    const reader = fd === undefined ? undefined : this.datagramReaders.get(fd);
+    if (!reader) throw new Error(`nobody reads ${path}`);
+    reader(text);
+  }
+
+  readPidFile(file: string): number | null {
+    return this.pidFiles.get(file) ?? null;
+  }
+
+  parentOf(pid: number): number | null {
+    const process = this.processes.get(pid);
+    return process?.alive ? process.parent : null;
+  }
+
+  watchExit(pid: number, onExit: (exit: { code: number | null; signal: number | null }) => void): Closable | null {
+    const process = this.processes.get(pid);
+    if (!process?.alive) return null;
+    this.exitWatches.add(process);
+    process.onExit = (exit) => {
+      this.exitWatches.delete(process);
+      onExit({ code: exit.code, signal: exit.signal });
+    };
+    return {
+      close: () => {
+        this.exitWatches.delete(process);
+        process.onExit = () => {};
+      },
+    };
+  }
+
   /** The live process of a server (role "server"), or of one of its hooks. */
   process(server: string, role: ProcessOwner["role"] = "server"): FakeProcess | undefined {
     return [...this.processes.values()].find((p) => p.alive && p.owner.server === server && p.owner.role === role);
@@ -424,6 +515,9 @@ export class FakeSystem implements EngineSystem {
       processes: [...this.processes.values()].filter((p) => p.alive).map((p) => `${p.owner.server} ${p.owner.role} pid ${p.pid}`),
       files: [...this.files],
       watches: this.watches.size,
+      datagramReaders: this.datagramReaders.size,
+      exitWatches: this.exitWatches.size,
+      cgroupWatches: this.cgroupsFake?.watches.size ?? 0,
     };
   }
 
@@ -438,6 +532,102 @@ export class FakeSystem implements EngineSystem {
       for (const pipe of Object.values(process.pipes)) if (pipe?.fd === fd) return pipe;
     }
     return undefined;
+  }
+}
+
+/** cgroup v2 as records: which processes are in which cgroup, watches that fire when one empties. */
+export class FakeCgroups implements CgroupControl {
+  readonly base = "/sys/fs/cgroup/servers";
+  readonly controllers = ["cpu", "memory", "pids", "io"];
+  readonly members = new Map<string, Set<FakeProcess>>();
+  readonly limits = new Map<string, Record<string, string>>();
+  readonly watches = new Set<{ cgroup: string; onEmpty: () => void }>();
+  /** OOM kills counted per cgroup (the test sets them, as the kernel would). */
+  readonly oom = new Map<string, number>();
+  /** Limits the kernel refuses here (a controller not enabled). */
+  refuse = new Set<string>();
+  /** Every kill of a whole cgroup, and every signal to one. */
+  readonly signalled: { at: number; cgroup: string; signal: number }[] = [];
+
+  constructor(readonly system: FakeSystem) {}
+
+  join(process: FakeProcess): void {
+    if (process.cgroup === null) return;
+    let set = this.members.get(process.cgroup);
+    if (!set) this.members.set(process.cgroup, (set = new Set()));
+    set.add(process);
+  }
+
+  leave(process: FakeProcess): void {
+    if (process.cgroup === null) return;
+    const set = this.members.get(process.cgroup);
+    set?.delete(process);
+    if (set?.size === 0) this.emptied(process.cgroup);
+  }
+
+  private emptied(cgroup: string): void {
+    for (const watch of [...this.watches]) {
+      if (watch.cgroup !== cgroup) continue;
+      this.watches.delete(watch);
+      this.system.at(this.system.now(), watch.onEmpty);
+    }
+  }
+
+  prepare(name: string, limits: Readonly<Record<string, string>>): { path: string; refused: string[] } {
+    const cgroup = `${this.base}/${name.replace(/\//g, "@")}`;
+    if ((this.members.get(cgroup)?.size ?? 0) > 0) throw new Error(`${cgroup} still has processes`);
+    this.members.set(cgroup, new Set());
+    this.oom.delete(cgroup);
+    this.limits.set(cgroup, Object.fromEntries(Object.entries(limits).filter(([key]) => !this.refuse.has(key))));
+    return { path: cgroup, refused: Object.keys(limits).filter((key) => this.refuse.has(key)) };
+  }
+
+  watch(cgroup: string, onEmpty: () => void): Closable {
+    const watch = { cgroup, onEmpty };
+    this.watches.add(watch);
+    if ((this.members.get(cgroup)?.size ?? 0) === 0) this.emptied(cgroup);
+    return { close: () => this.watches.delete(watch) };
+  }
+
+  pids(cgroup: string): number[] {
+    return [...(this.members.get(cgroup) ?? [])].map((p) => p.pid);
+  }
+
+  signal(cgroup: string, signal: number): number {
+    this.signalled.push({ at: this.system.now(), cgroup, signal });
+    const targets = [...(this.members.get(cgroup) ?? [])];
+    for (const target of targets) {
+      target.signals.push(signal);
+      this.system.onSignal(target, signal);
+    }
+    return targets.length;
+  }
+
+  kill(cgroup: string): void {
+    this.signalled.push({ at: this.system.now(), cgroup, signal: 9 });
+    for (const target of [...(this.members.get(cgroup) ?? [])]) {
+      target.signals.push(9);
+      target.endAt(this.system.now(), null, 9);
+    }
+  }
+
+  stats(cgroup: string): CgroupStats {
+    const processes = this.members.get(cgroup)?.size ?? 0;
+    return {
+      memoryBytes: processes * 1024 * 1024,
+      memoryMax: this.limits.get(cgroup)?.["memory.max"] ?? "max",
+      cpuUsec: 1500,
+      processes,
+      oomKills: this.oom.get(cgroup) ?? 0,
+    };
+  }
+
+  oomKills(cgroup: string): number {
+    return this.oom.get(cgroup) ?? 0;
+  }
+
+  remove(cgroup: string): void {
+    if ((this.members.get(cgroup)?.size ?? 0) === 0) this.members.delete(cgroup);
   }
 }
 

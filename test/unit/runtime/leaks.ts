@@ -4,10 +4,24 @@ import { expect } from "vitest";
 import type { Engine } from "../../../init/runtime/engine";
 import type { FakeSystem } from "./fake-system";
 
-/** No timer, fd, pipe reader, probe, process or socket file left; the engine holds nothing but its servers' idle outputs. */
+/**
+ * No timer, fd, pipe reader, probe, process, socket file, datagram reader, cgroup watch or daemon watch
+ * left; the engine holds nothing but its servers' idle outputs.
+ */
 export function expectNothingLeft(engine: Engine, system: FakeSystem, { listeners = 0 } = {}): void {
   system.settle();
-  expect(system.leftovers()).toEqual({ timers: 0, fds: [], readers: 0, probes: 0, processes: [], files: [], watches: 0 });
+  expect(system.leftovers()).toEqual({
+    timers: 0,
+    fds: [],
+    readers: 0,
+    probes: 0,
+    processes: [],
+    files: [],
+    datagramReaders: 0,
+    exitWatches: 0,
+    cgroupWatches: 0,
+    watches: 0,
+  });
   const resources = engine.resources();
   expect({ ...resources, servers: undefined, lineListeners: undefined }).toEqual({
     timers: 0,
@@ -17,6 +31,10 @@ export function expectNothingLeft(engine: Engine, system: FakeSystem, { listener
     outputPipes: 0,
     stepListeners: listeners,
     outputListeners: 0,
+    cgroupWatches: 0,
+    mainPidSearches: 0,
+    daemonWatches: 0,
+    notifyReaders: 0,
     servers: undefined,
     lineListeners: undefined,
     listeningSockets: 0,
