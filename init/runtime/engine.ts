@@ -118,10 +118,22 @@ export function kernelSystem(cgroups: CgroupControl | null = null): EngineSystem
     socketsBusy,
     cgroups,
     watchDatagrams(fd, onDatagram) {
+      let open = true;
       const watcher = new (native().FdWatcher)(fd, () => {
-        for (let datagram = native().recvDgram(fd); datagram; datagram = native().recvDgram(fd)) onDatagram(datagram.toString("utf8"));
+        // A datagram's handler may close the socket (READY=1 ends the sd_notify probe, which closes
+        // it): nothing more is read then.
+        while (open) {
+          const datagram = native().recvDgram(fd);
+          if (!datagram) return;
+          onDatagram(datagram.toString("utf8"));
+        }
       });
-      return { close: () => watcher.close() };
+      return {
+        close: () => {
+          open = false;
+          watcher.close();
+        },
+      };
     },
     readPidFile(file) {
       try {
