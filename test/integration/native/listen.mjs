@@ -120,7 +120,7 @@ const out = addon.spawn({
   env: [...childEnv, "LISTEN_FDS=25", "LISTEN_PID=1"],
   stdout: "pipe",
   listenFds,
-  listenPid: true,
+  pidEnv: ["LISTEN_PID"],
   notifyFd: 28,
 });
 const output = readAll(out.stdoutFd);
