@@ -13,6 +13,7 @@ import path from "node:path";
 import yargs, { type Argv } from "yargs";
 import { NOT_FORWARDED, parseSignal, signalName } from "../core/signals";
 import { isLogLevel, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger";
+import type { MainProgramOptions } from "../runtime/main-program";
 import { INIT_VERSION } from "../version";
 import { CLIENT_COMMANDS, clientInvocation, clientOptions, type ClientInvocation } from "./commands";
 
@@ -28,23 +29,7 @@ export interface CommonOptions {
 export type { ClientInvocation, ClientRequest } from "./commands";
 
 export type Invocation =
-  | ({
-      mode: "main-program";
-      command: string;
-      args: string[];
-      forwardToGroup: boolean;
-      /** dumb-init -c: the main program stays in the init's session and process group. */
-      singleChild: boolean;
-      /** dumb-init -r FROM:TO, in the order given (a later one for the same FROM wins); TO 0 drops FROM. */
-      rewrites: [number, number][];
-      /** tini -p: the signal the init gets when its parent dies (PR_SET_PDEATHSIG), or null. */
-      parentDeathSignal: number | null;
-      /** tini -w: a warning for each orphan reaped. */
-      warnOnReap: boolean;
-      graceMs: number;
-      expectedExitCodes: number[];
-      config: string | null;
-    } & CommonOptions)
+  | ({ mode: "main-program"; config: string | null } & MainProgramOptions & CommonOptions)
   | ({ mode: "supervisor"; config: string; configGiven: boolean } & CommonOptions)
   | ({ mode: "plan"; config: string; json: boolean; source: "tango" | null } & CommonOptions)
   | ClientInvocation

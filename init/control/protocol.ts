@@ -23,6 +23,7 @@
 import * as z from "zod";
 import type { TangoSourceStatus } from "../config/tango/watcher";
 import type { EngineResources } from "../runtime/engine";
+import type { SocketStatus } from "../runtime/sockets";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -289,21 +290,7 @@ export interface ServerStatus {
 }
 
 /** A listening socket the init holds for a server (socket activation). */
-export interface SocketStatus {
-  listen: string;
-  /** Its name in LISTEN_FDNAMES. */
-  name: string;
-  /** The fd the server gets it as. */
-  fd: number;
-  /** Connections waiting to be accepted (stream: the accept queue), or bytes waiting (datagram); null when the kernel does not say. */
-  queued: number | null;
-  /** The accept queue's limit; null for datagram sockets. */
-  backlog: number | null;
-  /** Connections on it that started the server or an instance. */
-  activations: number;
-  /** The init watches it for a connection now (the server listens: lazy, or accept). */
-  watched: boolean;
-}
+export type { SocketStatus } from "../runtime/sockets";
 
 export interface ServerResources {
   /** The server's cgroup directory. */

@@ -491,19 +491,7 @@ export class Engine {
     try {
       child = this.system.spawn(
         {
-          command: spec.file,
-          argv0: spec.argv[0],
-          args: spec.argv.slice(1),
-          env,
-          cwd: spec.cwd,
-          uid: spec.uid,
-          gid: spec.gid,
-          // Dropping to a user also drops the init's supplementary groups.
-          groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
-          umask: spec.umask,
-          rlimits: spec.rlimits,
-          // Its own session and process group: signals reach the server and everything it forked.
-          setsid: true,
+          ...serverProcess(spec, env),
           stdin: "null",
           stdout: "pipe",
           stderr: "pipe",
@@ -649,17 +637,7 @@ export class Engine {
     try {
       child = this.system.spawn(
         {
-          command: spec.file,
-          argv0: spec.argv[0],
-          args: spec.argv.slice(1),
-          env,
-          cwd: spec.cwd,
-          uid: spec.uid,
-          gid: spec.gid,
-          groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
-          umask: spec.umask,
-          rlimits: spec.rlimits,
-          setsid: true,
+          ...serverProcess(spec, env),
           stdin: connection,
           stdout: connection,
           stderr: "pipe",
@@ -1026,6 +1004,25 @@ export class Engine {
 }
 
 /** The variables of sd_listen_fds(3). */
+/** What every process of a server is run as: its program, arguments, environment, user and limits. */
+function serverProcess(spec: ServerSpec, env: Record<string, string>) {
+  return {
+    command: spec.file,
+    argv0: spec.argv[0],
+    args: spec.argv.slice(1),
+    env,
+    cwd: spec.cwd,
+    uid: spec.uid,
+    gid: spec.gid,
+    // Dropping to a user also drops the init's supplementary groups.
+    groups: spec.uid !== null && spec.gid !== null ? [spec.gid] : undefined,
+    umask: spec.umask,
+    rlimits: spec.rlimits,
+    // Its own session and process group: signals reach the server and everything it forked.
+    setsid: true,
+  };
+}
+
 const SD_LISTEN_VARIABLES = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
 
 /** An environment without the sd_listen_fds variables (a server's own are set by the spawn). */

@@ -59,13 +59,17 @@ export interface SocketChange {
 /** What a socket's entry in `status` shows. */
 export interface SocketStatus {
   listen: string;
+  /** Its name in LISTEN_FDNAMES. */
   name: string;
+  /** The fd the server gets it as. */
   fd: number;
   /** Connections waiting to be accepted (stream), or bytes waiting (datagram); null when the kernel does not say. */
   queued: number | null;
   /** The accept queue's limit (stream); null for datagram sockets. */
   backlog: number | null;
+  /** Connections on it that started the server or an instance. */
   activations: number;
+  /** The init watches it for a connection now (the server listens: lazy, or accept). */
   watched: boolean;
 }
 

@@ -8,11 +8,11 @@
 // the one-shot test/fixtures/vm/cgroups-check.sh.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { ROOT } from "../integration/helpers";
+import { bootVm as bootQemu, expectLine, lineIndex, QEMU, type Boot, type ConsoleLine } from "./vm-console";
 
-const QEMU = path.join(ROOT, "qemu");
 const FIXTURES = path.join(ROOT, "test", "fixtures", "vm");
 const INITRD = path.join(ROOT, "build", "qemu", "test", "initramfs-cgroups.cpio");
 /** qemu is killed after this long at most (boot.sh --timeout). */
@@ -21,87 +21,14 @@ const TEST_TIMEOUT_MS = (BOOT_TIMEOUT_S + 30) * 1000;
 /** The hardware watchdog's timeout asked with starter.watchdog= (ib700 takes 0 to 30 s). */
 const WATCHDOG_S = 10;
 
-interface ConsoleLine {
-  /** Milliseconds since qemu was started. */
-  at: number;
-  text: string;
-}
-
-interface Boot {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  lines: ConsoleLine[];
-  text: string;
-  /** Whether the test ended qemu (stopWhen), rather than qemu ending by itself. */
-  stopped: boolean;
-}
-
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
-
 /**
  * Boots with a watchdog device and without -no-reboot (a reset boots the kernel again); stopWhen is
  * asked after each console line and ends qemu when it says so: after the milliseconds it returns
  * (0: at once), or never (null).
  */
 function bootVm(kernel: string, words: string[], stopWhen: (lines: ConsoleLine[]) => number | null, options: { verbose?: boolean } = {}): Promise<Boot> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const args = [
-      "--kernel",
-      kernel,
-      "--initrd",
-      INITRD,
-      "--memory",
-      "768",
-      "--watchdog",
-      "ib700",
-      "--reboot",
-      ...(options.verbose ? ["--verbose"] : []),
-      "--timeout",
-      String(BOOT_TIMEOUT_S),
-      "--",
-      ...words,
-    ];
-    const child = spawn("bash", [path.join(QEMU, "boot.sh"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    const lines: ConsoleLine[] = [];
-    let partial = "";
-    let stopped = false;
-    let stopping: NodeJS.Timeout | null = null;
-    const take = (chunk: Buffer) => {
-      const at = performance.now() - started;
-      const parts = (partial + chunk.toString("utf8")).split("\n");
-      partial = parts.pop()!;
-      for (const part of parts) lines.push({ at, text: part.replace(ANSI, "").replace(/\r/g, "") });
-      const after = stopping === null ? stopWhen(lines) : null;
-      if (after === null) return;
-      stopping = setTimeout(() => {
-        stopped = true;
-        child.kill("SIGTERM");
-      }, after);
-    };
-    child.stdout.on("data", take);
-    child.stderr.on("data", take);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (stopping !== null) clearTimeout(stopping);
-      if (partial) lines.push({ at: performance.now() - started, text: partial.replace(ANSI, "").replace(/\r/g, "") });
-      resolve({ code, signal, lines, stopped, text: lines.map((line) => line.text).join("\n") });
-    });
-  });
-}
-
-function lineIndex(boot: Boot, pattern: RegExp | string, from = 0): number {
-  for (let i = from; i < boot.lines.length; i++) {
-    const text = boot.lines[i].text;
-    if (typeof pattern === "string" ? text.includes(pattern) : pattern.test(text)) return i;
-  }
-  return -1;
-}
-
-function expectLine(boot: Boot, pattern: RegExp | string, from = 0): number {
-  const index = lineIndex(boot, pattern, from);
-  expect(index, `console line ${String(pattern)} (after line ${from}) in:\n${boot.text}`).toBeGreaterThanOrEqual(0);
-  return index;
+  const bootOptions = ["--memory", "768", "--watchdog", "ib700", "--reboot", ...(options.verbose ? ["--verbose"] : [])];
+  return bootQemu({ kernel, initrd: INITRD, timeoutS: BOOT_TIMEOUT_S, options: bootOptions, words, stopWhen });
 }
 
 function seconds(boot: Boot, from: number, to: number): number {

@@ -5,72 +5,20 @@
 // and the other fixtures are in /etc/starter-init/vm/, chosen with the kernel word starter.config=.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { ROOT } from "../integration/helpers";
+import { bootVm as bootQemu, expectLine, lineIndex, QEMU, type Boot } from "./vm-console";
 
-const QEMU = path.join(ROOT, "qemu");
 const FIXTURES = path.join(ROOT, "test", "fixtures", "vm");
 const INITRD = path.join(ROOT, "build", "qemu", "test", "initramfs.cpio");
 /** qemu is killed after this long (boot.sh --timeout); a boot takes 10–25 s here. */
 const BOOT_TIMEOUT_S = 150;
 const TEST_TIMEOUT_MS = (BOOT_TIMEOUT_S + 20) * 1000;
 
-interface ConsoleLine {
-  /** Milliseconds since qemu was started. */
-  at: number;
-  text: string;
-}
-
-interface Boot {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  lines: ConsoleLine[];
-  /** The whole console, without colours and carriage returns. */
-  text: string;
-}
-
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
-
 function bootVm(kernel: string, words: string[], options: { initrd?: string; memory?: number } = {}): Promise<Boot> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const memory = options.memory ? ["--memory", String(options.memory)] : [];
-    const args = ["--kernel", kernel, "--initrd", options.initrd ?? INITRD, ...memory, "--timeout", String(BOOT_TIMEOUT_S), "--", ...words];
-    const child = spawn("bash", [path.join(QEMU, "boot.sh"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const lines: ConsoleLine[] = [];
-    let partial = "";
-    const take = (chunk: Buffer) => {
-      const at = performance.now() - started;
-      const parts = (partial + chunk.toString("utf8")).split("\n");
-      partial = parts.pop()!;
-      for (const part of parts) lines.push({ at, text: part.replace(ANSI, "").replace(/\r/g, "") });
-    };
-    child.stdout.on("data", take);
-    child.stderr.on("data", take);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (partial) lines.push({ at: performance.now() - started, text: partial.replace(ANSI, "").replace(/\r/g, "") });
-      resolve({ code, signal, lines, text: lines.map((line) => line.text).join("\n") });
-    });
-  });
-}
-
-/** Index of the first console line matching, at or after `from`; -1 when none. */
-function lineIndex(boot: Boot, pattern: RegExp | string, from = 0): number {
-  for (let i = from; i < boot.lines.length; i++) {
-    const text = boot.lines[i].text;
-    if (typeof pattern === "string" ? text.includes(pattern) : pattern.test(text)) return i;
-  }
-  return -1;
-}
-
-function expectLine(boot: Boot, pattern: RegExp | string, from = 0): number {
-  const index = lineIndex(boot, pattern, from);
-  expect(index, `console line ${String(pattern)} (after line ${from}) in:\n${boot.text}`).toBeGreaterThanOrEqual(0);
-  return index;
+  const memory = options.memory ? ["--memory", String(options.memory)] : [];
+  return bootQemu({ kernel, initrd: options.initrd ?? INITRD, timeoutS: BOOT_TIMEOUT_S, options: memory, words });
 }
 
 /** A clean power-off initiated from inside: qemu exited 0 after the kernel's "Power down". */

@@ -5,21 +5,9 @@
 import { describe, expect, it } from "vitest";
 import { createServer, step, type Server, type ServerEvent } from "../../../init/core/server";
 import type { ServerSpec } from "../../../init/core/types";
-import { effectText, policy, spec } from "./fixtures";
+import { policy, run, spec } from "./fixtures";
 
 const CGROUP = "/sys/fs/cgroup/servers/d";
-
-function run(server: Server, events: ServerEvent[]): { server: Server; effects: string[]; ignored: (string | null)[] } {
-  const effects: string[] = [];
-  const ignored: (string | null)[] = [];
-  for (const event of events) {
-    const result = step(server, event);
-    server = result.server;
-    effects.push(...result.effects.map(effectText));
-    ignored.push(result.ignored);
-  }
-  return { server, effects, ignored };
-}
 
 const plain = (overrides: Partial<ServerSpec> = {}) => spec("d", { readiness: { kind: "none" }, ...overrides });
 

@@ -1,7 +1,7 @@
 // Builders for specs and settings, and a compact text form of effects for exact assertions.
 
 import type { RestartPolicy, ServerSpec, Settings } from "../../../init/core/types";
-import type { ServerEffect } from "../../../init/core/server";
+import { step, type Server, type ServerEffect, type ServerEvent } from "../../../init/core/server";
 import type { SupervisorEffect } from "../../../init/core/supervisor";
 
 export const policy: RestartPolicy = {
@@ -102,4 +102,17 @@ export function effectText(effect: ServerEffect | SupervisorEffect): string {
     case "check-idle":
       return "check-idle";
   }
+}
+
+/** Feeds events one by one; returns the final server, every effect in order as text, and why each was ignored (or null). */
+export function run(server: Server, events: ServerEvent[]): { server: Server; effects: string[]; ignored: (string | null)[] } {
+  const effects: string[] = [];
+  const ignored: (string | null)[] = [];
+  for (const event of events) {
+    const result = step(server, event);
+    server = result.server;
+    effects.push(...result.effects.map(effectText));
+    ignored.push(result.ignored);
+  }
+  return { server, effects, ignored };
 }

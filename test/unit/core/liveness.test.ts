@@ -5,21 +5,9 @@ import { describe, expect, it } from "vitest";
 import { recordPing, startLiveness } from "../../../init/core/liveness";
 import { createServer, starterStateOf, step, type Server, type ServerEvent } from "../../../init/core/server";
 import type { LivenessSpec } from "../../../init/core/types";
-import { effectText, spec } from "./fixtures";
+import { run, spec } from "./fixtures";
 
 const liveness: LivenessSpec = { intervalMs: 2000, timeoutMs: 1000, failures: 2, onUnresponsive: "report", target: { via: "database" } };
-
-function run(server: Server, events: ServerEvent[]): { server: Server; effects: string[]; ignored: (string | null)[] } {
-  const effects: string[] = [];
-  const ignored: (string | null)[] = [];
-  for (const event of events) {
-    const result = step(server, event);
-    server = result.server;
-    effects.push(...result.effects.map(effectText));
-    ignored.push(result.ignored);
-  }
-  return { server, effects, ignored };
-}
 
 function ready(onUnresponsive: LivenessSpec["onUnresponsive"] = "report", pid = 100): Server {
   return run(createServer(spec("TangoTest/t1", { liveness: { ...liveness, onUnresponsive } })), [

@@ -3,20 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { createServer, starterState, step, type Server, type ServerEvent } from "../../../init/core/server";
 import type { ServerSpec } from "../../../init/core/types";
-import { effectText, policy, spec } from "./fixtures";
-
-/** Feeds events one by one; returns the final server and every effect, in order, as text. */
-function run(server: Server, events: ServerEvent[]): { server: Server; effects: string[]; ignored: (string | null)[] } {
-  const effects: string[] = [];
-  const ignored: (string | null)[] = [];
-  for (const event of events) {
-    const result = step(server, event);
-    server = result.server;
-    effects.push(...result.effects.map(effectText));
-    ignored.push(result.ignored);
-  }
-  return { server, effects, ignored };
-}
+import { effectText, policy, run, spec } from "./fixtures";
 
 function timerId(server: Server, timer: keyof Server["timers"]): number {
   const id = server.timers[timer];
