@@ -9,7 +9,14 @@
 // later. When the handler stops for lack of room it sets the "deferred" mark, and reaperKick(),
 // which JavaScript calls after each drain of the pipe, reaps again only then (no syscall otherwise).
 //
-// Handlers can run on several threads at once (any Node thread with SIGCHLD unblocked), and
+// Which thread takes SIGCHLD. The kernel gives a process's signal to its main thread when that thread
+// does not block it, even while it sleeps uninterruptibly (a log write the kernel throttles, a page
+// fault): the zombies would wait for it. So the thread that starts the reaper blocks SIGCHLD for good
+// (threads it makes later inherit that), and a thread of the reaper's own, which does nothing but
+// wait with only SIGCHLD unblocked, is always ready to take it. Node's threads made earlier may take
+// it too; that is harmless.
+//
+// Handlers can run on several threads at once (any thread with SIGCHLD unblocked), and
 // reaperKick() runs the same loop from normal context. One reaper at a time holds a try-lock
 // around check room / waitpid / write; whoever finds the lock taken leaves a "pending" mark
 // instead of waiting, and the holder runs its loop again when it sees the mark after unlocking.
@@ -137,6 +144,36 @@ void ReapWithSigchldBlocked() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+// The reaper's own thread: every signal but SIGCHLD blocked, asleep until a SIGCHLD's handler has run.
+void* SigchldThread(void*) {
+  sigset_t only_chld;
+  sigfillset(&only_chld);
+  sigdelset(&only_chld, SIGCHLD);
+  pthread_sigmask(SIG_SETMASK, &only_chld, nullptr);
+  for (;;) pause();
+  return nullptr;
+}
+
+// Starts SigchldThread (made with every signal blocked, so that no handler runs on it before it has
+// set its mask) and blocks SIGCHLD in the calling thread. Returns an errno value, 0 on success.
+int StartSigchldThread() {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN > 65536 ? PTHREAD_STACK_MIN : 65536);
+  pthread_t thread;
+  int err = pthread_create(&thread, &attr, SigchldThread, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err == 0) pthread_setname_np(thread, "reaper");
+  sigaddset(&old, SIGCHLD);
+  if (err != 0) sigdelset(&old, SIGCHLD);  // no thread of ours: the main thread must take it
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return err;
+}
+
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_read_fd >= 0) return Napi::Number::New(env, g_read_fd);
@@ -167,6 +204,9 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     ThrowErrno(env, err, "sigaction");
     return env.Undefined();
   }
+
+  // Without a thread of its own (EAGAIN: out of threads) SIGCHLD is taken as before, by any thread.
+  StartSigchldThread();
 
   // Children that exited before the handler existed sent their SIGCHLD to nobody.
   ReapWithSigchldBlocked();

@@ -1,6 +1,7 @@
 // The reaper under load: 200 supervised children exiting together (codes i % 256) while a shell
 // creates 2000 orphans that come to this process (child subreaper). Also: children that exited
 // before reaperStart() are collected by it.
+import fs from "node:fs";
 import { addon, childEnv, decodeStatus, report, sleep, startReaper, zombiesOf } from "./lib.mjs";
 
 const CHILDREN = 200;
@@ -17,6 +18,22 @@ await sleep(300);
 const earlyZombies = zombiesOf(process.pid).filter((pid) => early.includes(pid)).length;
 
 const reaper = startReaper();
+
+// Who takes SIGCHLD now: not this (main) thread, which blocks it, but the reaper's own thread.
+const SIGCHLD_BIT = 1n << 16n;
+const SIGTERM_BIT = 1n << 14n;
+const threads = fs.readdirSync("/proc/self/task").map((tid) => {
+  const status = fs.readFileSync(`/proc/self/task/${tid}/status`, "utf8");
+  const field = (name) => status.split("\n").find((line) => line.startsWith(`${name}:`)).split(/\s+/)[1];
+  return { tid: Number(tid), name: field("Name"), blocked: BigInt(`0x${field("SigBlk")}`) };
+});
+const main = threads.find((thread) => thread.tid === process.pid);
+const reaperThreads = threads.filter((thread) => thread.name === "reaper");
+const sigchldThreads = {
+  mainBlocksSigchld: (main.blocked & SIGCHLD_BIT) !== 0n,
+  reaperThreads: reaperThreads.length,
+  reaperTakesOnlySigchld: reaperThreads.every((thread) => (thread.blocked & SIGCHLD_BIT) === 0n && (thread.blocked & SIGTERM_BIT) !== 0n),
+};
 const codeOf = (status) => (status === null ? null : decodeStatus(status).code);
 const earlyCodes = (await reaper.waitAll(early)).map(codeOf);
 
@@ -46,6 +63,7 @@ for (let waited = 0; orphanCount() < ORPHANS && waited < 10000; waited += 50) aw
 await sleep(200);
 
 report({
+  sigchldThreads,
   earlyZombies,
   earlyCodes,
   stormCode: codeOf(stormStatus),
