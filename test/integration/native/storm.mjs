@@ -24,7 +24,11 @@ const SIGCHLD_BIT = 1n << 16n;
 const SIGTERM_BIT = 1n << 14n;
 const threads = fs.readdirSync("/proc/self/task").map((tid) => {
   const status = fs.readFileSync(`/proc/self/task/${tid}/status`, "utf8");
-  const field = (name) => status.split("\n").find((line) => line.startsWith(`${name}:`)).split(/\s+/)[1];
+  const field = (name) =>
+    status
+      .split("\n")
+      .find((line) => line.startsWith(`${name}:`))
+      .split(/\s+/)[1];
   return { tid: Number(tid), name: field("Name"), blocked: BigInt(`0x${field("SigBlk")}`) };
 });
 const main = threads.find((thread) => thread.tid === process.pid);
