@@ -432,10 +432,10 @@ let watchGapCount = 0;
 const unwatched = { count: 0, longestMs: 0 };
 
 /**
- * Whether the init's main thread is inside fork(): the addon blocks every signal around it (a child
- * must not run the init's handlers), so SIGCHLD waits until the parent's copy is made. On a loaded
- * machine under memory pressure that copy (dup_mmap of a 120 MiB process) can take longer than
- * 100 ms: a cost of forking the whole Node process, which a vfork-like spawn would not have.
+ * Whether the init's main thread is inside a spawn's clone window: the addon blocks every signal
+ * around it (the child must not run the init's handlers). SIGCHLD no longer waits for that thread
+ * (the reaper has a thread of its own), so a zombie kept then is still counted apart, but none is
+ * expected.
  */
 function inFork() {
   try {
@@ -897,7 +897,7 @@ if (asJson) {
     `zombies: ${zombieSamples} samples, oldest seen ${summary.oldestZombieMs} ms (${summary.oldestZombieJudgedMs} ms besides the init waiting for a CPU or forking); restarts ${summary.restartsAtEnd}; SIGTERM → exit ${shutdownMs} ms`,
   );
   console.log(
-    `zombies held past ${ZOMBIE_LIMIT_MS} ms by a fork of the init (every signal blocked while the kernel copies its 120 MiB): ${heldByFork.count}, longest ${heldByFork.longestMs} ms`,
+    `zombies held past ${ZOMBIE_LIMIT_MS} ms while the init's main thread was in a spawn's clone window: ${heldByFork.count}, longest ${heldByFork.longestMs} ms`,
   );
   console.log(
     `zombies past ${ZOMBIE_LIMIT_MS} ms while the soak itself could not look (a gap over ${WATCH_GAP_MS} ms between its looks): ${unwatched.count}, longest ${unwatched.longestMs} ms`,
