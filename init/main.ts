@@ -7,7 +7,9 @@ import { detectRole } from "./pid1/environment";
 import { stage1 } from "./pid1/stage1";
 import { finish } from "./pid1/stage3";
 import { reaper } from "./process/reaper";
-import { startHardwareWatchdog } from "./runtime/hardware-watchdog";
+import { resumeHardwareWatchdog, startHardwareWatchdog } from "./runtime/hardware-watchdog";
+import { CHECK_ARG, RESUME_ARG } from "./runtime/reexec-args";
+import type { ResumeInput } from "./runtime/reexec";
 import { catchForwardedSignals, runMainProgram } from "./runtime/main-program";
 import { releaseStartupMemoryLater } from "./runtime/memory";
 import { buildingSnapshot, prepareSnapshot } from "./snapshot";
@@ -18,6 +20,7 @@ const supervisorModule = () => import("./runtime/supervisor");
 const controlServerModule = () => import("./control/server");
 const httpListenerModule = () => import("./http/listener");
 const clientModule = () => import("./cli/client");
+const reexecModule = () => import("./runtime/reexec");
 
 const EXIT_USAGE = 2;
 
@@ -46,9 +49,25 @@ function keepAliveOnErrors(log: Logger): void {
 async function main(): Promise<void> {
   // `--` mode: catch every signal to forward before anything else (what comes meanwhile waits).
   if (process.argv.slice(2).includes("--") && process.argv[2] !== "--get-yargs-completions") catchForwardedSignals();
+  // An in-place upgrade: the running init asks a binary whether it can take over, then execs it to resume.
+  if (process.argv[2] === CHECK_ARG) {
+    process.stdout.write(`${(await reexecModule()).checkAnswer()}\n`);
+    return;
+  }
+  let argv = process.argv.slice(2);
+  let resume: ResumeInput | null = null;
+  if (process.argv[2] === RESUME_ARG) {
+    try {
+      resume = (await reexecModule()).readResumeState(Number(process.argv[3]));
+      argv = resume.kind === "state" ? resume.state.argv : resume.frozen.argv;
+    } catch (err) {
+      writeStderr(`starter-init: the state of the init before cannot be read (${(err as Error).message}); booting afresh\n`);
+      argv = [];
+    }
+  }
   let invocation: Invocation;
   try {
-    invocation = await parseArgs(process.argv.slice(2));
+    invocation = await parseArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     if (detectRole() === "vm") {
@@ -97,7 +116,11 @@ async function main(): Promise<void> {
   reaper.start();
   // What runs from here on may run for long: what only the start needed is given back soon.
   releaseStartupMemoryLater(log);
-  if (role === "vm") startHardwareWatchdog(log, kernel);
+  // The device the init before kept open across the exec is petted on; never opened twice.
+  const handedWatchdog = resume?.kind === "state" ? resume.state.watchdog : resume?.kind === "downgrade" ? resume.frozen.watchdog : null;
+  if (handedWatchdog) resumeHardwareWatchdog(log, handedWatchdog);
+  else if (role === "vm") startHardwareWatchdog(log, kernel);
+  if (resume?.kind === "downgrade") await (await reexecModule()).stopChildrenOf(resume.frozen, log);
 
   if (invocation.mode === "main-program") {
     const code = await runMainProgram(log, invocation);
@@ -107,7 +130,14 @@ async function main(): Promise<void> {
   const { runSupervisor } = await supervisorModule();
   await controlServerModule(); // registers the control socket with the supervisor
   await httpListenerModule(); // registers the HTTP listener (off unless settings.http.listen)
-  await runSupervisor(log, { role, kernel, invocation });
+  await runSupervisor(log, {
+    role,
+    kernel,
+    invocation,
+    argv,
+    resume: resume?.kind === "state" ? resume : null,
+    downgrade: resume?.kind === "downgrade" ? resume : null,
+  });
 }
 
 function start(): void {

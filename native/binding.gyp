@@ -7,6 +7,7 @@
         "src/args.cc",
         "src/cgroup.cc",
         "src/errors.cc",
+        "src/exec.cc",
         "src/fd_watcher.cc",
         "src/kmod.cc",
         "src/listen.cc",

@@ -141,6 +141,20 @@ export interface NativeAddon {
    * at once, without a syscall.
    */
   reaperKick(): boolean;
+  /**
+   * SIGCHLD back to its default action, so that children that exit stay zombies, and waits for a
+   * handler running on another thread to finish: every record reaped so far is in the pipe when it
+   * returns. Before an execve of the init itself; the new init's reaperStart() reaps the zombies.
+   */
+  reaperPause(): void;
+  /** The handler again after reaperPause() (the execve failed), and the zombies of meanwhile reaped. */
+  reaperResume(): void;
+
+  // ---- an in-place upgrade (reexec) -----------------------------------------------------------
+  /** fcntl(F_SETFD): FD_CLOEXEC set (on) or cleared, so that the fd stays open across execve. */
+  fdSetCloexec(fd: number, on: boolean): void;
+  /** execve(file, argv, env), env as "KEY=value" strings: returns only by throwing (syscall "execve"). */
+  execve(file: string, argv: string[], env: string[]): never;
 
   // ---- signals to forward ----------------------------------------------------------------------
   /**

@@ -14,6 +14,8 @@ import {
   type Outcome,
   type ReadyResult,
   type ReloadResult,
+  type HelloResult,
+  type ReexecResult,
   type ShutdownResult,
   type StatusResult,
   type TimelineResult,
@@ -86,6 +88,7 @@ function failure(err: unknown, io: Output): number {
         return EXIT.CONFIG;
       case "refused":
       case "not-a-vm":
+      case "reexec-failed":
         return EXIT.FAILED;
       case "bad-request":
         return EXIT.USAGE;
@@ -171,6 +174,8 @@ async function run(client: ControlClient, invocation: ClientInvocation, request:
       io.err(`the init is still shutting down after ${duration(request.timeoutMs)}`);
       return EXIT.TIMEOUT;
     }
+    case "reexec":
+      return reexec(client, invocation, request, io);
     case "analyze": {
       const result = (await call(client, "timeline", {})) as TimelineResult;
       if (request.what === "plot") io.out(plotSvg(result, { all: request.all }));
@@ -271,22 +276,94 @@ function describeBlame(result: TimelineResult, all: boolean, style: Style): stri
   return lines.join("\n");
 }
 
+/**
+ * `reexec`: asks for it, then waits for the connection to close (the exec) or for a `reexec-failed`
+ * event (the init went on unchanged), and connects again until the new init answers.
+ */
+async function reexec(client: ControlClient, invocation: ClientInvocation, request: Extract<ClientRequest, { kind: "reexec" }>, io: Output): Promise<number> {
+  const before = (await call(client, "hello", {})) as HelloResult;
+  let failed: (message: string) => void = () => {};
+  const failure = new Promise<string>((resolve) => (failed = resolve));
+  const onEvent = (event: string, data: unknown) => {
+    if (event === "reexec-failed") failed((data as { message: string }).message);
+  };
+  const started = Date.now();
+  const result = (await client.request(
+    "reexec",
+    { ...(request.binary ? { binary: request.binary } : {}), force: request.force },
+    { timeoutMs: 30_000, onEvent },
+  )) as ReexecResult;
+  if (!request.json) io.out(`re-executing ${result.binary}: ${result.from} → ${result.to}`);
+  const outcome = await Promise.race([
+    failure,
+    client.waitForClose(request.timeoutMs).then((closed) => (closed ? null : "the init neither execed nor said why")),
+  ]);
+  if (outcome !== null) {
+    io.err(`reexec failed, the init goes on unchanged: ${outcome}`);
+    return EXIT.FAILED;
+  }
+  const deadline = started + request.timeoutMs;
+  const path = client.path;
+  for (;;) {
+    let hello: HelloResult | null = null;
+    try {
+      hello = await withClient(path, (again) => again.request("hello", {}, { timeoutMs: 5000 }) as Promise<HelloResult>, {
+        until: deadline,
+        retryUnreachable: true,
+      });
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    const generation = hello?.reexec?.generation ?? 0;
+    if (hello && hello.pid === before.pid && generation > (before.reexec?.generation ?? 0)) {
+      if (request.json) io.json({ ...result, hello });
+      else
+        io.out(
+          `${invocation.command}: re-executed ${hello.reexec!.from} → ${hello.version} in ${hello.reexec!.execMs} ms (pid ${hello.pid}); ` +
+            `servers' output unread for ${hello.reexec!.unreadMs} ms`,
+        );
+      return EXIT.OK;
+    }
+    if (hello?.reexec?.lastFailure && hello.reexec.generation === (before.reexec?.generation ?? 0)) {
+      io.err(`reexec failed, the init goes on unchanged: ${hello.reexec.lastFailure}`);
+      return EXIT.FAILED;
+    }
+    if (Date.now() >= deadline) {
+      io.err(`the init did not come back from the reexec within ${duration(request.timeoutMs)}`);
+      return EXIT.TIMEOUT;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** logs --follow requests already answered once: after a reconnect (a reexec) only new lines follow. */
+const followedBefore = new WeakSet<object>();
+
 async function logs(client: ControlClient, request: Extract<ClientRequest, { kind: "logs" }>, io: Output): Promise<number> {
   let closed: () => void = () => {};
   const done = new Promise<void>((resolve) => (closed = resolve));
   const onEvent = (event: string, data: unknown) => {
     if (event === "line") io.out((data as LogLineEvent).line);
   };
+  const lines = followedBefore.has(request) ? 0 : request.lines;
+  followedBefore.add(request);
   const result = (await client.request(
     "logs",
-    { server: request.server, lines: request.lines, follow: request.follow },
+    { server: request.server, lines, follow: request.follow },
     { timeoutMs: QUICK_ANSWER_MS, onEvent },
   )) as LogsResult;
   if (result.lines.length) io.out(result.lines.join("\n"));
   if (!request.follow) return EXIT.OK;
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => closed());
+  let stopped = false;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+    process.once(signal, () => {
+      stopped = true;
+      closed();
+    });
   void client.waitForClose(2 ** 31 - 1).then(() => closed());
   await done;
+  // The init re-executes itself: follow on from the new one (the lines already shown are not shown again).
+  if (!stopped && client.closedForReexec) throw new RemoteError({ code: "closing", message: "the init re-executes itself" });
   return EXIT.OK;
 }
 

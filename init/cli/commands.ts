@@ -4,6 +4,7 @@
 // The Tango Starter's command names are accepted as well: DevStart, DevStop, HardKillServer (aliases of
 // start, stop, kill), DevStartAll [level], DevStopAll [level], DevGetRunningServers, DevGetStopServers.
 
+import path from "node:path";
 import type { Argv } from "yargs";
 
 export type ActionName = "start" | "stop" | "restart" | "kill";
@@ -19,7 +20,8 @@ export type ClientRequest =
   | { kind: "reload"; dryRun: boolean; wait: boolean; timeoutMs: number; json: boolean }
   | { kind: "ready"; waitMs: number; json: boolean }
   | { kind: "shutdown"; action: "default" | "poweroff" | "reboot" | "halt"; wait: boolean; timeoutMs: number }
-  | { kind: "analyze"; what: "blame" | "plot"; all: boolean; json: boolean };
+  | { kind: "analyze"; what: "blame" | "plot"; all: boolean; json: boolean }
+  | { kind: "reexec"; binary: string | null; force: boolean; timeoutMs: number; json: boolean };
 
 export interface ClientInvocation {
   mode: "client";
@@ -235,6 +237,25 @@ export const CLIENT_COMMANDS: ClientCommand[] = [
     builder: (y) => waiting(y),
     request: (p) => ({ kind: "shutdown", action: word, wait: p.wait !== false, timeoutMs: seconds(p.timeout, "--timeout") }),
   })),
+  {
+    names: ["reexec"],
+    usage: "reexec",
+    describe: "replace the running init with a new binary (default: its own executable), every server kept running",
+    builder: (y) =>
+      json(
+        y
+          .option("binary", { type: "string", describe: "the binary to run (a path; relative to this directory)" })
+          .option("force", { type: "boolean", default: false, describe: "also a binary that cannot read this init's state (a downgrade: the servers restart)" })
+          .option("timeout", { type: "number", default: 60, describe: "seconds to wait for the new init to answer" }),
+      ),
+    request: (p) => ({
+      kind: "reexec",
+      binary: typeof p.binary === "string" ? path.resolve(p.binary) : null,
+      force: p.force === true,
+      timeoutMs: seconds(p.timeout, "--timeout"),
+      json: p.json === true,
+    }),
+  },
   {
     names: ["analyze"],
     usage: "analyze <what>",

@@ -108,6 +108,11 @@ export class ControlClient {
     });
   }
 
+  /** The init closed this connection because it re-executes itself: connecting again in a moment works. */
+  get closedForReexec(): boolean {
+    return this.refusal?.code === "closing";
+  }
+
   /** The init turned this connection away because it has too many: trying again later may work. */
   get refusedAsBusy(): boolean {
     return this.refusal?.code === "busy";
@@ -196,6 +201,8 @@ export class ControlClient {
 }
 
 const CONNECT_RETRY_MS = 25;
+/** How long a client keeps connecting again after the init closed it for a reexec. */
+export const REEXEC_RETRY_MS = 30_000;
 /** The pause before connecting again to an init that was busy or not there yet. */
 const RETRY_PAUSE_MS = 100;
 
@@ -212,14 +219,17 @@ export interface RetryOptions {
  * no init answers — it connects again, until `until`.
  */
 export async function withClient<T>(path: string, use: (client: ControlClient) => Promise<T>, options: RetryOptions): Promise<T> {
+  let until = options.until;
   for (;;) {
     let client: ControlClient | null = null;
     try {
       client = await ControlClient.connect(path);
       return await use(client);
     } catch (err) {
-      const again = client?.refusedAsBusy || (options.retryUnreachable && err instanceof ClientError && err.kind === "unreachable");
-      if (!again || Date.now() + RETRY_PAUSE_MS > options.until) throw err;
+      // An init that re-executes itself closes every connection and is back within moments.
+      if (client?.closedForReexec) until = Math.max(until, Date.now() + REEXEC_RETRY_MS);
+      const again = client?.refusedAsBusy || client?.closedForReexec || (options.retryUnreachable && err instanceof ClientError && err.kind === "unreachable");
+      if (!again || Date.now() + RETRY_PAUSE_MS > until) throw err;
     } finally {
       client?.close();
     }

@@ -27,6 +27,7 @@ import {
   type LogsResult,
   type Outcome,
   type ReadyResult,
+  type ReexecResult,
   type RefreshResult,
   type ReloadResult,
   type ServerStatus,
@@ -35,6 +36,7 @@ import {
   type TimelineResult,
 } from "./protocol";
 import type { BootTimeline } from "./timeline";
+import { ReexecError, type CheckedBinary } from "../runtime/reexec";
 import { Watch } from "./watch";
 
 /** `logs starter-init` (or the Starter's DevReadLog name, `Starter`) reads the init's own log. */
@@ -81,7 +83,37 @@ export class Commands {
   }
 
   hello(): HelloResult {
-    return { protocol: PROTOCOL_VERSION, supported: SUPPORTED_VERSIONS, version: INIT_VERSION, pid: process.pid, role: this.running.role };
+    const reexec = this.running.reexecInfo();
+    return {
+      protocol: PROTOCOL_VERSION,
+      supported: SUPPORTED_VERSIONS,
+      version: INIT_VERSION,
+      pid: process.pid,
+      role: this.running.role,
+      ...(reexec ? { reexec } : {}),
+    };
+  }
+
+  /**
+   * Checks the binary, answers, then execs it (the connection closes with the exec). An exec that
+   * fails is told on the open connection as a `reexec-failed` event; the init goes on unchanged.
+   */
+  async reexec(args: CommandArgs<"reexec">, context: RequestContext): Promise<ReexecResult> {
+    const requestedAt = Date.now();
+    let binary: CheckedBinary;
+    try {
+      binary = await this.running.checkReexec(args.binary ?? null, args.force);
+    } catch (err) {
+      if (err instanceof ReexecError) throw new ControlError(err.kind === "busy" ? "busy" : "reexec-failed", err.message, { kind: err.kind });
+      throw err;
+    }
+    context.keepOpen();
+    context.afterAnswer(() =>
+      setImmediate(() => {
+        this.running.execReexec(binary, requestedAt).catch((err: unknown) => context.send("reexec-failed", { message: (err as Error).message }));
+      }),
+    );
+    return { binary: binary.file, from: INIT_VERSION, to: binary.version, stateFormat: binary.stateFormat, pid: process.pid };
   }
 
   status(args: CommandArgs<"status">): StatusResult {
@@ -404,7 +436,8 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     pid: process.pid,
     role: running.role,
     phase: sup.phase,
-    uptimeMs: Math.round(process.uptime() * 1000),
+    // Since the init's first start: a reexec does not end its uptime.
+    uptimeMs: Math.max(0, Date.now() - running.startedAt),
     config: running.config().source,
     socket: socketPath,
     resources: initResources(running),

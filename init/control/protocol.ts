@@ -44,6 +44,8 @@ export const ERROR_CODES = [
   "refused", // the supervisor refused the request (pinned, shutting down, …)
   "not-a-vm", // poweroff / reboot / halt outside a VM
   "config", // reload: the config file does not load
+  "closing", // id null: the init closes every connection (a reexec): connect again in a moment
+  "reexec-failed", // reexec: the binary does not qualify, or execve failed (the init goes on unchanged)
   "internal",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -117,6 +119,12 @@ export const COMMANDS = {
    * changed: the Starter's UpdateServersInfo. Servers it adds start only with startAdded.
    */
   "refresh-sources": z.strictObject({ startAdded: z.boolean().default(false) }),
+  /**
+   * Replaces the running init with a binary (absent: its own executable), every server kept running.
+   * Answered once the binary has passed its checks, just before the exec; the connection then closes.
+   * force: exec a binary that cannot read this init's state (a downgrade: it restarts the servers).
+   */
+  reexec: z.strictObject({ binary: z.string().min(1).max(4096).startsWith("/").optional(), force: z.boolean().default(false) }),
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -471,6 +479,28 @@ export interface HelloResult {
   version: string;
   pid: number;
   role: InitInfo["role"];
+  /** The last reexec of this init (absent: never re-executed, nor tried). */
+  reexec?: ReexecInfo;
+}
+
+/** See runtime/supervisor.ts ReexecInfo. */
+export interface ReexecInfo {
+  generation: number;
+  from: string;
+  to: string;
+  at: number;
+  execMs: number;
+  unreadMs: number;
+  lastFailure: string | null;
+}
+
+export interface ReexecResult {
+  binary: string;
+  from: string;
+  to: string;
+  /** The state format the new binary reads; below this init's: a downgrade (the servers restart). */
+  stateFormat: number;
+  pid: number;
 }
 
 /** The init's version (set by the build; "0.0.0-dev" when run from sources). */

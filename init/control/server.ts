@@ -22,6 +22,7 @@ import { asId, parseAccounts } from "../config/resolve";
 import type { Logger } from "../log/logger";
 import { native } from "../native";
 import { attachToSupervisor, type RunningSupervisor } from "../runtime/supervisor";
+import { encodeValue, partOf, type ReexecPart } from "../runtime/reexec";
 import { Commands, ControlError, type RequestContext } from "./commands";
 import { LogTaps } from "./logs";
 import {
@@ -152,6 +153,38 @@ export class ControlServer {
     });
   }
 
+  /** What a re-executed init takes over: the listening socket (same fd) and the boot timeline. */
+  reexecPart(): ReexecPart {
+    return {
+      name: "control",
+      capture: () => {
+        const fd = (this.server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd ?? -1;
+        return { data: encodeValue({ fd, path: this.options.path, timeline: this.timeline.save() }), fds: fd >= 0 ? [fd] : [] };
+      },
+      beforeExec: (why) => {
+        for (const connection of this.connections) connection.closeFor(why);
+      },
+    };
+  }
+
+  /** In a re-executed init: listens on the socket the one before listened on (clients that connected meanwhile wait in its queue). */
+  async adopt(saved: { fd: number; path: string; timeline: ReturnType<BootTimeline["save"]> }): Promise<void> {
+    this.timeline.restore(saved.timeline);
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ fd: saved.fd }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.owned = true;
+    server.on("error", (err) => this.log.error({ err }, "control socket error"));
+    process.once("exit", () => this.removeFile());
+    this.log.info({ socket: saved.path, fd: saved.fd }, `control socket taken over (${saved.path})`);
+  }
+
   async start(): Promise<void> {
     const file = this.options.path;
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
@@ -278,6 +311,8 @@ export class ControlServer {
         return commands.logLines(request.args, context);
       case "reload":
         return commands.reload(request.args, context);
+      case "reexec":
+        return commands.reexec(request.args, context);
       case "ready":
         return commands.ready(request.args, context);
       case "shutdown":
@@ -338,6 +373,15 @@ class Connection {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** Tells the client why the connection closes (a reexec: connect again), and closes it. */
+  closeFor(message: string): void {
+    if (this.closing) return;
+    this.send({ v: PROTOCOL_VERSION, id: null, ok: false, error: { code: "closing", message } });
+    this.closing = true;
+    this.clearTimer();
+    this.socket.end();
   }
 
   private receive(chunk: Buffer): void {
@@ -463,6 +507,17 @@ export function controlConnections(): { open: number; accepted: number } {
 
 attachToSupervisor(async (running, log) => {
   const server = new ControlServer(running, log, optionsFromEnvironment(running.config().settings.controlSocket, process.env, log));
-  await server.start();
+  const saved = running.resumed ? (partOf(running.resumed, "control") as Parameters<ControlServer["adopt"]>[0] | undefined) : undefined;
+  if (saved && saved.fd >= 0) {
+    try {
+      await server.adopt(saved);
+    } catch (err) {
+      log.error({ err }, "cannot take over the control socket; opening it anew");
+      await server.start();
+    }
+  } else {
+    await server.start();
+  }
+  running.reexecParts.push(server.reexecPart());
   current = server;
 });

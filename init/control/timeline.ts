@@ -17,6 +17,17 @@ export class BootTimeline {
   private bootCompleteAt: number | null = null;
   private readonly records = new Map<string, ClockedEntry>();
 
+  /** What a re-executed init goes on from (its times are on the core's clock, which goes on too). */
+  save(): { bootAt: number | null; bootCompleteAt: number | null; records: ClockedEntry[] } {
+    return { bootAt: this.bootAt, bootCompleteAt: this.bootCompleteAt, records: [...this.records.values()] };
+  }
+
+  restore(saved: { bootAt: number | null; bootCompleteAt: number | null; records: ClockedEntry[] }): void {
+    this.bootAt = saved.bootAt;
+    this.bootCompleteAt = saved.bootCompleteAt;
+    for (const record of saved.records) this.records.set(record.name, record);
+  }
+
   observe(event: SupervisorEvent, sup: Supervisor): void {
     const now = eventTime(event);
     if (event.type === "boot" && this.bootAt === null) this.bootAt = now;

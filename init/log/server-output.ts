@@ -26,6 +26,10 @@ export interface PipeReader {
   on(event: "error", listener: (err: Error) => void): unknown;
   once(event: "close", listener: () => void): unknown;
   destroy(): void;
+  /** Stops reading, and gives what was read meanwhile but not delivered yet (net.Socket's pause and read). */
+  pause?(): unknown;
+  resume?(): unknown;
+  read?(): Buffer | null;
 }
 export type PipeOpener = (fd: number) => PipeReader;
 
@@ -54,6 +58,18 @@ export class LineSplitter {
       start = newline + 1;
     }
     return lines;
+  }
+
+  /** The bytes of a line begun and not ended yet (and whether they are the dropped rest of a cut line): a re-executed init goes on from there. */
+  get pending(): { partial: Buffer; discarding: boolean } {
+    return { partial: Buffer.concat(this.partial, this.partialBytes), discarding: this.discarding };
+  }
+
+  /** Goes on from pending (of another splitter, in the init before a reexec). */
+  restore(pending: { partial: Buffer; discarding: boolean }): void {
+    this.partial = pending.partial.length > 0 ? [Buffer.from(pending.partial)] : [];
+    this.partialBytes = pending.partial.length;
+    this.discarding = pending.discarding;
   }
 
   /** What is left at end of stream, as a last line (or null). */
@@ -155,10 +171,25 @@ export class RotatingFile {
   }
 }
 
+/** A pipe being drained, as a re-executed init takes it over: its fd, and the line begun on it. */
+export interface CapturedPipe {
+  fd: number;
+  stream: OutputStream;
+  /** Base64 of the bytes of the unfinished line. */
+  partial: string;
+  discarding: boolean;
+}
+
+interface DrainedPipe {
+  fd: number;
+  stream: OutputStream;
+  splitter: LineSplitter;
+}
+
 /** Drains a server's output pipes; see the file comment. */
 export class ServerOutput {
   /** The pipes being drained: of the current process, and of earlier ones until their last writer is gone. */
-  private readonly sockets = new Set<PipeReader>();
+  private readonly sockets = new Map<PipeReader, DrainedPipe>();
   private readonly listeners = new Set<LineListener>();
   private readonly file: RotatingFile | null;
   private closed = false;
@@ -172,9 +203,10 @@ export class ServerOutput {
   }
 
   /** Starts draining a pipe fd (non-blocking) of the given stream. */
-  attach(fd: number, stream: OutputStream): void {
+  attach(fd: number, stream: OutputStream, pending?: { partial: Buffer; discarding: boolean }): void {
     if (fd < 0) return;
     const splitter = new LineSplitter(this.settings.maxLineBytes);
+    if (pending) splitter.restore(pending);
     const socket = this.open(fd);
     socket.on("data", (chunk: Buffer) => this.emit(splitter.push(chunk), stream));
     const finish = () => {
@@ -184,7 +216,32 @@ export class ServerOutput {
     };
     socket.once("close", finish);
     socket.on("error", () => socket.destroy());
-    this.sockets.add(socket);
+    this.sockets.set(socket, { fd, stream, splitter });
+  }
+
+  /**
+   * Before a reexec: stops reading every pipe, writes out the whole lines read so far, and returns
+   * each pipe with the line begun on it. The pipes stay open (resume() reads on, if the exec fails).
+   */
+  capture(): CapturedPipe[] {
+    const captured: CapturedPipe[] = [];
+    for (const [socket, pipe] of this.sockets) {
+      socket.pause?.();
+      for (let chunk = socket.read?.() ?? null; chunk !== null; chunk = socket.read?.() ?? null) this.emit(pipe.splitter.push(chunk), pipe.stream);
+      const { partial, discarding } = pipe.splitter.pending;
+      captured.push({ fd: pipe.fd, stream: pipe.stream, partial: partial.toString("base64"), discarding });
+    }
+    return captured;
+  }
+
+  /** Reads on after capture() (the exec failed). */
+  resume(): void {
+    for (const socket of this.sockets.keys()) socket.resume?.();
+  }
+
+  /** The pipes of the init before a reexec, drained on from where it stopped. */
+  adopt(pipes: readonly CapturedPipe[]): void {
+    for (const pipe of pipes) this.attach(pipe.fd, pipe.stream, { partial: Buffer.from(pipe.partial, "base64"), discarding: pipe.discarding });
   }
 
   get openPipes(): number {
@@ -208,7 +265,7 @@ export class ServerOutput {
   /** Closes the pipes and the log file for good (a replaced or removed server's output). */
   close(): void {
     this.closed = true;
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets.keys()) socket.destroy();
     this.sockets.clear();
     this.listeners.clear();
     this.file?.close();

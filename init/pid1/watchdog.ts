@@ -21,6 +21,10 @@ export class HardwareWatchdog {
     readonly magicClose: boolean,
   ) {}
 
+  handover(): { fd: number; timeoutS: number; identity: string; magicClose: boolean } {
+    return { fd: this.fd, timeoutS: this.timeoutS, identity: this.identity, magicClose: this.magicClose };
+  }
+
   /** Any byte but "V" restarts the countdown. */
   pet(): void {
     if (!this.closed) fs.writeSync(this.fd, "\n");
@@ -41,6 +45,17 @@ export class HardwareWatchdog {
 
 /** The watchdog armed now, for stage 3 to disarm. */
 let armed: HardwareWatchdog | null = null;
+
+/** The watchdog armed now (a reexec hands its fd to the new init), or null. */
+export function armedHardwareWatchdog(): { fd: number; timeoutS: number; identity: string; magicClose: boolean } | null {
+  return armed ? armed.handover() : null;
+}
+
+/** In a re-executed init: the device the init before kept open, petted from here on. */
+export function adoptHardwareWatchdog(saved: { fd: number; timeoutS: number; identity: string; magicClose: boolean }): HardwareWatchdog {
+  armed = new HardwareWatchdog(saved.fd, saved.timeoutS, saved.identity, saved.magicClose);
+  return armed;
+}
 
 /** Opens (and so arms) the device with this timeout; null when there is none. */
 export function armHardwareWatchdog(timeoutS: number): HardwareWatchdog | null {

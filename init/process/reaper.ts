@@ -8,6 +8,7 @@
 // child-process module: libuv would reap its own children by pid and race this reaper for their
 // statuses.
 
+import fs from "node:fs";
 import net from "node:net";
 import { native } from "../native";
 import { decodeStatus, type ExitRecord } from "./exit";
@@ -47,6 +48,38 @@ export class Reaper {
       native().reaperKick();
     });
     // reaperStart() itself collected the children that exited before its handler was installed.
+  }
+
+  /**
+   * Before an exec of the init (reexec): children that exit from now on stay zombies, for the new
+   * init's reaper; what was reaped already is read from the pipe and handed out now.
+   */
+  pause(): void {
+    native().reaperPause();
+    this.drainNow();
+  }
+
+  /** After pause(), when the exec failed: reaping again, the zombies of meanwhile first. */
+  resume(): void {
+    native().reaperResume();
+    this.drainNow();
+  }
+
+  /** Reads the pipe until it is empty, here and now (it is non-blocking), and dispatches the records. */
+  private drainNow(): void {
+    if (!this.socket) return;
+    const fd = native().reaperStart();
+    const buffer = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let bytes: number;
+      try {
+        bytes = fs.readSync(fd, buffer, 0, buffer.length, null);
+      } catch {
+        return; // EAGAIN: empty
+      }
+      if (bytes <= 0) return;
+      this.onData(Buffer.from(buffer.subarray(0, bytes)));
+    }
   }
 
   /** Calls listener with the exit of pid (spawned by us). Register right after spawn returns. */

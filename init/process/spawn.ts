@@ -110,6 +110,11 @@ export function giveChildrenOomScore(score: number): void {
 let defaultCwd: string | null = null;
 
 /** Children that name no directory start in `dir` (the init itself moves to /). */
+/** Where children without a cwd of their own start (a re-executed init keeps it). */
+export function childrenDirectory(): string | null {
+  return defaultCwd;
+}
+
 export function startChildrenIn(dir: string): void {
   defaultCwd = dir;
 }

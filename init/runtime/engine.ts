@@ -15,7 +15,7 @@ import { isDeepStrictEqual } from "node:util";
 import { performance } from "node:perf_hooks";
 import type { ConsoleReport } from "../log/console";
 import type { Logger } from "../log/logger";
-import { openPipe, ServerOutput, type OutputStream, type PipeOpener } from "../log/server-output";
+import { openPipe, ServerOutput, type CapturedPipe, type OutputStream, type PipeOpener } from "../log/server-output";
 import { native } from "../native";
 import { describeExit, signalName, type ExitRecord } from "../process/exit";
 import { parseNotifyMessage, startProbe, type NotifyChannel, type ProbeCallbacks, type ProbeContext, type RunningProbe } from "../process/readiness";
@@ -24,6 +24,7 @@ import { reaper } from "../process/reaper";
 import type { CgroupControl, CgroupStats, Closable } from "../process/cgroup";
 import { step, type Supervisor, type SupervisorEffect, type SupervisorEvent, type SupervisorStep, type SupervisorTimer } from "../core/supervisor";
 import { hasNoProcess, type Hook, type ServerEvent, type ServerTimer } from "../core/server";
+import { processesOf } from "../core/state";
 import type { ReadinessProbe, ServerSpec } from "../core/types";
 import { LivenessRunner } from "./liveness";
 import { closeListener, listenQueue, openListener, socketsBusy, updateListener } from "../process/listen";
@@ -32,9 +33,23 @@ import { SocketTable, type HeldSocket, type SocketSystem } from "./sockets";
 /** How often a forking server's pidFile is looked at until its daemon has written it. */
 const MAIN_PID_POLL_MS = 50;
 
+/** Added to performance.now() (which counts from this process's start): a re-executed init goes on with the clock of the one before. */
+let clockOffset = 0;
+
 /** Monotonic milliseconds: the core's clock. */
 export function monotonicNow(): number {
-  return performance.now();
+  return performance.now() + clockOffset;
+}
+
+/** The core's clock now, with CLOCK_MONOTONIC beside it: what a re-executed init goes on from. */
+export function clockReading(): { now: number; monotonicNs: string } {
+  return { now: monotonicNow(), monotonicNs: process.hrtime.bigint().toString() };
+}
+
+/** In a re-executed init: monotonicNow() goes on from the reading the one before took (plus the time since, by CLOCK_MONOTONIC). */
+export function continueClock(reading: { now: number; monotonicNs: string }): void {
+  const elapsedMs = Number(process.hrtime.bigint() - BigInt(reading.monotonicNs)) / 1e6;
+  clockOffset = reading.now + elapsedMs - performance.now();
 }
 
 export type OutputListener = (server: string, line: string, stream: OutputStream, at: string) => void;
@@ -87,6 +102,11 @@ export interface EngineSystem extends SocketSystem {
    * it is gone already.
    */
   watchExit(pid: number, onExit: (exit: { code: number | null; signal: number | null }) => void): Closable | null;
+  /**
+   * A child the init before a reexec spawned: onExit is called once with its exit (at once if the
+   * reaper collected it already as an orphan). False when it is neither alive nor reaped lately.
+   */
+  adopt(pid: number, onExit: (exit: ExitRecord) => void): boolean;
 }
 
 /** The kernel, through process/ and the addon: what the init runs with. */
@@ -151,6 +171,7 @@ export function kernelSystem(cgroups: CgroupControl | null = null): EngineSystem
         return null;
       }
     },
+    adopt: (pid, onExit) => reaper.claim(pid, onExit),
     watchExit(pid, onExit) {
       if (this.parentOf(pid) === process.pid || this.parentOf(pid) === null) {
         const listener = (exit: ExitRecord) => onExit({ code: exit.code, signal: exit.signal });
@@ -211,6 +232,8 @@ interface ServerRuntime {
   notifySocket: { fd: number; path: string; reader: Closable; listeners: Set<(fields: ReadonlyMap<string, string>) => void> } | null;
   /** The parent end of the notify pipe of the current process, until a probe takes it; -1: none. */
   notifyFd: number;
+  /** The notify pipe the running probe took (it closes it): a reexec hands it on. */
+  probeNotifyFd: number;
   /** The current process: the one spawned, or the daemon found (forking). */
   pid: number | null;
   /** Counts spawns: a probe of an earlier run reports nothing. */
@@ -229,6 +252,36 @@ interface ServerRuntime {
 
 type TimerKey = string;
 
+/** An armed timer, as a re-executed init arms it again (its time on the core's clock). */
+export interface ArmedTimer {
+  server: string | null;
+  timer: ServerTimer | SupervisorTimer;
+  id: number;
+  at: number;
+}
+
+/** What the engine holds for one server that a re-executed init takes over: fds and where each run stands. */
+export interface CapturedServer {
+  name: string;
+  pid: number | null;
+  run: number;
+  launcher: boolean;
+  watchdog: boolean;
+  cgroup: string | null;
+  notifyFd: number;
+  probeNotifyFd: number;
+  notifySocket: { fd: number; path: string } | null;
+  /** forking: the daemon whose exit is waited for. */
+  daemon: number | null;
+  pipes: CapturedPipe[];
+}
+
+/** The engine's part of a reexec state (the supervisor's own is core/state.ts's). */
+export interface CapturedEngine {
+  timers: ArmedTimer[];
+  servers: CapturedServer[];
+}
+
 function timerKey(server: string | null, timer: ServerTimer | SupervisorTimer): TimerKey {
   return `${server ?? ""}\0${timer}`;
 }
@@ -237,7 +290,7 @@ export class Engine {
   sup: Supervisor;
   private readonly queue: SupervisorEvent[] = [];
   private draining = false;
-  private readonly timers = new Map<TimerKey, TimerHandle>();
+  private readonly timers = new Map<TimerKey, { handle: TimerHandle } & ArmedTimer>();
   private readonly servers = new Map<string, ServerRuntime>();
   private readonly shutdownWaiters: (() => void)[] = [];
   private readonly listeners = new Set<StepListener>();
@@ -419,6 +472,7 @@ export class Engine {
         probe: null,
         notifySocket: null,
         notifyFd: -1,
+        probeNotifyFd: -1,
         pid: null,
         run: 0,
         launcher: false,
@@ -645,13 +699,7 @@ export class Engine {
           listenPid: true,
         },
         { server: name, role: "instance" },
-        (exit) => {
-          try {
-            this.serverEvent(name, { type: "instance-exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
-          } catch (err) {
-            this.log.error({ err, server: name }, "instance exit handling failed");
-          }
-        },
+        (exit) => this.instanceExited(name, exit),
       );
     } catch (err) {
       if (!(err instanceof StartError)) throw err;
@@ -831,6 +879,7 @@ export class Engine {
     const notifyFd = runtime.notifyFd;
     // The probe owns the notify pipe from here on and closes it when it ends.
     runtime.notifyFd = -1;
+    runtime.probeNotifyFd = notifyFd;
     runtime.probe = this.system.startProbe(
       server.spec.readiness,
       { name, pid, output: runtime.output, notifyFd, notifications: this.notifications(runtime), env: server.spec.env },
@@ -853,6 +902,7 @@ export class Engine {
   private endProbe(runtime: ServerRuntime): void {
     const probe = runtime.probe;
     runtime.probe = null;
+    runtime.probeNotifyFd = -1;
     probe?.cancel();
     if (!runtime.watchdog || runtime.pid === null) this.closeNotifySocket(runtime);
     if (runtime.notifyFd >= 0) {
@@ -931,14 +981,7 @@ export class Engine {
       child = this.system.spawn(
         { command: argv[0], args: argv.slice(1), env, cwd: spec.cwd, stdin: "null", stdout: "pipe", stderr: "stdout", setsid: true },
         { server: name, role: ended === null ? "pre-start" : "post-stop" },
-        (exit) => {
-          try {
-            if (this.servers.get(name) === runtime) runtime.output.note(`${what} pid ${exit.pid} ${describeExit(exit)}`);
-            this.serverEvent(name, { type: "hook-exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
-          } catch (err) {
-            this.log.error({ err, server: name }, `${what} exit handling failed`);
-          }
-        },
+        (exit) => this.hookExited(name, runtime, what, exit),
       );
     } catch (err) {
       if (!(err instanceof StartError)) throw err;
@@ -951,6 +994,167 @@ export class Engine {
     this.serverEvent(name, { type: "hook-spawned", now, pid: child.pid });
   }
 
+  private instanceExited(name: string, exit: ExitRecord): void {
+    try {
+      this.serverEvent(name, { type: "instance-exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
+    } catch (err) {
+      this.log.error({ err, server: name }, "instance exit handling failed");
+    }
+  }
+
+  private hookExited(name: string, runtime: ServerRuntime, what: string, exit: ExitRecord): void {
+    try {
+      if (this.servers.get(name) === runtime) runtime.output.note(`${what} pid ${exit.pid} ${describeExit(exit)}`);
+      this.serverEvent(name, { type: "hook-exited", now: this.system.now(), pid: exit.pid, code: exit.code, signal: exit.signal });
+    } catch (err) {
+      this.log.error({ err, server: name }, `${what} exit handling failed`);
+    }
+  }
+
+  // ---- reexec: handing everything over to a new init, and taking it over ----------------------
+
+  /**
+   * Before a reexec: stops reading the servers' output (whole lines written out, each pipe with the
+   * line begun on it), and returns every fd and every armed timer the new init needs. Nothing is
+   * closed: resumeAfterFailedExec() reads on if the exec fails.
+   */
+  capture(): CapturedEngine {
+    const servers: CapturedServer[] = [];
+    for (const [name, runtime] of this.servers) {
+      servers.push({
+        name,
+        pid: runtime.pid,
+        run: runtime.run,
+        launcher: runtime.launcher,
+        watchdog: runtime.watchdog,
+        cgroup: runtime.cgroup?.path ?? null,
+        notifyFd: runtime.notifyFd,
+        probeNotifyFd: runtime.probe ? runtime.probeNotifyFd : -1,
+        notifySocket: runtime.notifySocket ? { fd: runtime.notifySocket.fd, path: runtime.notifySocket.path } : null,
+        daemon: runtime.daemonWatch !== null ? runtime.pid : null,
+        pipes: runtime.output.capture(),
+      });
+    }
+    const timers = [...this.timers.values()].map(({ server, timer, id, at }) => ({ server, timer, id, at }));
+    return { timers, servers };
+  }
+
+  /** Every fd of a capture: what must stay open across the exec. */
+  static fdsOf(captured: CapturedEngine): number[] {
+    const fds: number[] = [];
+    for (const server of captured.servers) {
+      for (const pipe of server.pipes) fds.push(pipe.fd);
+      if (server.notifyFd >= 0) fds.push(server.notifyFd);
+      if (server.probeNotifyFd >= 0) fds.push(server.probeNotifyFd);
+      if (server.notifySocket) fds.push(server.notifySocket.fd);
+    }
+    return fds;
+  }
+
+  /** The exec failed: everything goes on as before capture(). */
+  resumeAfterFailedExec(): void {
+    for (const runtime of this.servers.values()) runtime.output.resume();
+  }
+
+  /**
+   * In a re-executed init, with the supervisor of the state: takes over what the old init held for
+   * each server (output pipes with their begun lines, notify fds and sockets), claims every process
+   * it waits for from the reaper (an exit during the exec comes now), and arms its timers, probes,
+   * pings, cgroup watches and daemon searches again. Returns the pids whose exit was lost (neither
+   * alive nor reaped: none unless something else reaped them), which the core hears of as exits.
+   */
+  adopt(captured: CapturedEngine): number[] {
+    const lost: number[] = [];
+    const saved = new Map(captured.servers.map((entry) => [entry.name, entry]));
+    for (const [name, server] of this.sup.servers) {
+      const entry = saved.get(name);
+      if (!entry) continue;
+      const runtime = this.runtimeFor(server.spec);
+      runtime.pid = entry.pid;
+      runtime.run = entry.run;
+      runtime.launcher = entry.launcher;
+      runtime.watchdog = entry.watchdog;
+      runtime.notifyFd = entry.probeNotifyFd >= 0 ? entry.probeNotifyFd : entry.notifyFd;
+      runtime.output.adopt(entry.pipes);
+      if (entry.cgroup) runtime.cgroup = { path: entry.cgroup, watch: null };
+      if (entry.notifySocket) {
+        const { fd, path: file } = entry.notifySocket;
+        const listeners = new Set<(fields: ReadonlyMap<string, string>) => void>();
+        const reader = this.system.watchDatagrams(fd, (text) => this.notified(name, runtime, text));
+        runtime.notifySocket = { fd, path: file, reader, listeners };
+      }
+    }
+    for (const entry of captured.servers) {
+      // A runtime of a server the state no longer has (cannot happen short of a bug): its fds are closed.
+      if (this.sup.servers.has(entry.name)) continue;
+      for (const fd of Engine.fdsOf({ timers: [], servers: [entry] })) this.closeQuietly(fd);
+    }
+
+    const exitLost = (pid: number): ExitRecord => ({ pid, code: null, signal: null, signalName: null, coreDumped: false, status: 0 });
+    for (const { server: name, pid, role } of processesOf(this.sup)) {
+      const runtime = this.servers.get(name);
+      const server = this.sup.servers.get(name);
+      if (!runtime || !server) continue;
+      if (role === "server") {
+        if (runtime.pid !== pid) runtime.pid = pid;
+        if (saved.get(name)?.daemon === pid) {
+          const watch = this.system.watchExit(pid, (exit) => {
+            if (runtime.daemonWatch !== watch) return;
+            runtime.daemonWatch = null;
+            this.serverExited(name, runtime, { ...exitLost(pid), code: exit.code, signal: exit.signal });
+          });
+          runtime.daemonWatch = watch;
+          if (watch === null) {
+            lost.push(pid);
+            this.serverExited(name, runtime, exitLost(pid));
+          }
+          continue;
+        }
+        if (!this.system.adopt(pid, (exit) => this.serverExited(name, runtime, exit))) {
+          lost.push(pid);
+          this.serverExited(name, runtime, exitLost(pid));
+        }
+      } else if (role === "hook") {
+        const what = server.hook === "pre-start" ? "preStart" : "postStop";
+        if (!this.system.adopt(pid, (exit) => this.hookExited(name, runtime, what, exit))) {
+          lost.push(pid);
+          this.hookExited(name, runtime, what, exitLost(pid));
+        }
+      } else if (!this.system.adopt(pid, (exit) => this.instanceExited(name, exit))) {
+        lost.push(pid);
+        this.instanceExited(name, exitLost(pid));
+      }
+    }
+    // A forking server's launcher (its pid the runtime's, not yet the core's).
+    for (const [name, runtime] of this.servers) {
+      const server = this.sup.servers.get(name);
+      if (!server || runtime.pid === null || !runtime.launcher || server.pid === runtime.pid) continue;
+      const pid = runtime.pid;
+      if (!this.system.adopt(pid, (exit) => this.serverExited(name, runtime, exit))) {
+        lost.push(pid);
+        this.serverExited(name, runtime, exitLost(pid));
+      }
+    }
+
+    for (const { server, timer, id, at } of captured.timers) this.armTimer(server, timer, id, at);
+    for (const [name, server] of this.sup.servers) {
+      const runtime = this.servers.get(name);
+      if (!runtime) continue;
+      if (server.probing && server.pid !== null) this.startProbe(name, server.pid);
+      else if (runtime.notifyFd >= 0 && !server.probing && runtime.notifyFd === saved.get(name)?.probeNotifyFd) {
+        this.closeQuietly(runtime.notifyFd);
+        runtime.notifyFd = -1;
+      }
+      if (server.state === "ready" && server.liveness !== null && server.pid !== null && server.spec.liveness) {
+        this.liveness.start(name, server.pid, server.spec.liveness, server.spec.env);
+      }
+      if (runtime.cgroup && server.populated) this.watchCgroup(name, runtime, runtime.cgroup.path);
+      if (server.state === "starting" && server.daemon === "seeking") this.searchMainPid(name, server.cgroup, server.spec.pidFile ?? null);
+      if (server.watching) this.watchSockets(name);
+    }
+    return lost;
+  }
+
   private armTimer(server: string | null, timer: ServerTimer | SupervisorTimer, id: number, at: number): void {
     this.cancelTimer(server, timer);
     const key = timerKey(server, timer);
@@ -961,13 +1165,13 @@ export class Engine {
       if (server === null) this.dispatch({ type: "timer", now, timer: timer as SupervisorTimer, id });
       else this.serverEvent(server, { type: "timer", now, timer: timer as ServerTimer, id });
     });
-    this.timers.set(key, handle);
+    this.timers.set(key, { handle, server, timer, id, at });
   }
 
   private cancelTimer(server: string | null, timer: ServerTimer | SupervisorTimer): void {
     const key = timerKey(server, timer);
-    const handle = this.timers.get(key);
-    if (handle !== undefined) this.system.clearTimer(handle);
+    const armed = this.timers.get(key);
+    if (armed !== undefined) this.system.clearTimer(armed.handle);
     this.timers.delete(key);
   }
 

@@ -6,7 +6,7 @@
 
 import { consoleLine } from "../log/console";
 import type { Logger } from "../log/logger";
-import { armHardwareWatchdog, WATCHDOG_DEVICE, type HardwareWatchdog } from "../pid1/watchdog";
+import { adoptHardwareWatchdog, armHardwareWatchdog, WATCHDOG_DEVICE, type HardwareWatchdog } from "../pid1/watchdog";
 
 const DEFAULT_TIMEOUT_S = 30;
 /** The device appears a moment after its driver module is loaded (devtmpfs makes the node). */
@@ -38,6 +38,17 @@ export function startHardwareWatchdog(log: Logger, kernel: ReadonlyMap<string, s
     wedgeWhenAsked(log, kernel);
   };
   open();
+}
+
+/** In a re-executed init: the device the one before kept open across the exec, petted at once and from then on. */
+export function resumeHardwareWatchdog(log: Logger, saved: { fd: number; timeoutS: number; identity: string; magicClose: boolean }): void {
+  const watchdog = adoptHardwareWatchdog(saved);
+  try {
+    watchdog.pet();
+  } catch (err) {
+    log.error({ code: (err as NodeJS.ErrnoException).code }, "petting the hardware watchdog failed");
+  }
+  pet(log, watchdog);
 }
 
 function pet(log: Logger, watchdog: HardwareWatchdog): void {

@@ -131,6 +131,11 @@ export class SocketTable {
     return this.of(server).map((socket) => socket.fd);
   }
 
+  /** In a re-executed init: the sockets the one before held (same fds), none watched yet. */
+  adopt(entries: readonly Omit<HeldSocket, "watcher">[]): void {
+    this.held = entries.map((entry) => ({ ...entry, watcher: null }));
+  }
+
   get watchers(): number {
     return this.held.filter((socket) => socket.watcher !== null).length;
   }

@@ -20,7 +20,7 @@ import type { TangoSourceStatus } from "../config/tango/watcher";
 import { createSupervisor, bootPlan, diffConfig, type Supervisor } from "../core/supervisor";
 import { starterStateOf } from "../core/server";
 import type { Settings, SupervisorConfig } from "../core/types";
-import { ConsoleReport } from "../log/console";
+import { ConsoleReport, consoleLine } from "../log/console";
 import { initLog } from "../log/init-log";
 import { writeAll, type Logger } from "../log/logger";
 import { leaveWorkingDirectory, type Role } from "../pid1/environment";
@@ -32,6 +32,10 @@ import { Engine, kernelSystem, monotonicNow } from "./engine";
 import { SocketTable, type SocketChange } from "./sockets";
 import { setUpCgroups, type CgroupControl } from "../process/cgroup";
 import { SystemdNotifier, takeSystemdEnvironment, type SystemdTarget } from "./notify";
+import { checkBinary, encodeValue, execInit, partOf, ReexecError, supervisorOf, type CheckedBinary, type ReexecPart, type ReexecState } from "./reexec";
+import type { TangoSnapshot } from "../config/tango/read";
+import type { Json } from "../core/state";
+import { INIT_VERSION } from "../version";
 
 /** A config that does not load ends a container's init with EX_CONFIG, as `reload` and `plan` end. */
 const EXIT_CONFIG = EXIT.CONFIG;
@@ -46,6 +50,27 @@ export interface SupervisorContext {
   role: Role;
   kernel: Map<string, string>;
   invocation: Extract<Invocation, { mode: "supervisor" }>;
+  /** The arguments the init was first started with (a re-executed init parses them again). */
+  argv: string[];
+  /** A re-executed init: the state of the one before, whose servers it takes over. */
+  resume?: { state: ReexecState; readMs: number } | null;
+  /** A re-executed init that could not read the state (a downgrade): why, and where it was saved. */
+  downgrade?: { why: string; savedTo: string | null } | null;
+}
+
+/** The last reexec, as `hello` and `status` report it. */
+export interface ReexecInfo {
+  /** Execs this init has been through since its first start. */
+  generation: number;
+  from: string;
+  to: string;
+  /** Wall clock of the request, and how long it took until the new init had taken over. */
+  at: number;
+  execMs: number;
+  /** The longest time a server's output went unread (from the old init's last read to the new one's first). */
+  unreadMs: number;
+  /** A reexec that failed since (the init went on unchanged): why. */
+  lastFailure: string | null;
 }
 
 /** Hooks other modules (the control socket) attach to a running supervisor. */
@@ -65,6 +90,15 @@ export interface RunningSupervisor {
   shutdown: (action: PowerAction | "exit") => void;
   role: Role;
   startedAt: number;
+  /** Checks a binary to replace this init with (null: its own executable): refuses what cannot work. */
+  checkReexec: (binary: string | null, force: boolean) => Promise<CheckedBinary>;
+  /** Replaces this init with a checked binary; returns only when that failed (a ReexecError), everything as before. */
+  execReexec: (binary: CheckedBinary, requestedAt: number) => Promise<never>;
+  /** What other modules (the control socket) hand over to a re-executed init. */
+  reexecParts: ReexecPart[];
+  /** In a re-executed init: the state it took over (for the parts of other modules). */
+  resumed: ReexecState | null;
+  reexecInfo: () => ReexecInfo | null;
 }
 
 export interface ReloadOutcome {
@@ -152,8 +186,19 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
   // Servers without a cwd of their own start where the init was started; the init keeps no directory busy.
   const callerDirectory = leaveWorkingDirectory(log);
   if (callerDirectory !== null) startChildrenIn(callerDirectory);
-  const file = configPath(context);
+  const file = context.resume ? context.resume.state.configFile : configPath(context);
   const sockets = new SocketTable(kernelSystem());
+  if (context.resume) {
+    const { state } = context.resume;
+    if (state.childrenDirectory !== null) startChildrenIn(state.childrenDirectory);
+    sockets.adopt(state.sockets);
+    await supervise(log, context, file, resumedConfig(log, file, state), (state.systemd as SystemdTarget | null) ?? systemd, sockets);
+    return;
+  }
+  if (context.downgrade) {
+    const { why, savedTo } = context.downgrade;
+    log.warn({ savedTo }, `re-executed, but the state is not readable here (${why}); saved to ${savedTo ?? "nowhere (no writable place)"}; booting afresh`);
+  }
   let config: ConfigWithSources;
   try {
     config = loadAndBind(file, sockets);
@@ -172,6 +217,21 @@ export async function runSupervisor(log: Logger, context: SupervisorContext): Pr
     config = await waitForLoadableConfig(log, file, sockets);
   }
   await supervise(log, context, file, config, systemd, sockets);
+}
+
+/**
+ * The config a re-executed init runs with: the file as it loads now (for later reloads and the
+ * sources) — but the servers and settings are the supervisor's of the state, so nothing changes
+ * until a reload. A file that no longer loads leaves the state's alone (a reload says why).
+ */
+function resumedConfig(log: Logger, file: string, state: ReexecState): ConfigWithSources {
+  try {
+    return loadConfigWithSources(file);
+  } catch (err) {
+    log.warn({ file }, `the config does not load now (${(err as Error).message.split("\n")[0]}); running on with the state's`);
+    const sup = supervisorOf(state);
+    return { config: { settings: sup.settings, servers: [...sup.servers.values()].map((server) => server.spec), source: state.source }, tango: null };
+  }
 }
 
 /** Stays alive (a VM's PID 1 must not exit; the reaper keeps the loop running) until SIGHUP finds a config that loads. */
@@ -211,14 +271,19 @@ async function supervise(
       if (!stopping) applyWithSockets(next);
     },
   );
+  const resume = context.resume?.state ?? null;
+  if (resume) sources.restoreSnapshot((partOf(resume, "tango") as TangoSnapshot | null | undefined) ?? null);
   let config = sources.use(initial);
   // The file as last loaded: what a refresh of the sources composes with.
   let loadedFile = initial;
+  const resumedSup = resume ? supervisorOf(resume) : null;
+  // A re-executed init runs what the one before ran (a reload applies the file's changes).
+  if (resumedSup) config = { settings: resumedSup.settings, servers: [...resumedSup.servers.values()].map((server) => server.spec), source: resume!.source };
   attachInitLogFile(config.settings);
   const runtimeDir = path.dirname(config.settings.controlSocket);
   const cgroups = serverCgroups(log, context.role, config);
   const engine = new Engine(
-    createSupervisor(config, monotonicNow()),
+    resumedSup ?? createSupervisor(config, monotonicNow()),
     log,
     consoleReport,
     path.join(runtimeDir, "starter-init"),
@@ -391,6 +456,55 @@ async function supervise(
     }
   });
 
+  // ---- reexec ----------------------------------------------------------------------------------
+  let reexecInfo: ReexecInfo | null = null;
+  let reexecUnderWay = false;
+  const reexecParts: ReexecPart[] = [{ name: "tango", capture: () => ({ data: encodeValue(sources.snapshot()), fds: [] }) }];
+  const checkReexec = async (binary: string | null, force: boolean): Promise<CheckedBinary> => {
+    if (stopping) throw new ReexecError("the init is shutting down", "busy");
+    if (reexecUnderWay) throw new ReexecError("a reexec is under way already", "busy");
+    reexecUnderWay = true;
+    try {
+      return await checkBinary(binary ?? process.execPath, force);
+    } catch (err) {
+      if (reexecInfo) reexecInfo.lastFailure = (err as Error).message;
+      throw err;
+    } finally {
+      reexecUnderWay = false;
+    }
+  };
+  const execReexec = async (binary: CheckedBinary, requestedAt: number): Promise<never> => {
+    if (stopping) throw new ReexecError("the init is shutting down", "busy");
+    if (reexecUnderWay) throw new ReexecError("a reexec is under way already", "busy");
+    reexecUnderWay = true;
+    try {
+      return await execInit(
+        {
+          engine,
+          configFile: file,
+          source: config.source,
+          startedAt: running.startedAt,
+          generation: reexecInfo?.generation ?? 0,
+          argv: context.argv,
+          systemd: systemd as unknown as Json,
+          parts: reexecParts,
+          runtimeDir: path.join(runtimeDir, "starter-init"),
+          log,
+        },
+        binary,
+        requestedAt,
+      );
+    } catch (err) {
+      reexecInfo = {
+        ...(reexecInfo ?? { generation: 0, from: INIT_VERSION, to: INIT_VERSION, at: 0, execMs: 0, unreadMs: 0 }),
+        lastFailure: (err as Error).message,
+      };
+      throw err;
+    } finally {
+      reexecUnderWay = false;
+    }
+  };
+
   const running: RunningSupervisor = {
     engine,
     config: () => config,
@@ -402,8 +516,13 @@ async function supervise(
     refreshSources,
     shutdown,
     role: context.role,
-    startedAt: Date.now(),
+    startedAt: resume?.startedAt ?? Date.now(),
     sources: () => sources.status(),
+    checkReexec,
+    execReexec,
+    reexecParts,
+    resumed: resume,
+    reexecInfo: () => reexecInfo,
   };
   if (systemd) new SystemdNotifier(systemd, log).follow(running);
   // A source that waits for servers of the file (waitFor) reads once they are ready.
@@ -418,8 +537,26 @@ async function supervise(
     }
   }
 
-  log.info({ servers: config.servers.length, mode: config.settings.startMode, config: file }, "supervisor starting");
-  engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
+  if (resume) {
+    const lost = engine.adopt(resume.engine);
+    const now = monotonicNow();
+    reexecInfo = {
+      generation: resume.generation,
+      from: resume.from,
+      to: INIT_VERSION,
+      at: resume.requestedAt,
+      execMs: Math.round((Date.now() - resume.requestedAt) * 10) / 10,
+      unreadMs: Math.round((now - resume.unreadSince) * 10) / 10,
+      lastFailure: null,
+    };
+    if (lost.length > 0) log.warn({ pids: lost }, `the exits of ${lost.length} process(es) were lost during the exec; counted as ended`);
+    const message = `re-executed: ${resume.from} → ${INIT_VERSION}, ${engine.sup.servers.size} server(s) taken over; output unread for ${reexecInfo.unreadMs} ms`;
+    const onConsole = consoleLine(`[  OK  ] ${message}`);
+    log.info({ ...reexecInfo, readStateMs: context.resume!.readMs, ...(onConsole ? { onConsole } : {}) }, message);
+  } else {
+    log.info({ servers: config.servers.length, mode: config.settings.startMode, config: file }, "supervisor starting");
+    engine.dispatch({ type: "boot", now: monotonicNow(), maxLevel: Number.isInteger(maxLevelWord) && maxLevelWord >= 0 ? maxLevelWord : undefined });
+  }
 
   // postStop commands are part of the servers' stopping: done (or ended) by now.
   await engine.whenShutdownComplete();

@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   starter::InitListen(env, exports);
   starter::InitCgroup(env, exports);
   starter::InitWatchdog(env, exports);
+  starter::InitExec(env, exports);
   return exports;
 }
 

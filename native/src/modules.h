@@ -18,5 +18,6 @@ void InitSignals(Napi::Env env, Napi::Object exports);
 void InitListen(Napi::Env env, Napi::Object exports);
 void InitCgroup(Napi::Env env, Napi::Object exports);
 void InitWatchdog(Napi::Env env, Napi::Object exports);
+void InitExec(Napi::Env env, Napi::Object exports);
 
 }  // namespace starter

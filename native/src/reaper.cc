@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -174,6 +175,15 @@ int StartSigchldThread() {
   return err;
 }
 
+bool InstallHandler() {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = OnSigchld;
+  action.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&action.sa_mask);
+  return sigaction(SIGCHLD, &action, nullptr) == 0;
+}
+
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_read_fd >= 0) return Napi::Number::New(env, g_read_fd);
@@ -191,12 +201,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   g_read_fd = fds[0];
   g_write_fd = fds[1];
 
-  struct sigaction action;
-  memset(&action, 0, sizeof action);
-  action.sa_sigaction = OnSigchld;
-  action.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
-  sigemptyset(&action.sa_mask);
-  if (sigaction(SIGCHLD, &action, nullptr) != 0) {
+  if (!InstallHandler()) {
     int err = errno;
     close(fds[0]);
     close(fds[1]);
@@ -229,11 +234,48 @@ Napi::Value Kick(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// reaperPause(): SIGCHLD back to its default action (children that exit stay zombies: nothing reaps
+// them), then waits for a handler still running on another thread to finish, so that every record
+// reaped so far is in the pipe once this returns. Before an execve of the init (reexec): the new
+// init's reaperStart() collects the zombies. The reaper's thread stays, asleep.
+Napi::Value Pause(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = SIG_DFL;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGCHLD, &action, nullptr) != 0) {
+    ThrowErrno(env, errno, "sigaction");
+    return env.Undefined();
+  }
+  while (g_lock.exchange(true)) sched_yield();
+  g_lock.store(false);
+  return env.Undefined();
+}
+
+// reaperResume(): the handler again after reaperPause() (the execve failed), and the children that
+// exited meanwhile reaped into the pipe.
+Napi::Value Resume(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g_read_fd < 0) {
+    Napi::Error::New(env, "reaperResume() called before reaperStart()").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!InstallHandler()) {
+    ThrowErrno(env, errno, "sigaction");
+    return env.Undefined();
+  }
+  ReapWithSigchldBlocked();
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitReaper(Napi::Env env, Napi::Object exports) {
   exports.Set("reaperStart", Napi::Function::New(env, Start, "reaperStart"));
   exports.Set("reaperKick", Napi::Function::New(env, Kick, "reaperKick"));
+  exports.Set("reaperPause", Napi::Function::New(env, Pause, "reaperPause"));
+  exports.Set("reaperResume", Napi::Function::New(env, Resume, "reaperResume"));
 }
 
 }  // namespace starter

@@ -103,6 +103,16 @@ export class TangoSourceHub {
     return { config: composed.config, notes };
   }
 
+  /** The last read of the database (a reexec carries it to the new init), or null. */
+  snapshot(): TangoSnapshot | null {
+    return this.loaded ? this.current() : this.lastSnapshot;
+  }
+
+  /** In a re-executed init, before use(): the read of the init before, used until the database answers again. */
+  restoreSnapshot(snapshot: TangoSnapshot | null): void {
+    this.lastSnapshot = snapshot;
+  }
+
   status(): TangoSourceStatus[] {
     return this.watcher ? [this.watcher.status()] : [];
   }

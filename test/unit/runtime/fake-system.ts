@@ -79,7 +79,9 @@ export class FakeProcess {
     // Its children go to the init, as orphans do.
     for (const other of this.system.processes.values()) if (other.alive && other.parent === this.pid) other.parent = 1;
     this.system.cgroupsFake?.leave(this);
-    this.onExit({ pid: this.pid, code, signal, signalName: null, coreDumped: false, status: 0 });
+    const exit = { pid: this.pid, code, signal, signalName: null, coreDumped: false, status: 0 };
+    if (this.system.reaperPaused) this.system.zombies.set(this.pid, exit);
+    else this.onExit(exit);
   }
 
   /** Ends at a time of the fake clock; a later call replaces the end planned before (a signal overtakes a crash). */
@@ -318,6 +320,23 @@ export class FakeSystem implements EngineSystem {
     }
     this.onSpawn(process);
     return { pid, stdoutFd: pipes.stdout?.fd ?? -1, stderrFd: pipes.stderr?.fd ?? -1, notifyFd: pipes.notify?.fd ?? -1 };
+  }
+
+  /** Exits held while the reaper is paused (a reexec under way): told to whoever adopts the pid. */
+  reaperPaused = false;
+  readonly zombies = new Map<number, ExitRecord>();
+
+  adopt(pid: number, onExit: (exit: ExitRecord) => void): boolean {
+    const zombie = this.zombies.get(pid);
+    if (zombie) {
+      this.zombies.delete(pid);
+      this.at(this.time, () => onExit(zombie));
+      return true;
+    }
+    const process = this.processes.get(pid);
+    if (!process?.alive) return false;
+    process.onExit = onExit;
+    return true;
   }
 
   kill(pid: number, signal: number): void {
