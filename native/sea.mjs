@@ -15,6 +15,10 @@
 // `STARTER_SEA_SNAPSHOT=0 npm run build:sea` builds the former kind (no snapshot, a code cache of the
 // bundle), for comparison.
 //
+// For the tests of `reexec` (an in-place upgrade to another build): STARTER_SEA_OUT=FILE writes the
+// binary there instead of dist/starter-init, STARTER_BUILD_VERSION=V gives it another version string,
+// and STARTER_BUILD_STATE_FORMAT=N makes it write (and read up to) reexec state format N.
+//
 // A snapshot only loads where V8 sees the CPU features it saw when it was made (they are part of
 // V8's cached-data tag, like its version and flags): elsewhere Node exits with code 14 before the
 // init runs. So the binary is made for the CPU it is built on, and
@@ -35,13 +39,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const addon = path.join(root, "native", "build", "Release", "starter_native.node");
 const deviceScript = path.join(root, "init", "starter-device", "starter_device.py");
-const bundle = path.join(dist, "starter-init.cjs");
+const bundle = process.env.STARTER_SEA_OUT ? `${path.resolve(process.env.STARTER_SEA_OUT)}.cjs` : path.join(dist, "starter-init.cjs");
 const forQemu = process.argv[2] === "--for-qemu";
 if (forQemu && !process.argv[3]) {
   console.error("sea: --for-qemu needs the path of the binary to make");
   process.exit(2);
 }
-const binary = forQemu ? path.resolve(process.argv[3]) : path.join(dist, "starter-init");
+const binary = forQemu
+  ? path.resolve(process.argv[3])
+  : process.env.STARTER_SEA_OUT
+    ? path.resolve(process.env.STARTER_SEA_OUT)
+    : path.join(dist, "starter-init");
 const blob = `${binary}.sea-prep.blob`;
 const seaConfig = `${binary}.sea-config.json`;
 const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
@@ -101,7 +109,11 @@ await build({
   outfile: bundle,
   plugins: [lazySegmenter],
   // yargs is ESM and reads import.meta.url, which a CommonJS bundle lacks.
-  define: { STARTER_INIT_VERSION: JSON.stringify(pkg.version), "import.meta.url": "importMetaUrl" },
+  define: {
+    STARTER_INIT_VERSION: JSON.stringify(process.env.STARTER_BUILD_VERSION || pkg.version),
+    ...(process.env.STARTER_BUILD_STATE_FORMAT ? { STARTER_STATE_FORMAT: String(Number(process.env.STARTER_BUILD_STATE_FORMAT)) } : {}),
+    "import.meta.url": "importMetaUrl",
+  },
   banner: { js: 'const importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
 });
 

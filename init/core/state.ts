@@ -10,8 +10,11 @@
 import { createServer, type Server } from "./server";
 import type { LaunchRun, StopRun, Supervisor } from "./supervisor";
 
+// Set by the bundler only for the tests of a downgrade (native/sea.mjs, STARTER_BUILD_STATE_FORMAT).
+declare const STARTER_STATE_FORMAT: number;
+
 /** The format this build writes and the newest it reads. */
-export const STATE_FORMAT = 1;
+export const STATE_FORMAT = typeof STARTER_STATE_FORMAT === "number" ? STARTER_STATE_FORMAT : 1;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -108,14 +108,20 @@ export class FakePipe {
   ) {}
 
   write(chunk: Buffer): void {
-    if (this.reader) this.reader.emit("data", chunk);
+    if (this.reader && !this.reader.paused) this.reader.emit("data", chunk);
     else this.pending.push(chunk);
+  }
+
+  /** What waited in the pipe, to its reader now (and its end, when the writer is gone). */
+  flush(): void {
+    for (const chunk of this.pending.splice(0)) this.reader?.emit("data", chunk);
+    if (!this.writerOpen && this.reader) this.system.at(this.system.now(), () => this.reader?.eof());
   }
 
   closeWriter(): void {
     this.writerOpen = false;
     // EOF reaches the reader on the event loop, after the exit was reported (as a real pipe's does, or later).
-    if (this.reader) this.system.at(this.system.now(), () => this.reader?.eof());
+    if (this.reader && !this.reader.paused) this.system.at(this.system.now(), () => this.reader?.eof());
   }
 
   open(): FakeReader {
@@ -131,9 +137,26 @@ export class FakePipe {
 
 export class FakeReader extends EventEmitter implements PipeReader {
   destroyed = false;
+  /** Paused (a reexec under way): writes stay in the pipe. */
+  paused = false;
 
   constructor(readonly pipe: FakePipe) {
     super();
+  }
+
+  /** Stops reading: what the process writes from now on stays in the pipe (as in a kernel pipe). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pipe.flush();
+  }
+
+  /** Nothing read ahead is ever held here: the fake delivers each write as it happens. */
+  read(): Buffer | null {
+    return null;
   }
 
   eof(): void {
@@ -325,6 +348,22 @@ export class FakeSystem implements EngineSystem {
   /** Exits held while the reaper is paused (a reexec under way): told to whoever adopts the pid. */
   reaperPaused = false;
   readonly zombies = new Map<number, ExitRecord>();
+
+  /**
+   * The init execs itself: what lived in its process (timers, pipe readers, probes, watches) is gone,
+   * while fds, processes and what they write stay (output waits in the pipes for the next reader).
+   */
+  exec(): void {
+    this.scheduled = this.scheduled.filter((item) => item.kind !== "timer");
+    for (const reader of this.readers) reader.pipe.reader = null;
+    this.readers.clear();
+    this.probes.clear();
+    this.datagramReaders.clear();
+    this.exitWatches.clear();
+    this.cgroupsFake?.watches.clear();
+    for (const watch of this.watches) watch.listener.watchers.delete(watch);
+    this.watches.clear();
+  }
 
   adopt(pid: number, onExit: (exit: ExitRecord) => void): boolean {
     const zombie = this.zombies.get(pid);
