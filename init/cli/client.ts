@@ -293,7 +293,7 @@ async function reexec(client: ControlClient, invocation: ClientInvocation, reque
     { ...(request.binary ? { binary: request.binary } : {}), force: request.force },
     { timeoutMs: 30_000, onEvent },
   )) as ReexecResult;
-  if (!request.json) io.out(`re-executing ${result.binary}: ${result.from} → ${result.to}`);
+  if (!request.json) io.out(`re-executing ${result.binary}: ${result.from} → ${result.to}${result.downgrade ? " (a downgrade: the servers restart)" : ""}`);
   const outcome = await Promise.race([
     failure,
     client.waitForClose(request.timeoutMs).then((closed) => (closed ? null : "the init neither execed nor said why")),
@@ -315,6 +315,11 @@ async function reexec(client: ControlClient, invocation: ClientInvocation, reque
       if (Date.now() >= deadline) throw err;
     }
     const generation = hello?.reexec?.generation ?? 0;
+    if (result.downgrade && hello && hello.pid === before.pid && hello.version === result.to && !hello.reexec) {
+      if (request.json) io.json({ ...result, hello });
+      else io.out(`${invocation.command}: re-executed into ${hello.version} (pid ${hello.pid}), a downgrade: it stopped the servers and booted afresh`);
+      return EXIT.OK;
+    }
     if (hello && hello.pid === before.pid && generation > (before.reexec?.generation ?? 0)) {
       if (request.json) io.json({ ...result, hello });
       else

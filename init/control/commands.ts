@@ -37,6 +37,7 @@ import {
 } from "./protocol";
 import type { BootTimeline } from "./timeline";
 import { ReexecError, type CheckedBinary } from "../runtime/reexec";
+import { STATE_FORMAT } from "../core/state";
 import { Watch } from "./watch";
 
 /** `logs starter-init` (or the Starter's DevReadLog name, `Starter`) reads the init's own log. */
@@ -113,7 +114,14 @@ export class Commands {
         this.running.execReexec(binary, requestedAt).catch((err: unknown) => context.send("reexec-failed", { message: (err as Error).message }));
       }),
     );
-    return { binary: binary.file, from: INIT_VERSION, to: binary.version, stateFormat: binary.stateFormat, pid: process.pid };
+    return {
+      binary: binary.file,
+      from: INIT_VERSION,
+      to: binary.version,
+      stateFormat: binary.stateFormat,
+      downgrade: binary.stateFormat < STATE_FORMAT,
+      pid: process.pid,
+    };
   }
 
   status(args: CommandArgs<"status">): StatusResult {

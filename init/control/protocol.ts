@@ -500,6 +500,8 @@ export interface ReexecResult {
   to: string;
   /** The state format the new binary reads; below this init's: a downgrade (the servers restart). */
   stateFormat: number;
+  /** The binary cannot read this init's state: it stops the servers and boots afresh. */
+  downgrade: boolean;
   pid: number;
 }
 

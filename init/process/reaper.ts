@@ -93,6 +93,9 @@ export class Reaper {
    * Returns false when it is neither alive nor just reaped (not ours to wait for).
    */
   claim(pid: number, listener: ExitListener): boolean {
+    // A zombie reaped a moment ago may still wait in the pipe (a re-executed init's reaper collects
+    // the exits of the exec at start): read it first, or the pid would look neither alive nor reaped.
+    if (!this.recentOrphans.has(pid) && !this.reading) this.drainNow();
     const status = this.recentOrphans.get(pid);
     if (status !== undefined) {
       this.recentOrphans.delete(pid);
@@ -119,7 +122,19 @@ export class Reaper {
     this.discarded.add(pid);
   }
 
+  /** Within onData: a listener that claims must not read the pipe under it. */
+  private reading = false;
+
   private onData(chunk: Buffer): void {
+    this.reading = true;
+    try {
+      this.onRecords(chunk);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private onRecords(chunk: Buffer): void {
     let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     const whole = data.length - (data.length % RECORD_BYTES);
     // Records are host-endian int32 pairs: read them through an Int32Array (copied when the

@@ -68,6 +68,8 @@ export interface FrozenState {
   fds: number[];
   /** The hardware watchdog (a VM's), kept open across the exec. */
   watchdog: { fd: number; timeoutS: number; identity: string; magicClose: boolean } | null;
+  /** The init's runtime directory: where a state that cannot be read is saved. */
+  runtimeDir: string;
 }
 
 /** The whole state of format 1. */
@@ -262,6 +264,7 @@ function captureState(context: ReexecContext, binary: CheckedBinary, requestedAt
     }),
     fds,
     watchdog,
+    runtimeDir: context.runtimeDir,
     clock: clockReading(),
     writtenAt: Date.now(),
     startedAt: context.startedAt,
@@ -368,7 +371,8 @@ export function readResumeState(fd: number): ResumeInput {
     return { kind: "state", state: raw as ReexecState, readMs: performance.now() - started };
   }
   const why = readable.ok ? "the state lacks its supervisor" : readable.why;
-  return { kind: "downgrade", frozen: frozenPart(raw), why, savedTo: saveState(text) };
+  const frozen = frozenPart(raw);
+  return { kind: "downgrade", frozen, why, savedTo: saveState(text, frozen.runtimeDir) };
 }
 
 /** The frozen part of a state, checked field by field (a bad field is left out, never guessed). */
@@ -390,12 +394,13 @@ function frozenPart(raw: Partial<ReexecState>): FrozenState {
     })),
     fds: ints(raw.fds).filter((fd) => fd > 2),
     watchdog,
+    runtimeDir: typeof raw.runtimeDir === "string" && raw.runtimeDir.startsWith("/") ? raw.runtimeDir : FALLBACK_STATE_DIR,
   };
 }
 
 /** Saves a state this build cannot read, for a person (or a newer build) to look at; null when it cannot be saved. */
-function saveState(text: string): string | null {
-  for (const dir of [FALLBACK_STATE_DIR, "/tmp", "/"]) {
+function saveState(text: string, runtimeDir: string): string | null {
+  for (const dir of [runtimeDir, FALLBACK_STATE_DIR, "/tmp", "/"]) {
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
       const file = path.join(dir, `reexec-state-unread.${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
