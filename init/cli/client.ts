@@ -214,8 +214,13 @@ function describeStatus(result: StatusResult, style: Style): string {
   const ready = result.servers.filter((s) => s.state === "ready").length;
   const listening = result.servers.filter((s) => s.state === "listening").length;
   const failed = result.servers.filter((s) => s.state === "failed").length;
+  const reexec = init.reexec;
   const summary = [
     `starter-init ${init.version}, pid ${init.pid} (${init.role}), ${init.phase}, up ${duration(init.uptimeMs)}`,
+    ...(reexec && reexec.generation > 0
+      ? [`re-executed ${reexec.generation} time(s), last ${reexec.from} → ${reexec.to} in ${reexec.execMs} ms (output unread ${reexec.unreadMs} ms)`]
+      : []),
+    ...(reexec?.lastFailure ? [style.red(`last reexec failed: ${reexec.lastFailure}`)] : []),
     `${result.servers.length} server(s): ${ready} ready${listening ? `, ${listening} listening` : ""}${failed ? `, ${style.red(`${failed} failed`)}` : ""}; config ${init.config}`,
     ...(result.sources ?? []).map((source) => {
       const state = source.state === "down" ? style.red("DOWN") : source.state === "up" ? style.green("up") : style.yellow(source.state);

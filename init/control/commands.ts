@@ -449,6 +449,7 @@ export function statusResult(running: RunningSupervisor, socketPath: string, nam
     config: running.config().source,
     socket: socketPath,
     resources: initResources(running),
+    ...(running.reexecInfo() ? { reexec: running.reexecInfo()! } : {}),
   };
   const servers = (names ?? [...sup.servers.keys()]).map((name) =>
     withSockets(statusOf(sup.servers.get(name)!, now, running.engine.cgroupStats(name)), running),

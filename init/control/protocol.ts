@@ -348,6 +348,8 @@ export interface InitInfo {
   socket: string;
   /** What the init holds: for leak checks (the soak) and a person's curiosity. */
   resources?: InitResources;
+  /** The last reexec (absent: never re-executed, nor tried). */
+  reexec?: ReexecInfo;
 }
 
 export interface InitResources {

@@ -25,7 +25,8 @@ import { initLog } from "../log/init-log";
 import { writeAll, type Logger } from "../log/logger";
 import { leaveWorkingDirectory, type Role } from "../pid1/environment";
 import { startChildrenIn } from "../process/spawn";
-import { installSignalHandlers, type HandledSignal } from "../pid1/signals";
+import { catchSignals, installSignalHandlers, readCaughtSignals, type HandledSignal } from "../pid1/signals";
+import { native } from "../native";
 import { endLeftovers, finish, type PowerAction } from "../pid1/stage3";
 import { EXIT } from "../cli/exit-codes";
 import { Engine, kernelSystem, monotonicNow } from "./engine";
@@ -505,6 +506,18 @@ async function supervise(
     }
   };
 
+  // SIGRTMIN+1 (a shell at a VM's console: kill -35 1; docker kill --signal=SIGRTMIN+1): reexec the
+  // init's own executable, as `starter-init reexec` does (a downgrade is refused, as without --force).
+  catchSignals([reexecSignal()]);
+  readCaughtSignals((caught) => {
+    if (caught.signal !== reexecSignal()) return;
+    log.info({ sender: caught.pid }, `SIGRTMIN+1: re-executing ${process.execPath}`);
+    const requestedAt = Date.now();
+    checkReexec(null, false)
+      .then((binary) => execReexec(binary, requestedAt))
+      .catch((err: unknown) => log.error(`SIGRTMIN+1: no reexec: ${(err as Error).message}`));
+  });
+
   const running: RunningSupervisor = {
     engine,
     config: () => config,
@@ -581,6 +594,11 @@ function serverCgroups(log: Logger, role: Role, config: SupervisorConfig): Cgrou
   const limits = limited > 0 ? `; the limits of ${limited} server(s) are not applied` : "";
   log.info({ why: setup.why }, `no writable cgroup v2 (${setup.why}): servers are tracked by their process group${limits}`);
   return null;
+}
+
+/** The signal that asks for a reexec: SIGRTMIN+1 (35 with glibc). */
+export function reexecSignal(): number {
+  return native().signalRange().min + 1;
 }
 
 function logStatus(log: Logger, sup: Supervisor): void {

@@ -108,7 +108,7 @@ function comparable(result: StatusResult, except: string[] = []): unknown {
 
 function comparableStatus(result: StatusResult, except: string[]): unknown {
   const { init, servers, ...rest } = result as StatusResult & { init: Record<string, unknown> };
-  const { version: _version, uptimeMs: _uptime, resources: _resources, ...initRest } = init;
+  const { version: _version, uptimeMs: _uptime, resources: _resources, reexec: _reexec, ...initRest } = init;
   return {
     ...rest,
     init: initRest,
@@ -275,6 +275,17 @@ describe("reexec with 10 servers running", () => {
     for (const name of floods) expectEveryLineOnce(path.join(dir, `${name}.log`));
   }, 120_000);
 
+  it("re-executes its own executable on SIGRTMIN+1 (the way from a VM's console: kill -35 1)", async () => {
+    const before = await status(socket);
+    const hostPid = await init.initPid();
+    const sent = await run("/bin/kill", ["-s", "RTMIN+1", String(hostPid)]);
+    expect(sent.code, sent.stderr).toBe(0);
+    await waitUntil(() => recordsOf(init).filter((r) => typeof r.msg === "string" && r.msg.startsWith("re-executed:")).length >= 3, "the third reexec", 60_000);
+    const info = await hello(socket);
+    expect(info).toMatchObject({ version: NEXT_VERSION, reexec: { generation: 3, from: NEXT_VERSION, to: NEXT_VERSION } });
+    expect(comparable(await status(socket))).toEqual(comparable(before));
+  }, 120_000);
+
   it("refuses what cannot take over, saying why, and goes on unchanged", async () => {
     const before = await status(socket);
     const script = path.join(dir, "not-an-init.sh");
@@ -307,7 +318,7 @@ describe("reexec with 10 servers running", () => {
     }
     const after = await status(socket);
     expect(comparable(after)).toEqual(comparable(before));
-    expect((await hello(socket)).reexec).toMatchObject({ generation: 2 });
+    expect((await hello(socket)).reexec).toMatchObject({ generation: 3 });
   }, 120_000);
 
   it("downgrades when forced: the state is saved, the old servers are stopped and every server starts afresh", async () => {
