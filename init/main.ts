@@ -105,7 +105,8 @@ async function main(): Promise<void> {
 
   const { role, kernel } = stage1(log, {
     mount: invocation.mount,
-    quiet: invocation.mode === "main-program",
+    quiet: invocation.mode === "main-program" || resume !== null,
+    resumed: resume !== null,
     onKernelWords: (words) => {
       const asked = askedLogLevel(invocation, words);
       if (!asked) return;

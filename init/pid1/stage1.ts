@@ -20,6 +20,8 @@ export interface Stage1Options {
   mount: boolean;
   /** `--` mode: expected refusals are debug rather than one info line. */
   quiet: boolean;
+  /** A re-executed init (reexec): stage 1 was done by the first; what it finds done it says at debug only. */
+  resumed?: boolean;
   /** Called with the kernel's starter.* words as soon as they can be read (VM only). */
   onKernelWords?: (words: Map<string, string>) => void;
 }
@@ -130,10 +132,10 @@ export function stage1(log: Logger, options: Stage1Options): Stage1Result {
   // upMs: how long after its exec the init got here (the cost of starting Node, seen from inside).
   const upMs = Math.round(performance.now());
   const summary = `stage 1 (${role}): ${done.join(", ") || "nothing to do"}`;
-  const onConsole = role === "vm" && consoleLine(`[ BOOT ] ${summary} (up ${upMs} ms)`);
-  log[role === "vm" ? "info" : "debug"]({ role, pid: process.pid, upMs, ...(onConsole ? { onConsole } : {}) }, summary);
+  const onConsole = role === "vm" && !options.resumed && consoleLine(`[ BOOT ] ${summary} (up ${upMs} ms)`);
+  log[role === "vm" && !options.resumed ? "info" : "debug"]({ role, pid: process.pid, upMs, ...(onConsole ? { onConsole } : {}) }, summary);
   // Said first, done second: the console has its first line before the disk is probed.
-  if (role === "vm") mountPayload(log, kernel.get("modules"));
+  if (role === "vm" && !options.resumed) mountPayload(log, kernel.get("modules"));
   return { role, kernel };
 }
 

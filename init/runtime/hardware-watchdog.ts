@@ -48,13 +48,14 @@ export function resumeHardwareWatchdog(log: Logger, saved: { fd: number; timeout
   } catch (err) {
     log.error({ code: (err as NodeJS.ErrnoException).code }, "petting the hardware watchdog failed");
   }
-  pet(log, watchdog);
+  pet(log, watchdog, true);
 }
 
-function pet(log: Logger, watchdog: HardwareWatchdog): void {
+function pet(log: Logger, watchdog: HardwareWatchdog, resumed = false): void {
   const everyMs = Math.max(200, (watchdog.timeoutS * 1000) / 3);
-  const message = `hardware watchdog ${watchdog.identity}: ${watchdog.timeoutS} s, petted every ${(everyMs / 1000).toFixed(1)} s${watchdog.magicClose ? "" : " (no magic close: a power-off leaves it armed)"}`;
-  const onConsole = consoleLine(`[ BOOT ] ${message}`);
+  const message = `hardware watchdog ${watchdog.identity}: ${watchdog.timeoutS} s, petted every ${(everyMs / 1000).toFixed(1)} s${watchdog.magicClose ? "" : " (no magic close: a power-off leaves it armed)"}${resumed ? " (kept open across the reexec)" : ""}`;
+  // The console heard of it at the boot; a re-executed init tells its log only.
+  const onConsole = !resumed && consoleLine(`[ BOOT ] ${message}`);
   log.info({ timeoutS: watchdog.timeoutS, ...(onConsole ? { onConsole } : {}) }, message);
   // Unref'd: the watchdog does not keep the init alive; the reaper does.
   setInterval(() => {
