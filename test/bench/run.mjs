@@ -6,7 +6,7 @@
 //   node test/bench/run.mjs [--quick] [--only LIST] [--skip LIST] [--out DIR] [--no-write] [--json]
 //
 //   --quick      fewer runs and kills, the Starter only for 10 servers (≈ 4 min instead of ≈ 15)
-//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device,swarm,sockets
+//   --only LIST  comma-separated workloads: overhead,reaping,scale,boot,crash,stop,vm,starter,wire,device,swarm,sockets,reexec
 //   --skip LIST  the same, left out
 //   --out DIR    where results.md and boot-timelines.svg go (default test/bench/results)
 //   --no-write   print only
@@ -32,7 +32,7 @@ import { Results, Timelines, timelineSvg } from "./lib/report.mjs";
 import { TangoAgent } from "./lib/tango.mjs";
 import { baselineBinary } from "./lib/baseline.mjs";
 
-const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device", "swarm", "sockets"];
+const WORKLOADS = ["overhead", "reaping", "scale", "boot", "crash", "stop", "vm", "starter", "wire", "device", "swarm", "sockets", "reexec"];
 
 function parseArgs(argv) {
   const options = {
