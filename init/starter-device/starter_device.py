@@ -40,6 +40,8 @@ LOG_DEPTH = 400
 STAT_DEPTH = 2000
 # The longest a command waits for the init: clients give up on a command after 3 s.
 ANSWER_TIMEOUT = 2.5
+# How long the device connects again after the init closed it for a reexec (it is back within moments).
+REEXEC_RETRY_S = 30.0
 
 STATUS_TEXT = {
     "moving": "At least one of the  controlled servers is running but not responding",
@@ -92,11 +94,16 @@ class ControlClient:
     is handed over (queued) and the reader goes on.
     """
 
-    def __init__(self, path, on_event, on_lost):
+    def __init__(self, path, on_event, on_lost, on_reconnect=None):
+        self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
         self.on_event = on_event
         self.on_lost = on_lost
+        # Called (in the reader thread, a new reader running) once connected again after a reexec.
+        self.on_reconnect = on_reconnect
+        # The init said it closes the connection because it re-executes itself ("closing").
+        self.closing = False
         self.write_lock = threading.Lock()
         self.pending_lock = threading.Lock()
         self.pending = {}
@@ -146,6 +153,8 @@ class ControlClient:
                         self._dispatch(json.loads(line.decode("utf-8")))
         except (OSError, ValueError) as error:
             say("control connection: %s" % error)
+        if self.closing and self.on_reconnect is not None and self._reconnect():
+            return
         with self.pending_lock:
             self.lost = True
             slots = list(self.pending.values())
@@ -154,7 +163,42 @@ class ControlClient:
             slot["done"].set()
         self.on_lost()
 
+    def _reconnect(self):
+        """The init re-executes itself: requests in flight fail, then connect again and subscribe again."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.pending_lock:
+            slots = list(self.pending.values())
+            self.pending.clear()
+        for slot in slots:
+            slot["done"].set()
+        deadline = time.time() + REEXEC_RETRY_S
+        while time.time() < deadline:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(self.path)
+            except OSError:
+                sock.close()
+                time.sleep(0.1)
+                continue
+            self.sock = sock
+            self.closing = False
+            threading.Thread(target=self._read, name="control-reader", daemon=True).start()
+            try:
+                self.on_reconnect()
+            except ControlError as error:
+                say("subscribing again after the init's reexec failed: %s" % error)
+                return False
+            say("connected again to starter-init after its reexec")
+            return True
+        return False
+
     def _dispatch(self, message):
+        if message.get("id") is None and not message.get("ok", True) and (message.get("error") or {}).get("code") == "closing":
+            self.closing = True
+            return
         if "event" in message:
             self.on_event(message["event"], message.get("data"))
             return
@@ -769,7 +813,13 @@ def main():
         os._exit(3)
 
     try:
-        Starter.control = ControlClient(path, lambda name, data: Starter.events.put((name, data)), lost)
+        def subscribe_again():
+            # The init re-executed itself: its status now, applied as the events of a change would be.
+            snapshot = Starter.control.request("watch", {}, timeout=10.0)
+            Starter.events.put(("servers", {"changed": snapshot.get("servers") or []}))
+            Starter.events.put(("sources", snapshot.get("sources") or []))
+
+        Starter.control = ControlClient(path, lambda name, data: Starter.events.put((name, data)), lost, subscribe_again)
         Starter.snapshot = Starter.control.request("watch", {}, timeout=10.0)
     except (OSError, ControlError) as error:
         say("cannot subscribe to starter-init at %s: %s" % (path, error))
