@@ -1138,6 +1138,8 @@ export class Engine {
 
     for (const { server, timer, id, at } of captured.timers) this.armTimer(server, timer, id, at);
     for (const [name, server] of this.sup.servers) {
+      // A lazy server listens with no runtime of its own yet (it never ran).
+      if (server.watching) this.watchSockets(name);
       const runtime = this.servers.get(name);
       if (!runtime) continue;
       if (server.probing && server.pid !== null) this.startProbe(name, server.pid);
@@ -1150,7 +1152,6 @@ export class Engine {
       }
       if (runtime.cgroup && server.populated) this.watchCgroup(name, runtime, runtime.cgroup.path);
       if (server.state === "starting" && server.daemon === "seeking") this.searchMainPid(name, server.cgroup, server.spec.pidFile ?? null);
-      if (server.watching) this.watchSockets(name);
     }
     return lost;
   }

@@ -9,7 +9,8 @@ import { ConsoleReport } from "../../../init/log/console";
 import { Engine, type CapturedEngine } from "../../../init/runtime/engine";
 import type { HeldSocket } from "../../../init/runtime/sockets";
 import { policy, settings, spec } from "../core/fixtures";
-import { fakeEngine, memoryLogger, type FakeSystem } from "./fake-system";
+import { socket } from "../core/activation-situations";
+import { fakeEngine, FakeSystem, memoryLogger } from "./fake-system";
 import { expectNothingLeft } from "./leaks";
 
 const plain = (name: string, overrides: Partial<ServerSpec> = {}) => spec(name, { readiness: { kind: "none" }, ...overrides });
@@ -138,6 +139,85 @@ describe("reexec: the engine hands over and takes over", () => {
     const next = resume(state, system);
     system.settle();
     expect(next.engine.sup.servers.get("a")!.state).toBe("ready");
+    shutdown(next.engine, system, next.stopListening);
+    expectNothingLeft(next.engine, system);
+  });
+
+  it("keeps a lazy server's sockets and watches them again: a connection after the exec starts it on the same fds", () => {
+    const lazy = plain("lazy", { sockets: [socket("tcp:8080")], activation: "lazy", readyOnSockets: true });
+    const setup = fakeEngine([lazy], settings());
+    const { engine, system } = setup;
+    engine.dispatch({ type: "boot", now: 0 });
+    system.advance(100);
+    const fds = engine.sockets.fdsOf("lazy");
+    const state = capture(engine, system);
+    const next = resume(state, system);
+    expect(next.engine.sup.servers.get("lazy")!.state).toBe("listening");
+    expect(next.engine.resources()).toMatchObject({ listeningSockets: 1, socketWatchers: 1 });
+    system.connect("tcp:8080");
+    system.settle();
+    expect(system.process("lazy")!.request.listenFds).toEqual(fds);
+    system.serverAccepts("tcp:8080");
+    shutdown(next.engine, system, next.stopListening);
+    expectNothingLeft(next.engine, system);
+  });
+
+  it("keeps a server's sd_notify socket: its keep-alives after the exec count, and a missed period still aborts it", () => {
+    const system = new FakeSystem();
+    system.realSdNotify = true;
+    const setup = fakeEngine(
+      [spec("w", { readiness: { kind: "sd_notify" }, watchdogMs: 1000, stopTimeoutMs: 500, restart: { ...policy, mode: "never" } })],
+      settings(),
+      system,
+    );
+    const { engine } = setup;
+    engine.dispatch({ type: "boot", now: 0 });
+    const w = system.process("w")!;
+    const socketPath = w.request.env.NOTIFY_SOCKET;
+    system.notify(socketPath, "READY=1");
+    system.advance(800);
+    const state = capture(engine, system);
+    system.advance(100);
+    const next = resume(state, system);
+    system.notify(socketPath, "WATCHDOG=1");
+    // The keep-alive at 900 ms moved the period on: nothing at 1800 ms.
+    system.advanceTo(1800);
+    expect(next.engine.sup.servers.get("w")!.state).toBe("ready");
+    // None since: aborted a period after the last one.
+    system.advanceTo(1900);
+    expect(system.kills.map((kill) => [kill.at, kill.signal])).toEqual([[1900, 6]]);
+    shutdown(next.engine, system, next.stopListening);
+    expectNothingLeft(next.engine, system);
+  });
+
+  it("watches a server's cgroup again: its end after the exec waits for the cgroup to be empty, as before", () => {
+    const system = new FakeSystem();
+    const cgroups = system.withCgroups();
+    const setup = fakeEngine([plain("s", { restart: { ...policy, mode: "never" } })], settings(), system);
+    const { engine } = setup;
+    let worker: ReturnType<FakeSystem["processes"]["get"]> = undefined;
+    system.onSpawn = (process) => {
+      worker = process.fork();
+    };
+    // The worker ignores TERM: only the cgroup's SIGKILL ends it.
+    system.onSignal = (process, signal) => {
+      if (process !== worker) process.endAt(system.now(), null, signal);
+    };
+    engine.dispatch({ type: "boot", now: 0 });
+    const main = system.process("s")!;
+    const state = capture(engine, system);
+    const next = resume(state, system);
+    expect(next.engine.resources().cgroupWatches).toBe(1);
+    main.end(0);
+    system.settle();
+    // Its worker is left in the cgroup: the run is not over until the cgroup is empty.
+    expect(next.engine.sup.servers.get("s")!.state).toBe("stopping");
+    expect(worker!.alive).toBe(true);
+    system.advance(5000);
+    expect(worker!.alive).toBe(false);
+    system.settle();
+    expect(next.engine.sup.servers.get("s")!.state).toBe("stopped");
+    expect(cgroups.pids(next.engine.sup.servers.get("s")!.cgroup!)).toEqual([]);
     shutdown(next.engine, system, next.stopListening);
     expectNothingLeft(next.engine, system);
   });
