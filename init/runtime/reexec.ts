@@ -337,7 +337,7 @@ export async function execInit(context: ReexecContext, binary: CheckedBinary, re
       for (const part of context.parts) part.abort?.();
     }
     const { code, syscall } = err as NodeJS.ErrnoException;
-    const message = code ? `${syscall ?? "execve"} ${binary.file}: ${code}` : (err as Error).message;
+    const message = syscall === "execve" ? `execve ${binary.file}: ${code ?? (err as Error).message}` : `before the exec: ${(err as Error).message}`;
     log.error({ binary: binary.file, code }, `reexec failed, the init goes on unchanged: ${message}`);
     throw new ReexecError(message, "exec");
   }

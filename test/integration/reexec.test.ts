@@ -16,6 +16,29 @@ import { BINARY, ROOT, logRecords, run, sleep, startAsPid1, tempDir, waitUntil, 
 import { deviceUrl, pidsMatching, ping, PYTHON, TANGO_TEST } from "./tango";
 import type { HelloResult, StatusResult } from "../../init/control/protocol";
 
+/**
+ * The Starter device's own control client (init/starter-device/starter_device.py): subscribed with
+ * `watch`, it must connect and subscribe again by itself after a reexec.
+ */
+const DEVICE_CLIENT = `
+import importlib.util, sys, threading, time
+spec = importlib.util.spec_from_file_location("starter_device", sys.argv[1])
+device = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(device)
+again = threading.Event()
+def lost():
+    print("lost", flush=True)
+client = None
+def subscribe_again():
+    snapshot = client.request("watch", {}, timeout=10.0)
+    print("subscribed again: %d servers" % len(snapshot["servers"]), flush=True)
+    again.set()
+client = device.ControlClient(sys.argv[2], lambda name, data: None, lost, subscribe_again)
+print("subscribed: %d servers" % len(client.request("watch", {}, timeout=10.0)["servers"]), flush=True)
+again.wait(60)
+print("hello after: %s" % client.request("hello", {}, timeout=10.0)["reexec"]["generation"], flush=True)
+`;
+
 const BASE_PORT = 28000 + Number(process.env.STARTER_TEST_PORT_OFFSET ?? 0);
 const TANGO_SERVERS = 8;
 const NEXT_VERSION = "0.1.0-reexec-test";
@@ -228,6 +251,11 @@ describe("reexec with 10 servers running", () => {
     const follower = spawn(BINARY, ["logs", "flood1", "--follow", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
     let followed = "";
     follower.stdout.on("data", (chunk: Buffer) => (followed += chunk.toString()));
+    const device = spawn(PYTHON, ["-c", DEVICE_CLIENT, path.join(ROOT, "init", "starter-device", "starter_device.py"), socket], { stdio: ["ignore", "pipe", "pipe"] });
+    let deviceOutput = "";
+    device.stdout.on("data", (chunk: Buffer) => (deviceOutput += chunk.toString()));
+    device.stderr.on("data", (chunk: Buffer) => (deviceOutput += chunk.toString()));
+    await waitUntil(() => deviceOutput.includes("subscribed: 10 servers"), `the device client subscribes (${deviceOutput})`);
 
     await sleep(500);
     const execing = init.waitFor("re-executing", 30_000).then(() => process.kill(victimPid, "SIGKILL"));
@@ -259,6 +287,11 @@ describe("reexec with 10 servers running", () => {
     await waitUntil(() => [...followed.matchAll(/n:(\d+):/g)].some((m) => Number(m[1]) > seenBefore), "logs --follow goes on after the reexec");
     expect(follower.exitCode).toBeNull();
     follower.kill("SIGTERM");
+    // The Starter device's client: told, connected and subscribed again, never "lost" (it would exit and be restarted).
+    await waitUntil(() => deviceOutput.includes("hello after: 1"), `the device client is back (${deviceOutput})`);
+    expect(deviceOutput).toContain("Starter: connected again to starter-init after its reexec");
+    expect(deviceOutput).toContain("subscribed again: 10 servers");
+    expect(deviceOutput).not.toContain("lost");
     for (const name of floods) expectEveryLineOnce(path.join(dir, `${name}.log`));
   }, 120_000);
 
@@ -316,9 +349,19 @@ describe("reexec with 10 servers running", () => {
       expect(result.code, args.join(" ")).not.toBe(0);
       expect(result.stderr, args.join(" ")).toMatch(why);
     }
+    // A failure after the checks, with everything handed over already (the state file cannot be
+    // written: a directory stands where it goes): the init takes everything back and goes on.
+    const blocker = path.join(dir, "starter-init", "reexec-state.1.json");
+    fs.mkdirSync(blocker, { recursive: true });
+    const failed = await cli(socket, ["reexec"]);
+    fs.rmSync(blocker, { recursive: true });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/reexec failed, the init goes on unchanged: before the exec: EISDIR/);
+    await sleep(500);
     const after = await status(socket);
     expect(comparable(after)).toEqual(comparable(before));
-    expect((await hello(socket)).reexec).toMatchObject({ generation: 3 });
+    expect(after.init.reexec).toMatchObject({ generation: 3, lastFailure: expect.stringContaining("EISDIR") });
+    for (const name of floods) expectEveryLineOnce(path.join(dir, `${name}.log`));
   }, 120_000);
 
   it("downgrades when forced: the state is saved, the old servers are stopped and every server starts afresh", async () => {
