@@ -7,11 +7,11 @@
 // the one-shot test/fixtures/vm/reexec-check.sh.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { ROOT } from "../integration/helpers";
+import { bootVm, expectLine, lineIndex, QEMU } from "./vm-console";
 
-const QEMU = path.join(ROOT, "qemu");
 const FIXTURES = path.join(ROOT, "test", "fixtures", "vm");
 const INITRD = path.join(ROOT, "build", "qemu", "test", "initramfs-reexec.cpio");
 /** qemu is killed after this long at most (boot.sh --timeout). */
@@ -19,75 +19,6 @@ const BOOT_TIMEOUT_S = 300;
 const TEST_TIMEOUT_MS = (BOOT_TIMEOUT_S + 30) * 1000;
 /** The hardware watchdog's timeout (starter.watchdog=): a reexec under TCG must not go that long without a pet. */
 const WATCHDOG_S = 10;
-
-interface ConsoleLine {
-  /** Milliseconds since qemu was started. */
-  at: number;
-  text: string;
-}
-
-interface Boot {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  lines: ConsoleLine[];
-  text: string;
-}
-
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
-
-/** Boots with the ib700 watchdog and --reboot: a watchdog reset would boot the kernel again, which the test sees. */
-function bootVm(kernel: string, words: string[]): Promise<Boot> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const args = [
-      "--kernel",
-      kernel,
-      "--initrd",
-      INITRD,
-      "--memory",
-      "1024",
-      "--watchdog",
-      "ib700",
-      "--reboot",
-      "--timeout",
-      String(BOOT_TIMEOUT_S),
-      "--",
-      ...words,
-    ];
-    const child = spawn("bash", [path.join(QEMU, "boot.sh"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    const lines: ConsoleLine[] = [];
-    let partial = "";
-    const take = (chunk: Buffer) => {
-      const at = performance.now() - started;
-      const parts = (partial + chunk.toString("utf8")).split("\n");
-      partial = parts.pop()!;
-      for (const part of parts) lines.push({ at, text: part.replace(ANSI, "").replace(/\r/g, "") });
-      // A reset (the watchdog) boots again: stop there rather than wait for the timeout.
-      if (lines.filter((line) => line.text.includes("[ BOOT ] stage 1 (vm)")).length > 1) child.kill("SIGTERM");
-    };
-    child.stdout.on("data", take);
-    child.stderr.on("data", take);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (partial) lines.push({ at: performance.now() - started, text: partial.replace(ANSI, "").replace(/\r/g, "") });
-      resolve({ code, signal, lines, text: lines.map((line) => line.text).join("\n") });
-    });
-  });
-}
-
-function lineIndex(boot: Boot, pattern: RegExp | string, from = 0): number {
-  for (let i = from; i < boot.lines.length; i++) {
-    const text = boot.lines[i].text;
-    if (typeof pattern === "string" ? text.includes(pattern) : pattern.test(text)) return i;
-  }
-  return -1;
-}
-
-function expectLine(boot: Boot, pattern: RegExp | string, from = 0): number {
-  const index = lineIndex(boot, pattern, from);
-  expect(index, `console line ${String(pattern)} (after line ${from}) in:\n${boot.text}`).toBeGreaterThanOrEqual(0);
-  return index;
-}
 
 describe("microVM: reexec of PID 1", () => {
   let kernel: string;
@@ -104,7 +35,15 @@ describe("microVM: reexec of PID 1", () => {
   it(
     "re-executes twice (the command, then SIGRTMIN+1) with every pid kept and the watchdog petted, then powers off cleanly",
     async () => {
-      const boot = await bootVm(kernel, [`starter.watchdog=${WATCHDOG_S}`]);
+      // With the ib700 watchdog and --reboot: a watchdog reset would boot the kernel again (stopped there).
+      const boot = await bootVm({
+        kernel,
+        initrd: INITRD,
+        timeoutS: BOOT_TIMEOUT_S,
+        options: ["--memory", "1024", "--watchdog", "ib700", "--reboot"],
+        words: [`starter.watchdog=${WATCHDOG_S}`],
+        stopWhen: (lines) => (lines.filter((line) => line.text.includes("[ BOOT ] stage 1 (vm)")).length > 1 ? 0 : null),
+      });
       const figures = ["[ BOOT ] stage 1 (vm)", "boot complete", "check: before", "check: after reexec", "check: after SIGRTMIN+1", "reboot: Power down"].map(
         (mark) => {
           const index = lineIndex(boot, mark);
@@ -133,6 +72,7 @@ describe("microVM: reexec of PID 1", () => {
       expectLine(boot, "reboot: Power down", disarmed);
       expect(boot.lines.filter((line) => line.text.includes("[ BOOT ] stage 1 (vm)"))).toHaveLength(1);
       expect(boot.text).not.toMatch(/Kernel panic|Attempted to kill init|WDT device closed unexpectedly/);
+      expect(boot.stopped, "qemu was stopped: the VM booted again (a reset)").toBe(false);
       expect(boot.signal, boot.text).toBeNull();
       expect(boot.code, `qemu exit code (124: killed by the timeout); console:\n${boot.text}`).toBe(0);
     },

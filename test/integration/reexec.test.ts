@@ -251,7 +251,9 @@ describe("reexec with 10 servers running", () => {
     const follower = spawn(BINARY, ["logs", "flood1", "--follow", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
     let followed = "";
     follower.stdout.on("data", (chunk: Buffer) => (followed += chunk.toString()));
-    const device = spawn(PYTHON, ["-c", DEVICE_CLIENT, path.join(ROOT, "init", "starter-device", "starter_device.py"), socket], { stdio: ["ignore", "pipe", "pipe"] });
+    const device = spawn(PYTHON, ["-c", DEVICE_CLIENT, path.join(ROOT, "init", "starter-device", "starter_device.py"), socket], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let deviceOutput = "";
     device.stdout.on("data", (chunk: Buffer) => (deviceOutput += chunk.toString()));
     device.stderr.on("data", (chunk: Buffer) => (deviceOutput += chunk.toString()));
