@@ -24,6 +24,7 @@ import * as z from "zod";
 import type { TangoSourceStatus } from "../config/tango/watcher";
 import type { EngineResources } from "../runtime/engine";
 import type { SocketStatus } from "../runtime/sockets";
+import type { ReexecInfo } from "../runtime/supervisor";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -485,16 +486,8 @@ export interface HelloResult {
   reexec?: ReexecInfo;
 }
 
-/** See runtime/supervisor.ts ReexecInfo. */
-export interface ReexecInfo {
-  generation: number;
-  from: string;
-  to: string;
-  at: number;
-  execMs: number;
-  unreadMs: number;
-  lastFailure: string | null;
-}
+/** The last reexec, as `hello` and `status` report it. */
+export type { ReexecInfo } from "../runtime/supervisor";
 
 export interface ReexecResult {
   binary: string;
