@@ -619,7 +619,11 @@ async function hupBurst() {
 }
 
 async function orphanStorm() {
-  const status = await request("status", { servers: ["orphaner-*"] });
+  // A reload may have removed every orphaner for now: then "no server matches" is the answer.
+  const status = await request("status", { servers: ["orphaner-*"] }).catch((err) => {
+    if (/not-found/.test(err.message)) return { servers: [] };
+    throw err;
+  });
   const orphaner = pick(status.servers.filter((s) => s.pid !== null));
   if (!orphaner) return;
   const host = hostPidOf(orphaner.pid);
