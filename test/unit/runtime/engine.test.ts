@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { isAtRest } from "../../../init/core/server";
 import type { ServerSpec } from "../../../init/core/types";
 import { policy, settings, spec } from "../core/fixtures";
-import { fakeEngine, FakeSystem } from "./fake-system";
+import { fakeEngine, FakeSystem, random } from "./fake-system";
 import { expectNothingLeft } from "./leaks";
 
 const plain = (name: string, overrides: Partial<ServerSpec> = {}) => spec(name, { readiness: { kind: "none" }, ...overrides });
@@ -206,17 +206,6 @@ describe("the engine over a fake world", () => {
 });
 
 describe("a random walk of requests and faults", () => {
-  /** A tiny deterministic generator (mulberry32): the walk is the same on every run. */
-  function random(seed: number): () => number {
-    return () => {
-      seed |= 0;
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   const fleet: ServerSpec[] = [
     spec("db", { level: 1, readiness: { kind: "tcp", host: "127.0.0.1", port: 1, intervalMs: 100 }, startTimeoutMs: 3000 }),
     spec("TangoTest/t1", { level: 2, requires: ["db"], preStart: ["/bin/prep"], preStartTimeoutMs: 1000, postStop: ["/bin/cleanup"], postStopTimeoutMs: 800 }),

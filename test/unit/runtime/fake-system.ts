@@ -711,3 +711,14 @@ export function fakeEngine(specs: ServerSpec[], settings: Settings, system = new
   sockets.commit();
   return { engine, system, records, progress };
 }
+
+/** A tiny deterministic generator (mulberry32) for the random walks: the same walk on every run. */
+export function random(seed: number): () => number {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

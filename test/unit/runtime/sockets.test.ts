@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { ServerSpec } from "../../../init/core/types";
 import { socket } from "../core/activation-situations";
 import { policy, settings, spec } from "../core/fixtures";
-import { fakeEngine, FakeSystem } from "./fake-system";
+import { fakeEngine, FakeSystem, random } from "./fake-system";
 import { expectNothingLeft } from "./leaks";
 
 const plain = (name: string, overrides: Partial<ServerSpec> = {}) => spec(name, { readiness: { kind: "none" }, ...overrides });
@@ -239,15 +239,6 @@ describe("a reload's sockets", () => {
 });
 
 describe("a random walk with socket activation", () => {
-  function random(seed: number): () => number {
-    return () => {
-      seed |= 0;
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const fleet: ServerSpec[] = [
     plain("db", { sockets: [socket("tcp:5432")], readyOnSockets: true, restart: { ...policy, initialDelayMs: 50, burstCount: 0 } }),
     plain("lazy", { sockets: [socket("tcp:8080"), socket("udp:53")], activation: "lazy", readyOnSockets: true, idleStopMs: 700, requires: ["db"] }),
