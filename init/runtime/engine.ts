@@ -173,7 +173,8 @@ export function kernelSystem(cgroups: CgroupControl | null = null): EngineSystem
     },
     adopt: (pid, onExit) => reaper.claim(pid, onExit),
     watchExit(pid, onExit) {
-      if (this.parentOf(pid) === process.pid || this.parentOf(pid) === null) {
+      const parent = this.parentOf(pid);
+      if (parent === process.pid || parent === null) {
         const listener = (exit: ExitRecord) => onExit({ code: exit.code, signal: exit.signal });
         return reaper.claim(pid, listener) ? { close: () => reaper.unwatch(pid, listener) } : null;
       }
